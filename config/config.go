@@ -1,0 +1,360 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the whole gpu-nri configuration file.
+type Config struct {
+	// Host says where the plugin reads the host and which host paths it emits.
+	Host Host `json:"host"`
+	// Plugin is the NRI connection.
+	Plugin Plugin `json:"plugin"`
+	// Injection says what is put into a GPU container and how.
+	Injection Injection `json:"injection"`
+	// Requirements controls NVIDIA_REQUIRE_* evaluation.
+	Requirements Requirements `json:"requirements"`
+	// Policy says who may ask for which GPU through which request source.
+	Policy Policy `json:"policy"`
+	// Log configures the daemon's logging.
+	Log Log `json:"log"`
+	// Metrics configures the HTTP endpoint for /metrics, /healthz, /readyz.
+	Metrics Metrics `json:"metrics"`
+}
+
+// Host is the host view. Paths named "host path" are paths on the host as the
+// container runtime resolves them; the plugin reads each of them at
+// filepath.Join(Root, hostPath).
+type Host struct {
+	// Root is where the plugin sees the host's "/" (default "/"; "/host" when
+	// the plugin runs in a container with the host root mounted there).
+	Root string `json:"root"`
+	// DriverRoot is the host path of the root the driver is installed under
+	// (default "/"; "/run/nvidia/driver" under NVIDIA's GPU Operator).
+	DriverRoot string `json:"driverRoot"`
+	// DevRoot is the host path of the directory holding the nvidia device
+	// nodes (default "/dev").
+	DevRoot string `json:"devRoot"`
+	// ProcRoot is the host path of procfs, read for /proc/driver/nvidia and
+	// /proc/devices (default "/proc").
+	ProcRoot string `json:"procRoot"`
+	// RefreshInterval is how often the inventory's fingerprint (a few stat
+	// calls) is checked for driver changes (default 10s). 0 disables polling.
+	RefreshInterval Duration `json:"refreshInterval"`
+}
+
+// Plugin is the NRI side.
+type Plugin struct {
+	// Name is the NRI plugin name (default "gpu-nri").
+	Name string `json:"name"`
+	// Index is the two-digit NRI plugin index (default "10").
+	Index string `json:"index"`
+	// Socket is the NRI socket (default "/var/run/nri/nri.sock").
+	Socket string `json:"socket"`
+	// ReconnectMin and ReconnectMax bound the reconnect backoff after the
+	// runtime closes the connection (defaults 500ms and 10s).
+	ReconnectMin Duration `json:"reconnectMin"`
+	ReconnectMax Duration `json:"reconnectMax"`
+}
+
+// Loader modes.
+const (
+	LoaderHook     = "hook"     // a createContainer hook: links + ld.so.cache
+	LoaderHookless = "hookless" // no OCI hook: libraries mounted under their SONAME
+)
+
+// Injection says what a GPU container gets.
+type Injection struct {
+	// DefaultCapabilities apply when NVIDIA_DRIVER_CAPABILITIES is unset or
+	// empty (default ["utility", "compute"]).
+	DefaultCapabilities []string `json:"defaultCapabilities"`
+	// SupportedCapabilities is the set a container may ask for (default all).
+	SupportedCapabilities []string `json:"supportedCapabilities"`
+	// Loader is "hook" or "hookless" (default "hook").
+	Loader string `json:"loader"`
+	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
+	// a createContainer hook (default "/usr/local/bin/gpu-nri").
+	HookPath string `json:"hookPath"`
+	// LdconfigPath is the HOST path of the ldconfig the hook runs (default
+	// "/sbin/ldconfig"; a path under DriverRoot is resolved there).
+	LdconfigPath string `json:"ldconfigPath"`
+	// HookTimeout is the runtime-enforced hook timeout in seconds (default 10).
+	HookTimeout int `json:"hookTimeout"`
+	// CUDACompat enables CUDA forward compatibility from the image's
+	// /usr/local/cuda/compat when newer than the host driver (default false).
+	CUDACompat bool `json:"cudaCompat"`
+	// DisableDeviceNodeModification hides /proc/driver/nvidia/params behind a
+	// copy with ModifyDeviceFiles: 0 (default true).
+	DisableDeviceNodeModification bool `json:"disableDeviceNodeModification"`
+	// CDIKind is the CDI kind gpu-nri answers for itself (default "nvidia.com/gpu").
+	CDIKind string `json:"cdiKind"`
+	// CDISpecDirs are read for third-party CDI devices (default
+	// ["/etc/cdi", "/var/run/cdi"]).
+	CDISpecDirs []string `json:"cdiSpecDirs"`
+	// AnnotationDomain is the suffix of gpu-nri's pod annotation keys
+	// (default "gpu-nri.io": keys gpus.gpu-nri.io/container.<name>, ...).
+	AnnotationDomain string `json:"annotationDomain"`
+	// DeviceCgroupRules adds explicit device-cgroup allow rules beside each
+	// device node: "auto" (when the runtime applies them), "always", "never".
+	DeviceCgroupRules string `json:"deviceCgroupRules"`
+	// AdditionalGIDs adds a node's group to the container when the node is not
+	// world read-writable (default true).
+	AdditionalGIDs bool `json:"additionalGIDs"`
+	// MPSPipeDirectory is the host MPS pipe directory mounted when it exists
+	// (default "/tmp/nvidia-mps").
+	MPSPipeDirectory string `json:"mpsPipeDirectory"`
+}
+
+// Requirements controls NVIDIA_REQUIRE_* handling.
+type Requirements struct {
+	// Disable skips every requirement check (like NVIDIA's disable-require).
+	Disable bool `json:"disable"`
+	// Unverifiable says what happens when a requirement names a property the
+	// host cannot report (no NVML): "refuse" (default) or "allow".
+	Unverifiable string `json:"unverifiable"`
+}
+
+// Request sources.
+const (
+	SourceEnv           = "env"           // NVIDIA_VISIBLE_DEVICES and friends
+	SourceAnnotation    = "annotation"    // gpu-nri's pod annotations
+	SourceVolumeMounts  = "volume-mounts" // device-plugin volume-mounts strategy
+	SourceCDIAnnotation = "cdi-annotation" // cdi.k8s.io/ annotations
+	SourceCDIDevices    = "cdi-devices"   // CRI/NRI Container.CDIDevices
+)
+
+// Sources lists every request source in precedence order (most trusted by
+// default first).
+var Sources = []string{SourceCDIDevices, SourceCDIAnnotation, SourceVolumeMounts, SourceAnnotation, SourceEnv}
+
+// Policy is the authorization policy.
+type Policy struct {
+	// Profile names the profile the rules came from ("standalone",
+	// "kubernetes-strict" or "custom"); informational.
+	Profile string `json:"profile"`
+	// Sources maps a request source to its rule. A source without a rule is
+	// refused.
+	Sources map[string]SourceRule `json:"sources"`
+}
+
+// SourceRule says whether and where a request source is honoured.
+type SourceRule struct {
+	// Trusted sources win over untrusted ones when several ask at once.
+	Trusted bool `json:"trusted"`
+	// AllowNamespaces, when set, limits the source to matching namespaces
+	// (path.Match globs). Empty means every namespace.
+	AllowNamespaces []string `json:"allowNamespaces,omitempty"`
+	// DenyNamespaces are refused even when allowed above.
+	DenyNamespaces []string `json:"denyNamespaces,omitempty"`
+	// AllowAll permits "all" from this source.
+	AllowAll bool `json:"allowAll"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `json:"level"`  // debug, info, warn, error (default info)
+	Format string `json:"format"` // text or json (default text)
+}
+
+// Metrics configures the HTTP endpoint.
+type Metrics struct {
+	// Address to listen on (default "" = off), e.g. ":9464".
+	Address string `json:"address"`
+}
+
+// Duration is a time.Duration written as "10s" in YAML.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON reads "10s" style durations.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// AllCapabilities lists every driver capability gpu-nri knows.
+var AllCapabilities = []string{"compute", "compat32", "graphics", "utility", "video", "display", "ngx"}
+
+// Default returns the built-in defaults: the standalone profile.
+func Default() *Config {
+	return &Config{
+		Host: Host{Root: "/", DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc", RefreshInterval: Duration(10 * time.Second)},
+		Plugin: Plugin{Name: "gpu-nri", Index: "10", Socket: "/var/run/nri/nri.sock",
+			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second)},
+		Injection: Injection{
+			DefaultCapabilities:           []string{"utility", "compute"},
+			SupportedCapabilities:         append([]string(nil), AllCapabilities...),
+			Loader:                        LoaderHook,
+			HookPath:                      "/usr/local/bin/gpu-nri",
+			LdconfigPath:                  "/sbin/ldconfig",
+			HookTimeout:                   10,
+			DisableDeviceNodeModification: true,
+			CDIKind:                       "nvidia.com/gpu",
+			CDISpecDirs:                   []string{"/etc/cdi", "/var/run/cdi"},
+			AnnotationDomain:              "gpu-nri.io",
+			DeviceCgroupRules:             "auto",
+			AdditionalGIDs:                true,
+			MPSPipeDirectory:              "/tmp/nvidia-mps",
+		},
+		Requirements: Requirements{Unverifiable: "refuse"},
+		Policy:       StandalonePolicy(),
+		Log:          Log{Level: "info", Format: "text"},
+	}
+}
+
+// StandalonePolicy behaves like NVIDIA's defaults: every source is honoured
+// everywhere, "all" included.
+func StandalonePolicy() Policy {
+	p := Policy{Profile: "standalone", Sources: map[string]SourceRule{}}
+	for _, s := range Sources {
+		p.Sources[s] = SourceRule{Trusted: true, AllowAll: true}
+	}
+	return p
+}
+
+// KubernetesStrictPolicy trusts only what the kubelet and device plugin
+// control; env and pod annotations are honoured only in kube-system.
+func KubernetesStrictPolicy() Policy {
+	return Policy{Profile: "kubernetes-strict", Sources: map[string]SourceRule{
+		SourceCDIDevices:    {Trusted: true, AllowAll: false},
+		SourceCDIAnnotation: {Trusted: true, AllowAll: false},
+		SourceVolumeMounts:  {Trusted: true, AllowAll: false},
+		SourceAnnotation:    {Trusted: false, AllowNamespaces: []string{"kube-system"}},
+		SourceEnv:           {Trusted: false, AllowNamespaces: []string{"kube-system"}},
+	}}
+}
+
+// Parse reads a YAML (or JSON) document over the defaults. Unknown keys are
+// errors. An empty document gives Default().
+func Parse(data []byte) (*Config, error) {
+	c := Default()
+	if len(bytes.TrimSpace(data)) > 0 {
+		// Policy.Sources is replaced, not merged, when the file sets it.
+		c.Policy.Sources = nil
+		if err := yaml.UnmarshalStrict(data, c); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if c.Policy.Sources == nil {
+			c.Policy = StandalonePolicy()
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Load reads and parses a config file. An empty path gives Default().
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks values; each error names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	for key, p := range map[string]string{"host.root": c.Host.Root, "host.driverRoot": c.Host.DriverRoot,
+		"host.devRoot": c.Host.DevRoot, "host.procRoot": c.Host.ProcRoot, "injection.hookPath": c.Injection.HookPath,
+		"injection.ldconfigPath": c.Injection.LdconfigPath} {
+		if !filepath.IsAbs(p) {
+			bad(key, "must be an absolute path, got %q", p)
+		}
+	}
+	if len(c.Plugin.Index) != 2 || c.Plugin.Index[0] < '0' || c.Plugin.Index[0] > '9' || c.Plugin.Index[1] < '0' || c.Plugin.Index[1] > '9' {
+		bad("plugin.index", "must be two digits, got %q", c.Plugin.Index)
+	}
+	if c.Plugin.Name == "" {
+		bad("plugin.name", "must not be empty")
+	}
+	switch c.Injection.Loader {
+	case LoaderHook, LoaderHookless:
+	default:
+		bad("injection.loader", "must be %q or %q, got %q", LoaderHook, LoaderHookless, c.Injection.Loader)
+	}
+	switch c.Injection.DeviceCgroupRules {
+	case "auto", "always", "never":
+	default:
+		bad("injection.deviceCgroupRules", "must be auto, always or never, got %q", c.Injection.DeviceCgroupRules)
+	}
+	switch c.Requirements.Unverifiable {
+	case "refuse", "allow":
+	default:
+		bad("requirements.unverifiable", "must be refuse or allow, got %q", c.Requirements.Unverifiable)
+	}
+	known := map[string]bool{}
+	for _, k := range AllCapabilities {
+		known[k] = true
+	}
+	for _, list := range []struct {
+		key  string
+		caps []string
+	}{{"injection.defaultCapabilities", c.Injection.DefaultCapabilities}, {"injection.supportedCapabilities", c.Injection.SupportedCapabilities}} {
+		for _, k := range list.caps {
+			if !known[k] {
+				bad(list.key, "unknown capability %q (known: %s)", k, strings.Join(AllCapabilities, ", "))
+			}
+		}
+	}
+	for s := range c.Policy.Sources {
+		ok := false
+		for _, k := range Sources {
+			ok = ok || k == s
+		}
+		if !ok {
+			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources, ", "))
+		}
+	}
+	if c.Injection.HookTimeout <= 0 {
+		bad("injection.hookTimeout", "must be > 0, got %d", c.Injection.HookTimeout)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// View returns where the plugin reads the host path p.
+func (h Host) View(p string) string { return filepath.Join(h.Root, p) }

@@ -1,0 +1,126 @@
+package inventory
+
+import (
+	"os"
+)
+
+// Capability is an NVIDIA driver capability (NVIDIA_DRIVER_CAPABILITIES).
+type Capability string
+
+// The driver capabilities.
+const (
+	Compute  Capability = "compute"
+	Compat32 Capability = "compat32"
+	Graphics Capability = "graphics"
+	Utility  Capability = "utility"
+	Video    Capability = "video"
+	Display  Capability = "display"
+	NGX      Capability = "ngx"
+)
+
+// DeviceNode is a character device as the runtime must create it.
+type DeviceNode struct {
+	// Path is the path inside the container, e.g. /dev/nvidia0.
+	Path string
+	// HostPath is the host path the runtime resolves.
+	HostPath string
+	// Type is "c" (every NVIDIA node is a character device).
+	Type string
+	// Major and Minor are the device numbers read from the host node.
+	Major, Minor int64
+	// FileMode holds the permission bits of the host node.
+	FileMode os.FileMode
+	// UID and GID own the host node.
+	UID, GID uint32
+}
+
+// File is a driver file to bind-mount read-only.
+type File struct {
+	// HostPath is the host path of the file (symlinks resolved).
+	HostPath string
+	// Path is where it goes in the container (the path relative to the
+	// driver root, e.g. /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14).
+	Path string
+	// SONAME is the ELF DT_SONAME of a shared library ("" for other files).
+	SONAME string
+	// Capability is the capability the file belongs to.
+	Capability Capability
+	// Lib32 marks a 32-bit library (the compat32 capability).
+	Lib32 bool
+}
+
+// MIGDevice is a MIG compute instance on a GPU.
+type MIGDevice struct {
+	// GPU is the parent GPU's index.
+	GPU int
+	// Index is the MIG device's position on its GPU ("<gpu>:<index>").
+	Index int
+	// GI and CI are the GPU-instance and compute-instance ids.
+	GI, CI int
+	// UUID is "MIG-<uuid>" when the host reports one ("" otherwise).
+	UUID string
+	// Caps are the GPU-instance and compute-instance access nodes
+	// (/dev/nvidia-caps/nvidia-capN).
+	Caps []DeviceNode
+}
+
+// GPU is one physical GPU.
+type GPU struct {
+	// Index is the GPU's enumeration index (ordered by PCI bus id, as nvidia-smi).
+	Index int
+	// Minor is the minor number of /dev/nvidiaN.
+	Minor int
+	// UUID is "GPU-<uuid>".
+	UUID string
+	// PCIBusID is the lower-case domain:bus:device.function, e.g. 0000:3b:00.0.
+	PCIBusID string
+	// Model is the model name ("NVIDIA H200").
+	Model string
+	// Brand and Arch (compute capability "9.0") are filled from NVML when
+	// available; empty otherwise.
+	Brand, Arch string
+	// Node is /dev/nvidiaN.
+	Node DeviceNode
+	// DRI are the GPU's /dev/dri/card* and renderD* nodes.
+	DRI []DeviceNode
+	// MIG lists the GPU's MIG devices (empty when MIG is off).
+	MIG []MIGDevice
+}
+
+// Inventory is everything the host's driver offers, as host paths.
+// An Inventory is immutable once built; share it freely.
+type Inventory struct {
+	// DriverVersion is e.g. "550.54.14".
+	DriverVersion string
+	// CUDAVersion is the CUDA driver API version, e.g. "12.4" ("" unknown).
+	CUDAVersion string
+	// GPUs in index order.
+	GPUs []GPU
+	// Control nodes: nvidiactl (always), nvidia-uvm and nvidia-uvm-tools
+	// (compute), nvidia-modeset (display). Nil when absent on the host.
+	Ctl, UVM, UVMTools, Modeset *DeviceNode
+	// MIGConfig and MIGMonitor are the /dev/nvidia-caps nodes that grant
+	// MIG configuration and monitoring.
+	MIGConfig, MIGMonitor *DeviceNode
+	// IMEXChannels are /dev/nvidia-caps-imex-channels/channelN by N.
+	IMEXChannels map[int]DeviceNode
+	// Extra device groups: "gds" (/dev/nvidia-fs*), "mofed"
+	// (/dev/infiniband/...), "nvswitch", "gdrcopy".
+	Extra map[string][]DeviceNode
+	// Libraries by capability (compat32 holds the 32-bit ones).
+	Libraries map[Capability][]File
+	// Binaries by capability.
+	Binaries map[Capability][]File
+	// Firmware files (always injected).
+	Firmware []File
+	// Sockets by capability (persistenced, fabricmanager: utility).
+	Sockets map[Capability][]File
+	// ConfigFiles by capability (graphics/display: glvnd, vulkan, egl...;
+	// compute: OpenCL icd).
+	ConfigFiles map[Capability][]File
+	// Warnings are non-fatal findings from discovery (missing pieces).
+	Warnings []string
+	// Fingerprint identifies the host state this inventory was built from;
+	// a different fingerprint means the inventory must be rebuilt.
+	Fingerprint string
+}
