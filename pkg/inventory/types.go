@@ -124,3 +124,24 @@ type Inventory struct {
 	// a different fingerprint means the inventory must be rebuilt.
 	Fingerprint string
 }
+
+// NodeInfo is what discovery needs to know about a device node.
+type NodeInfo struct {
+	// IsChar is true for a character device.
+	IsChar bool
+	// Major and Minor are the device numbers.
+	Major, Minor int64
+	// Perm holds the permission bits.
+	Perm os.FileMode
+	// UID and GID own the node.
+	UID, GID uint32
+}
+
+// NodeStater reads device nodes. The real one stats the file; test fixtures
+// that cannot mknod (not root) supply their own.
+type NodeStater interface {
+	// StatNode describes the device node at viewPath (a path where the
+	// plugin reads the host). It returns an error wrapping fs.ErrNotExist
+	// when there is no node.
+	StatNode(viewPath string) (NodeInfo, error)
+}
