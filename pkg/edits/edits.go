@@ -1,0 +1,330 @@
+package edits
+
+import (
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	cdi "tags.cncf.io/container-device-interface/specs-go"
+)
+
+// Selection is what a container gets, already authorized and resolved
+// against the inventory.
+type Selection struct {
+	// GPUs are whole GPUs.
+	GPUs []*inventory.GPU
+	// MIGs are MIG devices (their parent GPU's node comes with them).
+	MIGs []*inventory.MIGDevice
+	// Capabilities select driver files.
+	Capabilities []inventory.Capability
+	// MIGConfig and MIGMonitor add the MIG config/monitor cap nodes.
+	MIGConfig, MIGMonitor bool
+	// IMEXChannels to inject; IMEXAll for every channel on the host.
+	IMEXChannels []int
+	IMEXAll      bool
+	// Extra device groups by inventory.Extra key (gds, mofed, nvswitch, gdrcopy).
+	Extra []string
+}
+
+// Options shape the edits.
+type Options struct {
+	// Loader is config.LoaderHook or config.LoaderHookless.
+	Loader string
+	// HookPath is the host path of the gpu-nri binary.
+	HookPath string
+	// Ldconfig is the host path of ldconfig.
+	Ldconfig string
+	// HookTimeout in seconds.
+	HookTimeout int
+	// CUDACompat passes --cuda-compat to the hook.
+	CUDACompat bool
+	// AdditionalGIDs adds the group of nodes that are not world read-writable.
+	AdditionalGIDs bool
+}
+
+// OptionsFromConfig derives Options from the configuration.
+func OptionsFromConfig(c *config.Config) Options {
+	return Options{
+		Loader:         c.Injection.Loader,
+		HookPath:       c.Injection.HookPath,
+		Ldconfig:       c.Injection.LdconfigPath,
+		HookTimeout:    c.Injection.HookTimeout,
+		CUDACompat:     c.Injection.CUDACompat,
+		AdditionalGIDs: c.Injection.AdditionalGIDs,
+	}
+}
+
+// Mount options of driver files and sockets.
+var (
+	fileMountOptions   = []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}
+	socketMountOptions = []string{"ro", "nosuid", "nodev", "noexec", "rbind", "rprivate"}
+)
+
+// HookEnv is the explicit environment of every hook gpu-nri adds: the hook
+// never inherits the image's environment (CVE-2025-23266).
+var hookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
+// VisibleDevicesAfter is what NVIDIA_VISIBLE_DEVICES is rewritten to once
+// gpu-nri has injected, so that no other layer injects a second time.
+const VisibleDevicesAfter = "void"
+
+// Build returns the container edits for sel on inv. It is deterministic and
+// does no I/O.
+func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdits {
+	b := builder{inv: inv, o: o, seenNode: map[string]bool{}, seenMount: map[string]bool{}, gids: map[uint32]bool{}}
+	caps := map[inventory.Capability]bool{}
+	for _, c := range sel.Capabilities {
+		caps[c] = true
+	}
+
+	// Device nodes: control, GPUs, MIG caps, extras.
+	b.node(inv.Ctl)
+	if caps[inventory.Compute] {
+		b.node(inv.UVM)
+		b.node(inv.UVMTools)
+	}
+	if caps[inventory.Display] {
+		b.node(inv.Modeset)
+	}
+	dri := caps[inventory.Graphics] || caps[inventory.Display]
+	for _, g := range sel.GPUs {
+		b.node(&g.Node)
+		if dri {
+			for i := range g.DRI {
+				b.node(&g.DRI[i])
+			}
+		}
+	}
+	for _, m := range sel.MIGs {
+		for i := range inv.GPUs {
+			if inv.GPUs[i].Index == m.GPU {
+				b.node(&inv.GPUs[i].Node)
+			}
+		}
+		for i := range m.Caps {
+			b.node(&m.Caps[i])
+		}
+	}
+	if sel.MIGConfig {
+		b.node(inv.MIGConfig)
+	}
+	if sel.MIGMonitor {
+		b.node(inv.MIGMonitor)
+	}
+	if sel.IMEXAll {
+		ids := make([]int, 0, len(inv.IMEXChannels))
+		for id := range inv.IMEXChannels {
+			ids = append(ids, id)
+		}
+		sort.Ints(ids)
+		sel.IMEXChannels = ids
+	}
+	for _, id := range sel.IMEXChannels {
+		if n, ok := inv.IMEXChannels[id]; ok {
+			b.node(&n)
+		}
+	}
+	for _, k := range sel.Extra {
+		for i := range inv.Extra[k] {
+			b.node(&inv.Extra[k][i])
+		}
+	}
+
+	// Files of the requested capabilities, in a fixed capability order.
+	var libs []inventory.File
+	for _, c := range []inventory.Capability{inventory.Utility, inventory.Compute, inventory.Video,
+		inventory.Graphics, inventory.Display, inventory.NGX, inventory.Compat32} {
+		if !caps[c] {
+			continue
+		}
+		for _, f := range inv.Libraries[c] {
+			if b.mount(f, fileMountOptions) {
+				libs = append(libs, f)
+			}
+		}
+		for _, f := range inv.Binaries[c] {
+			b.mount(f, fileMountOptions)
+		}
+		for _, f := range inv.ConfigFiles[c] {
+			b.mount(f, fileMountOptions)
+		}
+		for _, f := range inv.Sockets[c] {
+			b.mount(f, socketMountOptions)
+		}
+	}
+	for _, f := range inv.Firmware {
+		b.mount(f, fileMountOptions)
+	}
+
+	b.e.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + VisibleDevicesAfter}
+	switch o.Loader {
+	case config.LoaderHookless:
+		for _, m := range hooklessMounts(libs) {
+			if !b.seenMount[m.ContainerPath] {
+				b.seenMount[m.ContainerPath] = true
+				b.e.Mounts = append(b.e.Mounts, m)
+			}
+		}
+	default:
+		if len(libs) > 0 {
+			b.e.Hooks = append(b.e.Hooks, loaderHook(libs, inv.DriverVersion, o))
+		}
+	}
+	for g := range b.gids {
+		b.e.AdditionalGIDs = append(b.e.AdditionalGIDs, g)
+	}
+	slices.Sort(b.e.AdditionalGIDs)
+	return &b.e
+}
+
+type builder struct {
+	inv       *inventory.Inventory
+	o         Options
+	e         cdi.ContainerEdits
+	seenNode  map[string]bool
+	seenMount map[string]bool
+	gids      map[uint32]bool
+}
+
+func (b *builder) node(n *inventory.DeviceNode) {
+	if n == nil || b.seenNode[n.Path] {
+		return
+	}
+	b.seenNode[n.Path] = true
+	mode := n.FileMode
+	major, minor := n.Major, n.Minor
+	uid, gid := n.UID, n.GID
+	b.e.DeviceNodes = append(b.e.DeviceNodes, &cdi.DeviceNode{
+		Path:        n.Path,
+		HostPath:    n.HostPath,
+		Type:        "c",
+		Major:       major,
+		Minor:       minor,
+		FileMode:    &mode,
+		Permissions: "rw",
+		UID:         &uid,
+		GID:         &gid,
+	})
+	if b.o.AdditionalGIDs && n.GID != 0 && n.FileMode.Perm()&0o006 != 0o006 {
+		b.gids[n.GID] = true
+	}
+}
+
+func (b *builder) mount(f inventory.File, opts []string) bool {
+	if b.seenMount[f.Path] {
+		return false
+	}
+	b.seenMount[f.Path] = true
+	b.e.Mounts = append(b.e.Mounts, &cdi.Mount{
+		HostPath:      f.HostPath,
+		ContainerPath: f.Path,
+		Options:       opts,
+		Type:          "bind",
+	})
+	return true
+}
+
+// devLinks are the development links NVIDIA creates beside SONAME links.
+var devLinks = map[string]string{
+	"libcuda.so.1":                  "libcuda.so",
+	"libnvidia-opticalflow.so.1":    "libnvidia-opticalflow.so",
+	"libGLX_nvidia.so.0":            "libGLX_indirect.so.0",
+	"libnvidia-ml.so.1":             "libnvidia-ml.so",
+	"libnvcuvid.so.1":               "libnvcuvid.so",
+	"libnvidia-encode.so.1":         "libnvidia-encode.so",
+	"libnvidia-ptxjitcompiler.so.1": "libnvidia-ptxjitcompiler.so",
+}
+
+// Links returns the symbolic links that make libs loadable by SONAME (and
+// the development names of devLinks), in container paths.
+func Links(libs []inventory.File) []hook.Link {
+	var out []hook.Link
+	seen := map[string]bool{}
+	add := func(target, link string) {
+		if !seen[link] {
+			seen[link] = true
+			out = append(out, hook.Link{Target: target, Link: link})
+		}
+	}
+	for _, f := range libs {
+		dir, base := path.Split(f.Path)
+		if f.SONAME == "" || strings.Contains(f.SONAME, "/") {
+			continue
+		}
+		if f.SONAME != base {
+			add(base, dir+f.SONAME)
+		}
+		if dev, ok := devLinks[f.SONAME]; ok {
+			add(f.SONAME, dir+dev)
+		}
+	}
+	return out
+}
+
+// folders returns the distinct library directories, 64-bit first.
+func folders(libs []inventory.File) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, lib32 := range []bool{false, true} {
+		for _, f := range libs {
+			if f.Lib32 != lib32 {
+				continue
+			}
+			d := path.Dir(f.Path)
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hook {
+	ho := hook.Options{
+		Ldconfig:      o.Ldconfig,
+		Folders:       folders(libs),
+		Links:         Links(libs),
+		DriverVersion: driverVersion,
+		CUDACompat:    o.CUDACompat,
+	}
+	timeout := o.HookTimeout
+	return &cdi.Hook{
+		HookName: "createContainer",
+		Path:     o.HookPath,
+		Args:     ho.Args("gpu-nri"),
+		Env:      slices.Clone(hookEnv),
+		Timeout:  &timeout,
+	}
+}
+
+// hooklessDirs are the directories glibc's loader searches with no cache
+// entry (Debian/Ubuntu and RHEL layouts).
+var hooklessDirs = []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64"}
+
+// hooklessMounts mounts every 64-bit library again under its SONAME (and its
+// development name) in each default loader directory, so that dlopen by
+// SONAME works without an ld.so.cache entry and without a hook.
+func hooklessMounts(libs []inventory.File) []*cdi.Mount {
+	var out []*cdi.Mount
+	for _, dir := range hooklessDirs {
+		for _, f := range libs {
+			if f.Lib32 || f.SONAME == "" || strings.Contains(f.SONAME, "/") {
+				continue
+			}
+			names := []string{f.SONAME}
+			if dev, ok := devLinks[f.SONAME]; ok {
+				names = append(names, dev)
+			}
+			for _, n := range names {
+				out = append(out, &cdi.Mount{HostPath: f.HostPath, ContainerPath: path.Join(dir, n),
+					Options: fileMountOptions, Type: "bind"})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,14 @@
+// Package nriadjust converts gpu-nri's container edits (CDI ContainerEdits)
+// into an NRI ContainerAdjustment, the only form the daemon returns to the
+// runtime.
+//
+// Guarantees: each device node becomes an AddDevice with the host node's
+// real type, major, minor, mode and owner (typed values: NRI's helpers
+// silently drop untyped constants), plus an explicit device-cgroup allow rule
+// when the runtime applies them; mounts keep their options; environment and
+// hooks are copied; hooks always carry their explicit environment. The
+// conversion is pure and allocation-light.
+//
+// It does not decide what to inject, and it cannot express additional GIDs
+// (NRI has no adjustment for them): ToAdjustment reports them as a warning.
+package nriadjust

@@ -1,0 +1,159 @@
+package nriadjust
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/nri/pkg/api"
+	cdi "tags.cncf.io/container-device-interface/specs-go"
+)
+
+// Options shape the adjustment.
+type Options struct {
+	// CgroupRules adds an explicit device-cgroup allow rule for each device
+	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O 1.34+).
+	CgroupRules bool
+}
+
+// ToAdjustment converts e. The returned warnings name what NRI cannot
+// express.
+func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, []string, error) {
+	adj := &api.ContainerAdjustment{}
+	if e == nil {
+		return adj, nil, nil
+	}
+	for _, kv := range e.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, nil, fmt.Errorf("nriadjust: invalid environment entry %q", kv)
+		}
+		adj.AddEnv(k, v)
+	}
+	for _, d := range e.DeviceNodes {
+		if err := addDevice(adj, d, o); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, m := range e.Mounts {
+		typ := m.Type
+		if typ == "" {
+			typ = "bind"
+		}
+		adj.AddMount(&api.Mount{
+			Destination: m.ContainerPath,
+			Type:        typ,
+			Source:      m.HostPath,
+			Options:     append([]string(nil), m.Options...),
+		})
+	}
+	if len(e.Hooks) > 0 {
+		h := &api.Hooks{}
+		for _, hk := range e.Hooks {
+			ah := &api.Hook{Path: hk.Path, Args: append([]string(nil), hk.Args...), Env: append([]string(nil), hk.Env...)}
+			if hk.Timeout != nil {
+				ah.Timeout = api.Int(*hk.Timeout)
+			}
+			switch hk.HookName {
+			case "createContainer":
+				h.CreateContainer = append(h.CreateContainer, ah)
+			case "createRuntime":
+				h.CreateRuntime = append(h.CreateRuntime, ah)
+			case "startContainer":
+				h.StartContainer = append(h.StartContainer, ah)
+			case "prestart":
+				h.Prestart = append(h.Prestart, ah)
+			case "poststart":
+				h.Poststart = append(h.Poststart, ah)
+			case "poststop":
+				h.Poststop = append(h.Poststop, ah)
+			default:
+				return nil, nil, fmt.Errorf("nriadjust: unknown hook name %q", hk.HookName)
+			}
+		}
+		adj.AddHooks(h)
+	}
+	var warnings []string
+	if len(e.AdditionalGIDs) > 0 {
+		gids := make([]string, len(e.AdditionalGIDs))
+		for i, g := range e.AdditionalGIDs {
+			gids[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		warnings = append(warnings, "NRI cannot add supplementary groups; the container may need group(s) "+
+			strings.Join(gids, ",")+" to open device nodes that are not world read-writable")
+	}
+	return adj, warnings, nil
+}
+
+func addDevice(adj *api.ContainerAdjustment, d *cdi.DeviceNode, o Options) error {
+	typ := d.Type
+	if typ == "" {
+		typ = "c"
+	}
+	if typ != "c" && typ != "b" {
+		return fmt.Errorf("nriadjust: device %s: unsupported type %q", d.Path, typ)
+	}
+	dev := &api.LinuxDevice{Path: d.Path, Type: typ, Major: d.Major, Minor: d.Minor}
+	if d.FileMode != nil {
+		dev.FileMode = api.FileMode(os.FileMode(*d.FileMode))
+	}
+	if d.UID != nil {
+		dev.Uid = api.UInt32(uint32(*d.UID))
+	}
+	if d.GID != nil {
+		dev.Gid = api.UInt32(uint32(*d.GID))
+	}
+	adj.AddDevice(dev)
+	if o.CgroupRules {
+		access := d.Permissions
+		if access == "" {
+			access = "rwm"
+		}
+		if adj.Linux == nil {
+			adj.Linux = &api.LinuxContainerAdjustment{}
+		}
+		if adj.Linux.Resources == nil {
+			adj.Linux.Resources = &api.LinuxResources{}
+		}
+		adj.Linux.Resources.Devices = append(adj.Linux.Resources.Devices, &api.LinuxDeviceCgroup{
+			Allow:  true,
+			Type:   typ,
+			Major:  api.Int64(int64(d.Major)),
+			Minor:  api.Int64(int64(d.Minor)),
+			Access: access,
+		})
+	}
+	return nil
+}
+
+// CgroupRulesApplied reports whether runtime (name and version as given to
+// the plugin's Configure) applies explicit device-cgroup rules from NRI
+// adjustments: containerd 2.2+ and CRI-O 1.34+.
+func CgroupRulesApplied(runtime, version string) bool {
+	major, minor, ok := majorMinor(version)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(runtime) {
+	case "containerd", "io.containerd":
+		return major > 2 || (major == 2 && minor >= 2)
+	case "cri-o", "crio":
+		return major > 1 || (major == 1 && minor >= 34)
+	}
+	return false
+}
+
+func majorMinor(v string) (int, int, bool) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return ma, mi, true
+}
