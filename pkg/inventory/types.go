@@ -47,6 +47,11 @@ type File struct {
 	Capability Capability
 	// Lib32 marks a 32-bit library (the compat32 capability).
 	Lib32 bool
+	// BaseCapability is, for a 32-bit library (Capability compat32), the
+	// capability its 64-bit counterpart belongs to (e.g. graphics for the
+	// 32-bit libGLX_nvidia), so that compat32 can be combined with the other
+	// requested capabilities. It equals Capability for every other file.
+	BaseCapability Capability
 }
 
 // MIGDevice is a MIG compute instance on a GPU.
@@ -123,6 +128,12 @@ type Inventory struct {
 	// Fingerprint identifies the host state this inventory was built from;
 	// a different fingerprint means the inventory must be rebuilt.
 	Fingerprint string
+
+	// Lookup indexes, built once by Discover (see lookup.go). When an
+	// Inventory is built by hand they are nil and lookups scan the slices.
+	byUUID    map[string]int    // upper-case "GPU-..." -> position in GPUs
+	byPCI     map[string]int    // normalized PCI bus id -> position in GPUs
+	migByUUID map[string]migRef // upper-case "MIG-..." -> position
 }
 
 // NodeInfo is what discovery needs to know about a device node.

@@ -1,0 +1,74 @@
+// Package inventory discovers what a host's NVIDIA driver offers to
+// containers: the driver version, every GPU and MIG device, the device nodes
+// (control, per-GPU, DRI, MIG capabilities, IMEX channels, and the optional
+// GDS, MOFED, NVSwitch and GDRCopy groups), the driver libraries of each
+// capability (compat32 included), binaries, firmware, sockets and
+// configuration files. Discover builds an Inventory once; a Watcher keeps it
+// current.
+//
+// # Where it reads, what it emits
+//
+// Every input is a host path from config.Host (DriverRoot, DevRoot,
+// ProcRoot) read at Host.View(path), i.e. under Host.Root when the plugin
+// runs in a container with the host mounted there. Every path in the
+// Inventory is a HOST path (HostPath, what the runtime resolves) paired with
+// the path the item takes inside the container (Path):
+//
+//   - device nodes: <DevRoot>/x on the host, /dev/x in the container, with
+//     the major, minor, mode and owner of the host node (a stat that must
+//     find a character device; WithNodeStater replaces it for fixtures);
+//   - driver files: <DriverRoot>/<real path> on the host, symlinks resolved
+//     inside the driver root as if it were "/" (never leaving it). For
+//     libraries Path is the real file's path inside the driver root
+//     (/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14); for binaries and
+//     configuration files it is where the file was found (/usr/bin/nvidia-smi);
+//   - sockets are looked for on the host's /run first, then the driver
+//     root's.
+//
+// # How it finds things
+//
+// GPUs come from <proc>/driver/nvidia/gpus/*/information and are numbered
+// in PCI bus id order, as nvidia-smi does. MIG devices come from
+// <proc>/driver/nvidia/capabilities/gpu<minor>/mig/gi<X>/ci<Y>/access
+// ("DeviceFileMinor") and are numbered per GPU by (GI, CI); their
+// /dev/nvidia-caps nodes take the "nvidia-caps" major of <proc>/devices and,
+// when nvidia-modprobe has not created them yet, are described from procfs.
+// nvidia-uvm's major is read from <proc>/devices and checked against the
+// node. DRI nodes are mapped to GPUs through udev's
+// <dev>/dri/by-path/pci-<bus>-{card,render} links.
+//
+// Libraries are looked up in <DriverRoot>/etc/ld.so.cache (pkg/ldcache);
+// when it cannot be read, the standard library directories are scanned and
+// each file's word size is read from its ELF header. Only files named
+// <lib>.so.<driver version> count, except the EGL platform libraries NVIDIA
+// versions separately (libnvidia-egl-gbm, -wayland, -wayland2, -xcb, -xlib),
+// where any version counts. libvdpau_nvidia, which the cache never lists, is
+// found in the vdpau subdirectories. 32-bit libraries go under Compat32 with
+// Lib32 set and BaseCapability naming their 64-bit counterpart's capability.
+// Each library's SONAME is read at discovery time.
+//
+// # Guarantees
+//
+//   - An Inventory is immutable once Discover returns; share it freely.
+//     Its lookups (GPUByIndex, GPUByUUID, GPUByPCI, MIGByIndex, MIGByUUID)
+//     use maps built by Discover and do no file system work.
+//   - Missing optional pieces (uvm, modeset, DRI, firmware, a library
+//     directory, SONAMEs) become Warnings, never errors. No driver (no
+//     <proc>/driver/nvidia/version) is an error wrapping ErrNoDriver; a GPU
+//     information file that cannot be parsed is an error, since skipping it
+//     would renumber the GPUs after it.
+//   - ComputeFingerprint costs a few reads and stats; Watcher.Run polls it
+//     and rediscovers on change, so a driver upgrade, a MIG reconfiguration
+//     or a module reload replaces the inventory, and a failed rediscovery
+//     leaves no stale inventory behind (Current returns nil).
+//   - No package-level mutable state; nothing here logs.
+//
+// # What it does not do
+//
+// It does not talk to NVML: Brand, Arch, CUDAVersion and MIG UUIDs stay
+// empty unless a WithGPUFacts function fills them. It does not decide what a
+// container gets (see pkg/policy), create device nodes, or run ldconfig. It
+// does not collect the X.Org driver modules (nvidia_drv.so,
+// libglxserver_nvidia.so) for the display capability, and it does not read
+// /sys.
+package inventory

@@ -1,0 +1,157 @@
+package inventory
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"slices"
+)
+
+// driverFile resolves p (a path inside the driver root) to a File of the
+// given capability: HostPath is the real file (symlinks resolved inside the
+// driver root), Path is p itself. ok is false when there is no such regular
+// file; other problems become warnings.
+func (d *discovery) driverFile(p string, c Capability) (File, bool) {
+	root := d.view(d.h.DriverRoot)
+	_, rel, fi, err := resolveIn(root, p)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			d.warnf("%s ignored: %v", filepath.Join(d.h.DriverRoot, p), err)
+		}
+		return File{}, false
+	}
+	if !fi.Mode().IsRegular() {
+		d.warnf("%s ignored: not a regular file", filepath.Join(d.h.DriverRoot, rel))
+		return File{}, false
+	}
+	return File{HostPath: filepath.Join(d.h.DriverRoot, rel), Path: path.Clean("/" + p),
+		Capability: c, BaseCapability: c}, true
+}
+
+// binaries finds the driver's tools in usr/bin and usr/sbin under the driver
+// root (first found wins). Path is where the tool was found.
+func (d *discovery) binaries() {
+	for _, b := range []struct {
+		c     Capability
+		names []string
+	}{
+		{Utility, []string{"nvidia-smi", "nvidia-debugdump", "nvidia-persistenced", "nv-fabricmanager"}},
+		{Compute, []string{"nvidia-cuda-mps-control", "nvidia-cuda-mps-server"}},
+	} {
+		for _, name := range b.names {
+			for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
+				if f, ok := d.driverFile(path.Join(dir, name), b.c); ok {
+					d.inv.Binaries[b.c] = append(d.inv.Binaries[b.c], f)
+					break
+				}
+			}
+		}
+	}
+}
+
+// firmware finds the GSP firmware, (usr/)lib/firmware/nvidia/<version>/*.bin.
+func (d *discovery) firmware() {
+	root := d.view(d.h.DriverRoot)
+	seen := map[string]bool{}
+	for _, dir := range []string{"/lib/firmware/nvidia", "/usr/lib/firmware/nvidia"} {
+		dir = path.Join(dir, d.inv.DriverVersion)
+		real, _, _, err := resolveIn(root, dir)
+		if err != nil {
+			continue
+		}
+		names, err := readDirNames(real)
+		if err != nil {
+			continue
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			if path.Ext(n) != ".bin" {
+				continue
+			}
+			f, ok := d.driverFile(path.Join(dir, n), "")
+			if !ok || seen[f.HostPath] {
+				continue
+			}
+			seen[f.HostPath] = true
+			d.inv.Firmware = append(d.inv.Firmware, f)
+		}
+	}
+	if len(d.inv.Firmware) == 0 {
+		d.warnf("no firmware for driver %s under %s", d.inv.DriverVersion,
+			filepath.Join(d.h.DriverRoot, "lib/firmware/nvidia", d.inv.DriverVersion))
+	}
+}
+
+// sockets finds the persistenced and fabricmanager sockets, on the host
+// first, then under the driver root.
+func (d *discovery) sockets() {
+	for _, s := range []struct {
+		p    string
+		warn bool
+	}{
+		{"/run/nvidia-persistenced/socket", true},
+		{"/run/nvidia-fabricmanager/socket", false}, // NVSwitch systems only
+	} {
+		roots := []string{"/"}
+		if d.h.DriverRoot != "/" {
+			roots = append(roots, d.h.DriverRoot)
+		}
+		found := false
+		for _, r := range roots {
+			_, rel, fi, err := resolveIn(d.view(r), s.p)
+			if err != nil || fi.Mode()&fs.ModeSocket == 0 {
+				continue
+			}
+			d.inv.Sockets[Utility] = append(d.inv.Sockets[Utility], File{
+				HostPath: filepath.Join(r, rel), Path: s.p, Capability: Utility, BaseCapability: Utility})
+			found = true
+			break
+		}
+		if !found && s.warn {
+			d.warnf("no %s (nvidia-persistenced not running)", s.p)
+		}
+	}
+}
+
+// configFiles finds the graphics, display and compute configuration files
+// under etc, then usr/share, of the driver root; for each file name the
+// first found wins.
+func (d *discovery) configFiles() {
+	root := d.view(d.h.DriverRoot)
+	for _, cf := range []struct {
+		c       Capability
+		pattern string // relative to etc or usr/share; the base may be a glob
+	}{
+		{Graphics, "glvnd/egl_vendor.d/10_nvidia.json"},
+		{Graphics, "egl/egl_external_platform.d/*nvidia*.json"},
+		{Graphics, "vulkan/icd.d/nvidia_icd*.json"},
+		{Graphics, "vulkan/implicit_layer.d/nvidia_layers.json"},
+		{Graphics, "nvidia/nvoptix.bin"},
+		{Display, "X11/xorg.conf.d/10-nvidia.conf"},
+		{Compute, "OpenCL/vendors/nvidia.icd"},
+	} {
+		seen := map[string]bool{}
+		for _, base := range []string{"/etc", "/usr/share"} {
+			dir := path.Join(base, path.Dir(cf.pattern))
+			real, _, _, err := resolveIn(root, dir)
+			if err != nil {
+				continue
+			}
+			names, err := readDirNames(real)
+			if err != nil {
+				continue
+			}
+			slices.Sort(names)
+			for _, n := range names {
+				if ok, _ := path.Match(path.Base(cf.pattern), n); !ok || seen[n] {
+					continue
+				}
+				if f, ok := d.driverFile(path.Join(dir, n), cf.c); ok {
+					seen[n] = true
+					d.inv.ConfigFiles[cf.c] = append(d.inv.ConfigFiles[cf.c], f)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package inventory
+
+import (
+	"strconv"
+	"strings"
+)
+
+// migRef locates a MIG device: GPUs[gpu].MIG[mig].
+type migRef struct{ gpu, mig int }
+
+// buildIndex makes the lookup maps. Discover calls it once, last.
+func (inv *Inventory) buildIndex() {
+	inv.byUUID = make(map[string]int, len(inv.GPUs))
+	inv.byPCI = make(map[string]int, len(inv.GPUs))
+	inv.migByUUID = map[string]migRef{}
+	for i, g := range inv.GPUs {
+		if g.UUID != "" {
+			inv.byUUID[strings.ToUpper(g.UUID)] = i
+		}
+		if id, ok := NormalizePCIBusID(g.PCIBusID); ok {
+			inv.byPCI[id] = i
+		}
+		for j, m := range g.MIG {
+			if m.UUID != "" {
+				inv.migByUUID[strings.ToUpper(m.UUID)] = migRef{i, j}
+			}
+		}
+	}
+}
+
+// The lookups below do no file system work. The pointers they return point
+// into the Inventory, which callers must not modify.
+
+// GPUByIndex returns the GPU with enumeration index i.
+func (inv *Inventory) GPUByIndex(i int) (*GPU, bool) {
+	if i < 0 || i >= len(inv.GPUs) || inv.GPUs[i].Index != i {
+		for j := range inv.GPUs { // hand-built inventory out of order
+			if inv.GPUs[j].Index == i {
+				return &inv.GPUs[j], true
+			}
+		}
+		return nil, false
+	}
+	return &inv.GPUs[i], true
+}
+
+// GPUByUUID returns the GPU with UUID "GPU-<uuid>" (any letter case).
+func (inv *Inventory) GPUByUUID(uuid string) (*GPU, bool) {
+	key := strings.ToUpper(strings.TrimSpace(uuid))
+	if key == "" {
+		return nil, false
+	}
+	if inv.byUUID != nil {
+		i, ok := inv.byUUID[key]
+		if !ok {
+			return nil, false
+		}
+		return &inv.GPUs[i], true
+	}
+	for i := range inv.GPUs {
+		if strings.ToUpper(inv.GPUs[i].UUID) == key {
+			return &inv.GPUs[i], true
+		}
+	}
+	return nil, false
+}
+
+// GPUByPCI returns the GPU at a PCI bus id, given as "0000:3b:00.0",
+// "00000000:3B:00.0" or "3b:00.0".
+func (inv *Inventory) GPUByPCI(id string) (*GPU, bool) {
+	key, ok := NormalizePCIBusID(id)
+	if !ok {
+		return nil, false
+	}
+	if inv.byPCI != nil {
+		i, ok := inv.byPCI[key]
+		if !ok {
+			return nil, false
+		}
+		return &inv.GPUs[i], true
+	}
+	for i := range inv.GPUs {
+		if k, ok := NormalizePCIBusID(inv.GPUs[i].PCIBusID); ok && k == key {
+			return &inv.GPUs[i], true
+		}
+	}
+	return nil, false
+}
+
+// MIGByIndex returns MIG device mig of GPU gpu ("<gpu>:<mig>").
+func (inv *Inventory) MIGByIndex(gpu, mig int) (*MIGDevice, bool) {
+	g, ok := inv.GPUByIndex(gpu)
+	if !ok || mig < 0 || mig >= len(g.MIG) {
+		return nil, false
+	}
+	return &g.MIG[mig], true
+}
+
+// MIGByUUID returns the MIG device named "MIG-<uuid>" (any letter case,
+// known only when WithGPUFacts filled MIG UUIDs) or, in the form older
+// drivers used, "MIG-GPU-<gpu uuid>/<gi>/<ci>".
+func (inv *Inventory) MIGByUUID(uuid string) (*MIGDevice, bool) {
+	key := strings.ToUpper(strings.TrimSpace(uuid))
+	if rest, ok := strings.CutPrefix(key, "MIG-GPU-"); ok {
+		return inv.migByLegacyID(rest)
+	}
+	if !strings.HasPrefix(key, "MIG-") {
+		return nil, false
+	}
+	if inv.migByUUID != nil {
+		r, ok := inv.migByUUID[key]
+		if !ok {
+			return nil, false
+		}
+		return &inv.GPUs[r.gpu].MIG[r.mig], true
+	}
+	for i := range inv.GPUs {
+		for j := range inv.GPUs[i].MIG {
+			if strings.ToUpper(inv.GPUs[i].MIG[j].UUID) == key {
+				return &inv.GPUs[i].MIG[j], true
+			}
+		}
+	}
+	return nil, false
+}
+
+// migByLegacyID finds "<gpu uuid without GPU->/<gi>/<ci>".
+func (inv *Inventory) migByLegacyID(s string) (*MIGDevice, bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	gi, err1 := strconv.Atoi(parts[1])
+	ci, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil {
+		return nil, false
+	}
+	g, ok := inv.GPUByUUID("GPU-" + parts[0])
+	if !ok {
+		return nil, false
+	}
+	for j := range g.MIG {
+		if g.MIG[j].GI == gi && g.MIG[j].CI == ci {
+			return &g.MIG[j], true
+		}
+	}
+	return nil, false
+}
