@@ -70,6 +70,10 @@ type SourceRequest struct {
 	None bool
 	// Devices are the items asked for (empty with All or None).
 	Devices []Device
+	// IMEXChannels are the IMEX channels the device plugin's volume mounts
+	// (/var/run/nvidia-container-devices/imex/<ch>) ask for, sorted; only the
+	// volume-mounts source sets it. NVIDIA_IMEX_CHANNELS is Request.IMEXChannels.
+	IMEXChannels []int
 }
 
 // Request is the parsed request of one container. A container that asks for
@@ -80,6 +84,10 @@ type Request struct {
 	// Capabilities, expanded ("all", video => compute, display => graphics),
 	// deduplicated and sorted.
 	Capabilities []inventory.Capability
+	// CapabilitiesFrom names where Capabilities came from: `env
+	// NVIDIA_DRIVER_CAPABILITIES`, `annotation capabilities.<domain>/...` or
+	// `injection.defaultCapabilities`.
+	CapabilitiesFrom string
 	// Requirements are the NVIDIA_REQUIRE_* expressions, sorted by variable
 	// name, plus the implicit "cuda>=X.Y" of legacy CUDA images.
 	Requirements []Requirement
@@ -89,7 +97,8 @@ type Request struct {
 	Legacy bool
 	// MIGConfig and MIGMonitor are NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES=all.
 	MIGConfig, MIGMonitor bool
-	// IMEXChannels are the requested channel ids; IMEXAll for "all".
+	// IMEXChannels are the channel ids NVIDIA_IMEX_CHANNELS asks for, sorted;
+	// IMEXAll for "all".
 	IMEXChannels []int
 	IMEXAll      bool
 	// Feature flags NVIDIA_GDS, NVIDIA_MOFED, NVIDIA_NVSWITCH, NVIDIA_GDRCOPY=enabled.

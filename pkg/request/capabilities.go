@@ -1,0 +1,145 @@
+package request
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+// capSet is a set of capabilities, one bit per capNames entry.
+type capSet uint8
+
+// capNames lists every capability in sorted order; bit i is capNames[i].
+var capNames = [...]inventory.Capability{
+	inventory.Compat32, inventory.Compute, inventory.Display, inventory.Graphics,
+	inventory.NGX, inventory.Utility, inventory.Video,
+}
+
+const capAll capSet = 1<<len(capNames) - 1
+
+func capBit(name string) capSet {
+	for i, c := range capNames {
+		if string(c) == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// expand adds the capabilities others imply: video => compute,
+// display => graphics.
+func (s capSet) expand() capSet {
+	if s&capBit(string(inventory.Video)) != 0 {
+		s |= capBit(string(inventory.Compute))
+	}
+	if s&capBit(string(inventory.Display)) != 0 {
+		s |= capBit(string(inventory.Graphics))
+	}
+	return s
+}
+
+func (s capSet) list(dst []inventory.Capability) []inventory.Capability {
+	for i, c := range capNames {
+		if s&(1<<i) != 0 {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func (s capSet) String() string {
+	var b strings.Builder
+	for i, c := range capNames {
+		if s&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(string(c))
+		}
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
+// setOf returns the set of names; unknown names are ignored (config
+// validation refuses them).
+func setOf(names []string) capSet {
+	var s capSet
+	for _, n := range names {
+		s |= capBit(n)
+	}
+	return s
+}
+
+func (o *Options) supported() capSet {
+	if o.SupportedCapabilities == nil {
+		return capAll
+	}
+	return setOf(o.SupportedCapabilities)
+}
+
+func (o *Options) defaults() capSet {
+	if o.DefaultCapabilities == nil {
+		return capBit(string(inventory.Utility)) | capBit(string(inventory.Compute))
+	}
+	return setOf(o.DefaultCapabilities)
+}
+
+// ParseCapabilities parses a NVIDIA_DRIVER_CAPABILITIES value: a comma list
+// of capabilities or "all" (spaces around items tolerated, repeats ignored);
+// empty means opts' defaults. The result is expanded (video => compute,
+// display => graphics), deduplicated and sorted. An unknown capability, or
+// one outside opts.SupportedCapabilities, is an error.
+func ParseCapabilities(value string, opts Options) ([]inventory.Capability, error) {
+	s, reason := parseCaps(value, &opts)
+	if reason != "" {
+		return nil, fmt.Errorf("%s", reason)
+	}
+	return s.list(nil), nil
+}
+
+func parseCaps(value string, o *Options) (capSet, string) {
+	if len(value) > MaxValueLen {
+		return 0, fmt.Sprintf("value is %d bytes, more than the %d allowed", len(value), MaxValueLen)
+	}
+	if strings.IndexByte(value, 0) >= 0 {
+		return 0, "contains a NUL byte"
+	}
+	v := strings.TrimSpace(value)
+	supported := o.supported()
+	if v == "" {
+		return o.defaults().expand(), ""
+	}
+	var s capSet
+	for i := 1; ; i++ {
+		item, rest, more := strings.Cut(v, ",")
+		item = strings.TrimSpace(item)
+		switch b := capBit(item); {
+		case item == "":
+			return 0, fmt.Sprintf("item %d is empty", i)
+		case item == "all":
+			s |= supported
+		case b == 0:
+			return 0, fmt.Sprintf("item %d: unknown capability %q (known: %s, all)", i, item, capAll)
+		default:
+			s |= b
+		}
+		if !more {
+			break
+		}
+		v = rest
+	}
+	asked := s
+	s = s.expand()
+	if bad := s &^ supported; bad != 0 {
+		implied := ""
+		if bad&^asked != 0 {
+			implied = " (video implies compute, display implies graphics)"
+		}
+		return 0, fmt.Sprintf("capability %s not allowed by injection.supportedCapabilities (%s)%s", bad, supported, implied)
+	}
+	return s, ""
+}

@@ -1,0 +1,697 @@
+package request
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+// Source positions in a Request, in config.Sources order (a test checks).
+const (
+	posCDIDevices = iota
+	posCDIAnnotation
+	posVolumeMounts
+	posAnnotation
+	posEnv
+	numSources
+)
+
+var sourceNames = [numSources]string{
+	config.SourceCDIDevices, config.SourceCDIAnnotation, config.SourceVolumeMounts,
+	config.SourceAnnotation, config.SourceEnv,
+}
+
+// Where strings that need no formatting.
+const (
+	whereEnv       = "env " + EnvVisibleDevices
+	whereLegacy    = "env " + EnvCUDAVersion + " (legacy CUDA image rule: " + EnvVisibleDevices + " unset, " + EnvRequireCUDA + " unset)"
+	whereMounts    = "volume mounts under " + VolumeMountsRoot + "/"
+	whereCDIDevs   = "CDIDevices"
+	whereCapsEnv   = "env " + EnvDriverCapabilities
+	whereCapsDflt  = "injection.defaultCapabilities"
+	legacyReqName  = "legacy " + EnvCUDAVersion
+	volumeMountCDI = "cdi/"
+	volumeMountIMX = "imex/"
+)
+
+// Parse reads what the container asks for from every request source. It
+// returns (nil, nil) for a container that asks for no GPU from any source,
+// and an *Error naming the container, the input and the reason for anything
+// malformed. Parse is pure: no file, network or clock access; it does not
+// modify in.
+func Parse(in *Input, opts Options) (*Request, error) {
+	if in == nil {
+		return nil, nil
+	}
+	p := parseState{in: in, opts: &opts, kind: opts.cdiKind()}
+	env := scanEnv(in.Env)
+	if err := p.cdiDevices(); err != nil {
+		return nil, err
+	}
+	if err := p.annotations(); err != nil {
+		return nil, err
+	}
+	if err := p.volumeMounts(); err != nil {
+		return nil, err
+	}
+	if err := p.envDevices(&env); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, h := range p.have {
+		if h {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+
+	// One allocation holds the request and the usual backing arrays.
+	b := &struct {
+		req  Request
+		src  [2]SourceRequest
+		caps [len(capNames)]inventory.Capability
+		reqs [2]Requirement
+	}{}
+	r := &b.req
+	r.Sources = b.src[:0]
+	if n > len(b.src) {
+		r.Sources = make([]SourceRequest, 0, n)
+	}
+	for i, h := range p.have {
+		if h {
+			p.src[i].Source = sourceNames[i]
+			r.Sources = append(r.Sources, p.src[i])
+		}
+	}
+	r.Legacy = p.legacy
+
+	// Capabilities: gpu-nri's annotation, then the env var, then defaults.
+	capsValue, capsFrom, capsInput := env.caps, whereCapsEnv, EnvDriverCapabilities
+	if key, v, ok := lookupOwn(in.PodAnnotations, CapabilitiesAnnotation, opts.domain(), in.Container); ok {
+		capsValue, capsFrom, capsInput = v, "annotation "+key, "annotation "+key
+	} else if strings.TrimSpace(env.caps) == "" {
+		capsFrom = whereCapsDflt
+	}
+	caps, reason := parseCaps(capsValue, &opts)
+	if reason != "" {
+		return nil, p.fail(capsInput, capsValue, reason)
+	}
+	r.Capabilities = caps.list(b.caps[:0])
+	r.CapabilitiesFrom = capsFrom
+
+	if err := p.requirements(&env, r, b.reqs[:0]); err != nil {
+		return nil, err
+	}
+	if err := p.extras(&env, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseState carries one Parse call.
+type parseState struct {
+	in     *Input
+	opts   *Options
+	kind   string
+	src    [numSources]SourceRequest
+	have   [numSources]bool
+	legacy bool
+}
+
+// fail builds the *Error for input name=value.
+func (p *parseState) fail(name, value, reason string) error {
+	return &Error{Who: p.in.Who(), Input: name + "=" + quote(value), Reason: reason}
+}
+
+// failf builds an *Error whose input is described as is.
+func (p *parseState) failf(input, format string, a ...any) error {
+	return &Error{Who: p.in.Who(), Input: input, Reason: fmt.Sprintf(format, a...)}
+}
+
+// collector merges the lists of one source.
+type collector struct {
+	all, none bool
+	devices   []Device
+	where     []string
+}
+
+// add merges l (from where). Repeats across lists are dropped when dedupe
+// is set and refused otherwise; all/none/devices may not be mixed.
+func (c *collector) add(l deviceList, where string, dedupe bool) string {
+	switch {
+	case l.all && (c.none || len(c.devices) > 0), c.all && (l.none || len(l.devices) > 0):
+		return fmt.Sprintf(`"all" conflicts with the other requests of this source (%s)`, strings.Join(c.where, ", "))
+	case l.none && len(c.devices) > 0, c.none && len(l.devices) > 0:
+		return fmt.Sprintf(`"none" conflicts with the other requests of this source (%s)`, strings.Join(c.where, ", "))
+	}
+	c.all = c.all || l.all
+	c.none = c.none || l.none
+	if len(c.devices)+len(l.devices) > MaxItems {
+		return fmt.Sprintf("more than %d devices from this source", MaxItems)
+	}
+	for _, d := range l.devices {
+		if j := indexOf(c.devices, d); j >= 0 {
+			if dedupe {
+				continue
+			}
+			return fmt.Sprintf("%q repeats %q", d.Raw, c.devices[j].Raw)
+		}
+		c.devices = append(c.devices, d)
+	}
+	if where != "" && !slices.Contains(c.where, where) {
+		c.where = append(c.where, where)
+	}
+	return ""
+}
+
+func (p *parseState) set(pos int, c *collector, where string) {
+	p.have[pos] = true
+	p.src[pos] = SourceRequest{Where: where, All: c.all, None: c.none && len(c.devices) == 0}
+	if !c.all && !p.src[pos].None {
+		p.src[pos].Devices = c.devices
+	}
+}
+
+// cdiDevices reads CRI/NRI Container.CDIDevices.
+func (p *parseState) cdiDevices() error {
+	names := p.in.CDIDevices
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) > MaxItems {
+		return p.failf(fmt.Sprintf("CDIDevices (%d names)", len(names)), "more than %d names", MaxItems)
+	}
+	c := collector{devices: make([]Device, 0, len(names))}
+	for i, name := range names {
+		d, reason := parseItem(name, p.kind, true)
+		if reason == "" {
+			l := deviceList{devices: []Device{d}}
+			if d.Kind == kindAll {
+				l = deviceList{all: true}
+			}
+			reason = c.add(l, "", false)
+		}
+		if reason != "" {
+			return p.fail(fmt.Sprintf("CDIDevices[%d]", i), name, reason)
+		}
+	}
+	p.set(posCDIDevices, &c, whereCDIDevs)
+	return nil
+}
+
+// annotations reads cdi.k8s.io/ container annotations (source
+// cdi-annotation), gpu-nri's own pod annotations and cdi.k8s.io/ pod
+// annotations (source annotation: the pod's author wrote them).
+func (p *parseState) annotations() error {
+	in, domain := p.in, p.opts.domain()
+	var podCDI, ctrCDI []string
+	var keyBuf [8]string
+	for k := range in.PodAnnotations {
+		if strings.HasPrefix(k, CDIAnnotationPrefix) {
+			if podCDI == nil {
+				podCDI = keyBuf[:0:4]
+			}
+			if len(podCDI) == MaxCDIAnnotations {
+				return p.failf("pod annotations "+CDIAnnotationPrefix+"*", "more than %d keys", MaxCDIAnnotations)
+			}
+			podCDI = append(podCDI, k)
+			continue
+		}
+		if reason := checkOwnKey(k, GPUsAnnotation, domain); reason != "" {
+			return p.failf("pod annotation "+quote(k), "%s", reason)
+		}
+		if reason := checkOwnKey(k, CapabilitiesAnnotation, domain); reason != "" {
+			return p.failf("pod annotation "+quote(k), "%s", reason)
+		}
+	}
+	for k, v := range in.Annotations {
+		if !strings.HasPrefix(k, CDIAnnotationPrefix) {
+			continue
+		}
+		// A pod annotation the runtime copied to the container is still the
+		// pod author's, not the kubelet's.
+		if pv, ok := in.PodAnnotations[k]; ok && pv == v {
+			continue
+		}
+		if ctrCDI == nil {
+			ctrCDI = keyBuf[4:4:8]
+		}
+		if len(ctrCDI) == MaxCDIAnnotations {
+			return p.failf("annotations "+CDIAnnotationPrefix+"*", "more than %d keys", MaxCDIAnnotations)
+		}
+		ctrCDI = append(ctrCDI, k)
+	}
+
+	if len(ctrCDI) > 0 {
+		slices.Sort(ctrCDI)
+		var c collector
+		for _, k := range ctrCDI {
+			if err := p.addCDIAnnotation(&c, "annotation "+k, in.Annotations[k]); err != nil {
+				return err
+			}
+		}
+		p.set(posCDIAnnotation, &c, strings.Join(c.where, ", "))
+	}
+
+	var c collector
+	if key, v, ok := lookupOwn(in.PodAnnotations, GPUsAnnotation, domain, in.Container); ok {
+		where := "annotation " + key
+		l, asked, reason := parseList(v, p.kind, false)
+		if reason != "" {
+			return p.fail(where, v, reason)
+		}
+		if asked {
+			c.add(l, where, true)
+		}
+	}
+	slices.Sort(podCDI)
+	for _, k := range podCDI {
+		if err := p.addCDIAnnotation(&c, "pod annotation "+k, in.PodAnnotations[k]); err != nil {
+			return err
+		}
+	}
+	if len(c.where) > 0 {
+		p.set(posAnnotation, &c, strings.Join(c.where, ", "))
+	}
+	return nil
+}
+
+func (p *parseState) addCDIAnnotation(c *collector, where, v string) error {
+	l, _, reason := parseList(v, p.kind, true)
+	if reason == "" {
+		reason = c.add(l, where, true)
+	}
+	if reason != "" {
+		return p.fail(where, v, reason)
+	}
+	return nil
+}
+
+// checkOwnKey refuses a key of gpu-nri's domain that is neither
+// "<first>.<domain>/pod" nor "<first>.<domain>/container.<name>".
+func checkOwnKey(k, first, domain string) string {
+	n := len(first) + 1 + len(domain)
+	if len(k) < n || k[:len(first)] != first || k[len(first)] != '.' || k[len(first)+1:n] != domain {
+		return ""
+	}
+	rest := k[n:]
+	if rest != "" && rest[0] != '/' {
+		return "" // another domain, e.g. gpus.gpu-nri.io.example.com
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	if rest == "pod" {
+		return ""
+	}
+	if name, ok := strings.CutPrefix(rest, "container."); ok && name != "" {
+		return ""
+	}
+	return fmt.Sprintf("unknown key form: use %s.%s/container.<name> or %s.%s/pod", first, domain, first, domain)
+}
+
+// lookupOwn finds "<first>.<domain>/container.<ctr>", then
+// "<first>.<domain>/pod", without allocating unless one is found.
+func lookupOwn(m map[string]string, first, domain, ctr string) (key, value string, ok bool) {
+	if len(m) == 0 {
+		return "", "", false
+	}
+	var buf [128]byte
+	b := append(buf[:0], first...)
+	b = append(b, '.')
+	b = append(b, domain...)
+	b = append(b, '/')
+	n := len(b)
+	if ctr != "" {
+		b = append(b, "container."...)
+		b = append(b, ctr...)
+		if v, ok := m[string(b)]; ok {
+			return string(b), v, true
+		}
+	}
+	b = append(b[:n], "pod"...)
+	if v, ok := m[string(b)]; ok {
+		return string(b), v, true
+	}
+	return "", "", false
+}
+
+// volumeMounts reads the device plugin's volume-mounts strategy.
+func (p *parseState) volumeMounts() error {
+	var c collector
+	var imex []int
+	found := false
+	for i := range p.in.Mounts {
+		dst := p.in.Mounts[i].Destination
+		rest, ok := strings.CutPrefix(dst, VolumeMountsRoot+"/")
+		if !ok || rest == "" {
+			continue
+		}
+		found = true
+		input := "mount " + quote(dst)
+		if len(dst) > MaxValueLen {
+			return p.failf(input, "path is %d bytes, more than the %d allowed", len(dst), MaxValueLen)
+		}
+		if reason := checkPlain(rest); reason != "" {
+			return p.failf(input, "%s", reason)
+		}
+		var l deviceList
+		switch {
+		case rest == "all":
+			l.all = true
+		case rest == "none":
+			l.none = true
+		case strings.HasPrefix(rest, volumeMountIMX):
+			ch, reason := parseChannel(rest[len(volumeMountIMX):])
+			if reason == "" && slices.Contains(imex, ch) {
+				reason = fmt.Sprintf("IMEX channel %d repeats", ch)
+			}
+			if reason == "" && len(imex) >= MaxItems {
+				reason = fmt.Sprintf("more than %d IMEX channels", MaxItems)
+			}
+			if reason != "" {
+				return p.failf(input, "%s", reason)
+			}
+			imex = append(imex, ch)
+			continue
+		case strings.HasPrefix(rest, volumeMountCDI):
+			parts := strings.Split(rest[len(volumeMountCDI):], "/")
+			if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+				return p.failf(input, "expected %s/cdi/<vendor>/<class>/<device>", VolumeMountsRoot)
+			}
+			name := parts[0] + "/" + parts[1] + "=" + parts[2]
+			d, reason := parseItem(name, p.kind, true)
+			if reason != "" {
+				return p.failf(input, "%s", reason)
+			}
+			if d.Kind == kindAll {
+				l.all = true
+			} else {
+				l.devices = []Device{d}
+			}
+		default:
+			d, reason := parseItem(rest, p.kind, false)
+			if reason != "" {
+				return p.failf(input, "%s", reason)
+			}
+			if d.Kind == kindAll { // a CDI name of our kind can't have '/'
+				l.all = true
+			} else {
+				l.devices = []Device{d}
+			}
+		}
+		if reason := c.add(l, "", false); reason != "" {
+			return p.failf(input, "%s", reason)
+		}
+	}
+	if !found {
+		return nil
+	}
+	p.set(posVolumeMounts, &c, whereMounts)
+	if len(imex) > 0 {
+		slices.Sort(imex)
+		p.src[posVolumeMounts].IMEXChannels = imex
+	}
+	return nil
+}
+
+// parseChannel parses an IMEX channel id.
+func parseChannel(s string) (int, string) {
+	if s == "" {
+		return 0, "empty IMEX channel"
+	}
+	if s[0] == '-' {
+		return 0, fmt.Sprintf("%s: negative IMEX channel", quote(s))
+	}
+	if !isDigits(s) {
+		return 0, fmt.Sprintf("%s: not an IMEX channel number", quote(s))
+	}
+	t := strings.TrimLeft(s, "0")
+	n := 0
+	if len(t) > 6 {
+		return 0, fmt.Sprintf("%s: IMEX channel larger than %d", quote(s), MaxIMEXChannel)
+	}
+	for i := 0; i < len(t); i++ {
+		n = n*10 + int(t[i]-'0')
+	}
+	if n > MaxIMEXChannel {
+		return 0, fmt.Sprintf("%s: IMEX channel larger than %d", quote(s), MaxIMEXChannel)
+	}
+	return n, ""
+}
+
+// envDevices reads NVIDIA_VISIBLE_DEVICES and the legacy CUDA image rule.
+func (p *parseState) envDevices(env *envScan) error {
+	if !env.hasVisible {
+		// Legacy CUDA image rule: an implicit default, so it yields only
+		// when no other source asked.
+		if env.cudaVersion != "" && env.requireCUDA == "" && !p.any() {
+			p.legacy = true
+			p.have[posEnv] = true
+			p.src[posEnv] = SourceRequest{Where: whereLegacy, All: true}
+		}
+		return nil
+	}
+	v := strings.TrimSpace(env.visible)
+	if v == VolumeMountsRoot || v == VolumeMountsRoot+"/" {
+		if !p.have[posVolumeMounts] {
+			return p.fail(EnvVisibleDevices, env.visible, "the device list should be in volume mounts under "+VolumeMountsRoot+"/ but the container has none (is the device plugin's volume-mounts strategy half configured?)")
+		}
+		return nil
+	}
+	l, asked, reason := parseList(env.visible, p.kind, false)
+	if reason != "" {
+		return p.fail(EnvVisibleDevices, env.visible, reason)
+	}
+	if asked {
+		var c collector
+		c.add(l, "", false)
+		p.set(posEnv, &c, whereEnv)
+	}
+	return nil
+}
+
+func (p *parseState) any() bool {
+	for _, h := range p.have {
+		if h {
+			return true
+		}
+	}
+	return false
+}
+
+// requirements fills r.Requirements and r.DisableRequire.
+func (p *parseState) requirements(env *envScan, r *Request, dst []Requirement) error {
+	if env.nRequire > MaxRequirements {
+		return p.failf(EnvRequirePrefix+"*", "%d variables, more than the %d allowed", env.nRequire, MaxRequirements)
+	}
+	if env.nRequire > 0 {
+		for _, kv := range p.in.Env {
+			if !strings.HasPrefix(kv, EnvRequirePrefix) {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == EnvRequireJetpack {
+				continue
+			}
+			if len(v) > MaxValueLen {
+				return p.fail(k, v, fmt.Sprintf("value is %d bytes, more than the %d allowed", len(v), MaxValueLen))
+			}
+			if strings.IndexByte(v, 0) >= 0 {
+				return p.fail(k, v, "contains a NUL byte")
+			}
+			if i := slices.IndexFunc(dst, func(q Requirement) bool { return q.Name == k }); i >= 0 {
+				dst[i].Expr = v // later wins
+				continue
+			}
+			dst = append(dst, Requirement{Name: k, Expr: v})
+		}
+		// An empty value is no requirement.
+		dst = slices.DeleteFunc(dst, func(q Requirement) bool { return strings.TrimSpace(q.Expr) == "" })
+		slices.SortFunc(dst, func(a, b Requirement) int { return strings.Compare(a.Name, b.Name) })
+	}
+	// Legacy CUDA images (CUDA_VERSION without NVIDIA_REQUIRE_CUDA) require
+	// at least their CUDA version.
+	if env.cudaVersion != "" && env.requireCUDA == "" {
+		mm, ok := majorMinor(env.cudaVersion)
+		if !ok {
+			return p.fail(EnvCUDAVersion, env.cudaVersion, "not a version (major[.minor[.patch]]) for the legacy CUDA image rule")
+		}
+		dst = append(dst, Requirement{Name: legacyReqName, Expr: "cuda>=" + mm})
+	}
+	if len(dst) > 0 {
+		r.Requirements = dst
+	}
+	if env.hasDisableRequire {
+		switch strings.ToLower(strings.TrimSpace(env.disableRequire)) {
+		case "true", "1", "yes", "t", "y", "on":
+			r.DisableRequire = true
+		case "false", "0", "no", "f", "n", "off", "":
+		default:
+			return p.fail(EnvDisableRequire, env.disableRequire, "expected true, 1, yes or false, 0, no")
+		}
+	}
+	return nil
+}
+
+// majorMinor returns "X.Y" of a version "X", "X.Y" or "X.Y.Z" (an optional
+// leading "v" is dropped).
+func majorMinor(v string) (string, bool) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	if len(v) > 32 {
+		return "", false
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) > 3 {
+		return "", false
+	}
+	for _, s := range parts {
+		if !isDigits(s) || len(s) > 6 {
+			return "", false
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0] + ".0", true
+	}
+	return parts[0] + "." + parts[1], true
+}
+
+// extras fills the MIG, IMEX and feature flags.
+func (p *parseState) extras(env *envScan, r *Request) error {
+	var reason string
+	if r.MIGConfig, reason = allOrNothing(env.migConfig); reason != "" {
+		return p.fail(EnvMIGConfigDevices, env.migConfig, reason)
+	}
+	if r.MIGMonitor, reason = allOrNothing(env.migMonitor); reason != "" {
+		return p.fail(EnvMIGMonitorDevices, env.migMonitor, reason)
+	}
+	if err := p.imexEnv(env.imex, r); err != nil {
+		return err
+	}
+	for _, f := range [...]struct {
+		name, value string
+		dst         *bool
+	}{{EnvGDS, env.gds, &r.GDS}, {EnvMOFED, env.mofed, &r.MOFED}, {EnvNVSwitch, env.nvswitch, &r.NVSwitch}, {EnvGDRCopy, env.gdrcopy, &r.GDRCopy}} {
+		switch strings.TrimSpace(f.value) {
+		case "enabled":
+			*f.dst = true
+		case "", "disabled":
+		default:
+			return p.fail(f.name, f.value, `expected "enabled" (or "disabled")`)
+		}
+	}
+	return nil
+}
+
+func allOrNothing(v string) (bool, string) {
+	switch strings.TrimSpace(v) {
+	case "all":
+		return true, ""
+	case "", "void", "none":
+		return false, ""
+	}
+	return false, `only "all" is supported`
+}
+
+func (p *parseState) imexEnv(v string, r *Request) error {
+	if len(v) > MaxValueLen {
+		return p.fail(EnvIMEXChannels, v, fmt.Sprintf("value is %d bytes, more than the %d allowed", len(v), MaxValueLen))
+	}
+	t := strings.TrimSpace(v)
+	switch t {
+	case "", "void", "none":
+		return nil
+	case "all":
+		r.IMEXAll = true
+		return nil
+	}
+	n := strings.Count(t, ",") + 1
+	if n > MaxItems {
+		return p.fail(EnvIMEXChannels, v, fmt.Sprintf("%d items, more than the %d allowed", n, MaxItems))
+	}
+	chs := make([]int, 0, n)
+	for i := 1; ; i++ {
+		item, rest, more := strings.Cut(t, ",")
+		item = strings.TrimSpace(item)
+		ch, reason := parseChannel(item)
+		if reason == "" && slices.Contains(chs, ch) {
+			reason = fmt.Sprintf("%q repeats", item)
+		}
+		if reason != "" {
+			return p.fail(EnvIMEXChannels, v, fmt.Sprintf("item %d: %s", i, reason))
+		}
+		chs = append(chs, ch)
+		if !more {
+			break
+		}
+		t = rest
+	}
+	slices.Sort(chs)
+	r.IMEXChannels = chs
+	return nil
+}
+
+// envScan holds the last value of each variable Parse reads.
+type envScan struct {
+	visible, caps, cudaVersion, requireCUDA, disableRequire    string
+	migConfig, migMonitor, imex, gds, mofed, nvswitch, gdrcopy string
+	hasVisible, hasDisableRequire                              bool
+	nRequire                                                   int
+}
+
+// scanEnv finds the variables in one pass without allocating. Entries
+// without "=" are ignored.
+func scanEnv(env []string) envScan {
+	var e envScan
+	for _, kv := range env {
+		if len(kv) < 8 {
+			continue
+		}
+		if kv[0] == 'C' {
+			if v, ok := strings.CutPrefix(kv, EnvCUDAVersion+"="); ok {
+				e.cudaVersion = v
+			}
+			continue
+		}
+		if kv[:7] != "NVIDIA_" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case EnvVisibleDevices:
+			e.visible, e.hasVisible = v, true
+		case EnvDriverCapabilities:
+			e.caps = v
+		case EnvDisableRequire:
+			e.disableRequire, e.hasDisableRequire = v, true
+		case EnvMIGConfigDevices:
+			e.migConfig = v
+		case EnvMIGMonitorDevices:
+			e.migMonitor = v
+		case EnvIMEXChannels:
+			e.imex = v
+		case EnvGDS:
+			e.gds = v
+		case EnvMOFED:
+			e.mofed = v
+		case EnvNVSwitch:
+			e.nvswitch = v
+		case EnvGDRCopy:
+			e.gdrcopy = v
+		default:
+			if strings.HasPrefix(k, EnvRequirePrefix) && k != EnvRequireJetpack {
+				e.nRequire++
+				if k == EnvRequireCUDA {
+					e.requireCUDA = v
+				}
+			}
+		}
+	}
+	return e
+}
