@@ -1,0 +1,53 @@
+// Package hook makes the driver libraries gpu-nri injected into a container
+// loadable by the container's dynamic loader.
+//
+// # What it does
+//
+// Run is `gpu-nri hook`, an OCI createContainer hook: runc and crun call it
+// after the container's mounts exist and before the workload starts, with
+// the container state JSON on stdin. In one invocation it
+//
+//   - creates the Links (SONAME links, libcuda.so -> libcuda.so.1, ...);
+//   - writes /etc/ld.so.conf.d/00-gpu-nri.conf listing the Folders (sorted
+//     first, so injected libraries win), creates /etc/ld.so.conf when the
+//     image has none (distroless), and writes /etc/ld-musl-<arch>.path when
+//     the image has a musl loader;
+//   - with CUDACompat, puts /usr/local/cuda/compat first (00-compat-gpu-nri.conf)
+//     when the image's libcuda.so.<version> there is newer than the host
+//     driver;
+//   - regenerates /etc/ld.so.cache with the host's ldconfig (a host path,
+//     never the image's);
+//   - does nothing when everything is already in place (a restart).
+//
+// HooklessMounts is the rule for the hookless mode, where the plugin adds no
+// hook and mounts each library under its SONAME in the image's default
+// loader directories instead.
+//
+// # Guarantees
+//
+//   - Every operation on the container root goes through file descriptors:
+//     an O_PATH fd on the root, openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)
+//     for every lookup, *at syscalls relative to a directory fd, symlinks and
+//     files created under a fresh temp name and renamed into place. An image
+//     symlink can never lead a write outside the root; a symlink at a path we
+//     write is replaced, not followed.
+//   - A directory, FIFO, socket or device where a file or link belongs is
+//     refused with an error wrapping ErrHostileRoot, before anything blocks.
+//   - The host ldconfig (refused unless a static ELF) runs with no Go
+//     re-exec: on a locked, discarded OS thread the hook unshares its mount
+//     namespace, makes mounts private, pivots into the container root and
+//     detaches the host's tree, mounts a fresh tmpfs over /proc and binds the
+//     ldconfig read-only (nosuid, nodev, nosymfollow) into it; ldconfig is
+//     forked into new pid/net/ipc/uts namespaces with an empty environment
+//     and a deadline, creates no links (-X) and writes its cache only into
+//     that tmpfs; the hook then writes the cache into the root through fds.
+//   - Inputs are size-capped (state 1 MiB, config.json 32 MiB, cache 64 MiB).
+//
+// # Does not
+//
+//   - mount anything into the container (the runtime does that from the
+//     plugin's adjustment), read the inherited environment, or log;
+//   - defend the container against itself: an image can still break its own
+//     loader configuration;
+//   - work on kernels without openat2 and the new mount API (Linux >= 5.6).
+package hook
