@@ -39,7 +39,7 @@ func requireTool(t testing.TB, name string) string {
 
 // tree builds a fixture under dir from lines:
 //
-//	"dir  PATH", "file PATH CONTENT", "link PATH TARGET", "fifo PATH",
+//	"dir  PATH", "file PATH CONTENT" (\n for a newline), "link PATH TARGET", "fifo PATH",
 //	"copy PATH HOSTPATH" (a host file, symlinks resolved).
 func tree(t testing.TB, dir string, lines ...string) {
 	t.Helper()
@@ -51,7 +51,7 @@ func tree(t testing.TB, dir string, lines ...string) {
 		case "dir":
 			require.NoError(t, os.MkdirAll(p, 0o755), l)
 		case "file":
-			require.NoError(t, os.WriteFile(p, []byte(strings.Join(f[2:], " ")), 0o644), l)
+			require.NoError(t, os.WriteFile(p, []byte(strings.ReplaceAll(strings.Join(f[2:], " "), `\n`, "\n")), 0o644), l)
 		case "link":
 			require.NoError(t, os.Symlink(f[2], p), l)
 		case "fifo":

@@ -328,6 +328,24 @@ func (r *rootFS) exists(p string) bool {
 	return true
 }
 
+// statType returns the type bits of the container path p, symlinks followed
+// inside the root; 0 when it does not exist (or is a dangling symlink).
+func (r *rootFS) statType(p string) (uint32, error) {
+	fd, err := r.openat2(p, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("hook: open %s in container root: %w", p, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("hook: stat %s in container root: %w", p, err)
+	}
+	return st.Mode & unix.S_IFMT, nil
+}
+
 // mtime returns the modification time (ns) of the regular file p, or -1.
 func (r *rootFS) mtime(p string) int64 {
 	fd, err := r.openat2(p, unix.O_PATH)

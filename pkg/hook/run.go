@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Container paths the hook writes.
@@ -167,10 +169,16 @@ func apply(ctx context.Context, rootPath string, o Options) (Report, error) {
 			return rep, err
 		}
 	}
-	if !root.exists(LdSoConf) {
+	// ldconfig reads /etc/ld.so.conf: a FIFO there would hang it.
+	switch t, err := root.statType(LdSoConf); {
+	case err != nil:
+		return rep, err
+	case t == 0:
 		if err := write(LdSoConf, ldSoConfInit); err != nil {
 			return rep, err
 		}
+	case t != unix.S_IFREG:
+		return rep, refuse(LdSoConf, t)
 	}
 	folders := append(slices.Clone(compat), o.Folders...)
 	musl, err := muslPathFile(root)
