@@ -1,0 +1,127 @@
+package hook
+
+import (
+	"path"
+	"runtime"
+	"strings"
+)
+
+// Layouts for HooklessMounts: which directories of the image the libraries
+// are mounted into. glibc's loader looks in /etc/ld.so.cache first, then in
+// its built-in system directories, so a library present there under its
+// SONAME is found with no cache entry and no environment.
+const (
+	// LayoutDebian: Debian/Ubuntu, /usr/lib/<multiarch triplet>.
+	LayoutDebian = "debian"
+	// LayoutRHEL: RHEL/Fedora/SUSE/Amazon Linux, /usr/lib64.
+	LayoutRHEL = "rhel"
+	// LayoutAuto: both of the above, for images of unknown family (the
+	// directory of the other family is created empty and never searched).
+	LayoutAuto = "auto"
+	// LayoutFallback: HooklessDir only; found through LD_LIBRARY_PATH
+	// (HooklessLibraryPath), which CUDA base images already set.
+	LayoutFallback = "fallback"
+)
+
+// HooklessDir is the directory of LayoutFallback, and also mounted by every
+// other layout so that LD_LIBRARY_PATH set by CUDA images
+// (/usr/local/nvidia/lib:/usr/local/nvidia/lib64) finds the libraries.
+const HooklessDir = "/usr/local/nvidia/lib64"
+
+// HooklessLib is one injected library.
+type HooklessLib struct {
+	// Path is the host path of the library file (mount source).
+	Path string
+	// SONAME is its DT_SONAME, e.g. libcuda.so.1. Libraries without one
+	// cannot be found by name and are skipped.
+	SONAME string
+}
+
+// MountPlan is one read-only bind mount of a host file into the container.
+type MountPlan struct {
+	Source, Destination string
+}
+
+// ValidLayout reports whether HooklessMounts knows layout.
+func ValidLayout(layout string) bool {
+	return hooklessDirs(layout, runtime.GOARCH) != nil
+}
+
+// HooklessMounts is the hookless mode's rule: every library is mounted under
+// its SONAME and its AliasNames (libcuda.so, ...) in each directory of the
+// layout, plus HooklessDir. Destinations are unique (first library wins) and
+// in a stable order: directory, then input order. An unknown layout gives
+// nil.
+func HooklessMounts(libs []HooklessLib, layout string) []MountPlan {
+	return hooklessMounts(libs, hooklessDirs(layout, runtime.GOARCH))
+}
+
+func hooklessMounts(libs []HooklessLib, dirs []string) []MountPlan {
+	var plan []MountPlan
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		for _, l := range libs {
+			if l.SONAME == "" || l.Path == "" || strings.Contains(l.SONAME, "/") {
+				continue
+			}
+			for _, n := range append([]string{l.SONAME}, AliasNames(l.SONAME)...) {
+				dst := path.Join(d, n)
+				if !seen[dst] {
+					seen[dst] = true
+					plan = append(plan, MountPlan{Source: l.Path, Destination: dst})
+				}
+			}
+		}
+	}
+	return plan
+}
+
+func hooklessDirs(layout, goarch string) []string {
+	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[goarch]
+	debian := "/usr/lib/" + triplet
+	switch {
+	case triplet == "":
+		return nil
+	case layout == LayoutDebian:
+		return []string{debian, HooklessDir}
+	case layout == LayoutRHEL:
+		return []string{"/usr/lib64", HooklessDir}
+	case layout == LayoutAuto:
+		return []string{debian, "/usr/lib64", HooklessDir}
+	case layout == LayoutFallback:
+		return []string{HooklessDir}
+	}
+	return nil
+}
+
+// AliasNames returns the extra names a driver library is opened by besides
+// its SONAME, as NVIDIA's create-symlinks hook makes them: the development
+// name of libcuda (dlopen("libcuda.so") by PyTorch, Triton, JAX) and of the
+// optical flow library, and the GLVND indirect GLX name.
+func AliasNames(soname string) []string {
+	switch soname {
+	case "libcuda.so.1":
+		return []string{"libcuda.so"}
+	case "libnvidia-opticalflow.so.1":
+		return []string{"libnvidia-opticalflow.so"}
+	case "libGLX_nvidia.so.0":
+		return []string{"libGLX_indirect.so.0"}
+	}
+	return nil
+}
+
+// HooklessLibraryPath returns the LD_LIBRARY_PATH value for the hookless
+// fallback: dir first, then the image's value (current) unchanged; current
+// itself when it already lists dir. It never adds an empty element (which
+// the loader reads as the working directory).
+func HooklessLibraryPath(current, dir string) string {
+	for _, p := range strings.Split(current, ":") {
+		if path.Clean(p) == dir {
+			return current
+		}
+	}
+	if current == "" {
+		return dir
+	}
+	return dir + ":" + current
+}
