@@ -99,29 +99,49 @@ type pciAddr struct {
 	bus, dev, fn uint8
 }
 
-// parsePCI accepts "0000:3b:00.0", "00000000:3B:00.0" and "3b:00.0".
+// parsePCI accepts "0000:3b:00.0", "00000000:3B:00.0" and "3b:00.0" (hex
+// digits of either case; at most 8 domain digits). It does not allocate.
 func parsePCI(s string) (pciAddr, bool) {
 	var a pciAddr
-	parts := strings.Split(strings.TrimSpace(s), ":")
-	if len(parts) == 2 {
-		parts = append([]string{"0"}, parts...)
+	s = strings.TrimSpace(s)
+	dom := "0"
+	if strings.Count(s, ":") == 2 {
+		i := strings.IndexByte(s, ':')
+		dom, s = s[:i], s[i+1:]
 	}
-	if len(parts) != 3 {
+	bus, rest, ok1 := strings.Cut(s, ":")
+	dev, fn, ok2 := strings.Cut(rest, ".")
+	d, okD := parseHex(dom, 8)
+	b, okB := parseHex(bus, 2)
+	v, okV := parseHex(dev, 2)
+	f, okF := parseHex(fn, 1)
+	if !ok1 || !ok2 || !okD || !okB || !okV || !okF || v > 0x1f || f > 7 {
 		return a, false
 	}
-	devStr, fnStr, ok := strings.Cut(parts[2], ".")
-	if !ok {
-		return a, false
+	return pciAddr{uint32(d), uint8(b), uint8(v), uint8(f)}, true
+}
+
+// parseHex parses 1 to max hex digits.
+func parseHex(s string, max int) (uint64, bool) {
+	if s == "" || len(s) > max {
+		return 0, false
 	}
-	dom, err1 := strconv.ParseUint(parts[0], 16, 32)
-	bus, err2 := strconv.ParseUint(parts[1], 16, 8)
-	dev, err3 := strconv.ParseUint(devStr, 16, 8)
-	fn, err4 := strconv.ParseUint(fnStr, 16, 8)
-	if err := errors.Join(err1, err2, err3, err4); err != nil || len(parts[0]) > 8 ||
-		len(parts[1]) > 2 || len(devStr) > 2 || len(fnStr) != 1 || dev > 0x1f || fn > 7 {
-		return a, false
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
 	}
-	return pciAddr{uint32(dom), uint8(bus), uint8(dev), uint8(fn)}, true
+	return n, true
 }
 
 // String is the lower-case domain:bus:device.function with a 4-digit

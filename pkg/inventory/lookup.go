@@ -11,21 +11,37 @@ type migRef struct{ gpu, mig int }
 // buildIndex makes the lookup maps. Discover calls it once, last.
 func (inv *Inventory) buildIndex() {
 	inv.byUUID = make(map[string]int, len(inv.GPUs))
-	inv.byPCI = make(map[string]int, len(inv.GPUs))
+	inv.byPCI = make(map[pciAddr]int, len(inv.GPUs))
 	inv.migByUUID = map[string]migRef{}
 	for i, g := range inv.GPUs {
-		if g.UUID != "" {
-			inv.byUUID[strings.ToUpper(g.UUID)] = i
+		if k, ok := uuidKey("GPU-", g.UUID); ok {
+			inv.byUUID[strings.ToLower(k)] = i
 		}
-		if id, ok := NormalizePCIBusID(g.PCIBusID); ok {
-			inv.byPCI[id] = i
+		if a, ok := parsePCI(g.PCIBusID); ok {
+			inv.byPCI[a] = i
 		}
 		for j, m := range g.MIG {
-			if m.UUID != "" {
-				inv.migByUUID[strings.ToUpper(m.UUID)] = migRef{i, j}
+			if k, ok := uuidKey("MIG-", m.UUID); ok {
+				inv.migByUUID[strings.ToLower(k)] = migRef{i, j}
 			}
 		}
 	}
+}
+
+// uuidKey returns the part of id after prefix (matched in any case).
+func uuidKey(prefix, id string) (string, bool) {
+	id = strings.TrimSpace(id)
+	if len(id) <= len(prefix) || !strings.EqualFold(id[:len(prefix)], prefix) {
+		return "", false
+	}
+	return id[len(prefix):], true
+}
+
+// sameUUID compares two UUIDs without letter case.
+func sameUUID(prefix, a, b string) bool {
+	ka, ok1 := uuidKey(prefix, a)
+	kb, ok2 := uuidKey(prefix, b)
+	return ok1 && ok2 && strings.EqualFold(ka, kb)
 }
 
 // The lookups below do no file system work. The pointers they return point
@@ -46,19 +62,19 @@ func (inv *Inventory) GPUByIndex(i int) (*GPU, bool) {
 
 // GPUByUUID returns the GPU with UUID "GPU-<uuid>" (any letter case).
 func (inv *Inventory) GPUByUUID(uuid string) (*GPU, bool) {
-	key := strings.ToUpper(strings.TrimSpace(uuid))
-	if key == "" {
+	key, ok := uuidKey("GPU-", uuid)
+	if !ok {
 		return nil, false
 	}
 	if inv.byUUID != nil {
-		i, ok := inv.byUUID[key]
+		i, ok := inv.byUUID[strings.ToLower(key)] // no copy when already lower-case
 		if !ok {
 			return nil, false
 		}
 		return &inv.GPUs[i], true
 	}
 	for i := range inv.GPUs {
-		if strings.ToUpper(inv.GPUs[i].UUID) == key {
+		if sameUUID("GPU-", inv.GPUs[i].UUID, uuid) {
 			return &inv.GPUs[i], true
 		}
 	}
@@ -68,7 +84,7 @@ func (inv *Inventory) GPUByUUID(uuid string) (*GPU, bool) {
 // GPUByPCI returns the GPU at a PCI bus id, given as "0000:3b:00.0",
 // "00000000:3B:00.0" or "3b:00.0".
 func (inv *Inventory) GPUByPCI(id string) (*GPU, bool) {
-	key, ok := NormalizePCIBusID(id)
+	key, ok := parsePCI(id)
 	if !ok {
 		return nil, false
 	}
@@ -80,7 +96,7 @@ func (inv *Inventory) GPUByPCI(id string) (*GPU, bool) {
 		return &inv.GPUs[i], true
 	}
 	for i := range inv.GPUs {
-		if k, ok := NormalizePCIBusID(inv.GPUs[i].PCIBusID); ok && k == key {
+		if k, ok := parsePCI(inv.GPUs[i].PCIBusID); ok && k == key {
 			return &inv.GPUs[i], true
 		}
 	}
@@ -100,15 +116,15 @@ func (inv *Inventory) MIGByIndex(gpu, mig int) (*MIGDevice, bool) {
 // known only when WithGPUFacts filled MIG UUIDs) or, in the form older
 // drivers used, "MIG-GPU-<gpu uuid>/<gi>/<ci>".
 func (inv *Inventory) MIGByUUID(uuid string) (*MIGDevice, bool) {
-	key := strings.ToUpper(strings.TrimSpace(uuid))
-	if rest, ok := strings.CutPrefix(key, "MIG-GPU-"); ok {
-		return inv.migByLegacyID(rest)
-	}
-	if !strings.HasPrefix(key, "MIG-") {
+	key, ok := uuidKey("MIG-", uuid)
+	if !ok {
 		return nil, false
 	}
+	if rest, ok := uuidKey("GPU-", key); ok {
+		return inv.migByLegacyID(rest)
+	}
 	if inv.migByUUID != nil {
-		r, ok := inv.migByUUID[key]
+		r, ok := inv.migByUUID[strings.ToLower(key)]
 		if !ok {
 			return nil, false
 		}
@@ -116,7 +132,7 @@ func (inv *Inventory) MIGByUUID(uuid string) (*MIGDevice, bool) {
 	}
 	for i := range inv.GPUs {
 		for j := range inv.GPUs[i].MIG {
-			if strings.ToUpper(inv.GPUs[i].MIG[j].UUID) == key {
+			if sameUUID("MIG-", inv.GPUs[i].MIG[j].UUID, uuid) {
 				return &inv.GPUs[i].MIG[j], true
 			}
 		}

@@ -131,9 +131,9 @@ type Inventory struct {
 
 	// Lookup indexes, built once by Discover (see lookup.go). When an
 	// Inventory is built by hand they are nil and lookups scan the slices.
-	byUUID    map[string]int    // upper-case "GPU-..." -> position in GPUs
-	byPCI     map[string]int    // normalized PCI bus id -> position in GPUs
-	migByUUID map[string]migRef // upper-case "MIG-..." -> position
+	byUUID    map[string]int    // lower-case UUID after "GPU-" -> position in GPUs
+	byPCI     map[pciAddr]int   // PCI address -> position in GPUs
+	migByUUID map[string]migRef // lower-case UUID after "MIG-" -> position
 }
 
 // NodeInfo is what discovery needs to know about a device node.
