@@ -1,0 +1,34 @@
+// Package nvmlfacts asks the host's NVIDIA driver for the facts that
+// NVIDIA_REQUIRE_* checks need and discovery cannot read from files: the
+// CUDA driver API version (inventory.Inventory.CUDAVersion) and each GPU's
+// brand and compute capability (inventory.GPU.Brand, .Arch).
+//
+// Fill does it in one of two ways, chosen at build time:
+//
+//   - cgo builds load the driver's own libnvidia-ml.so.1 from the driver
+//     root through github.com/NVIDIA/go-nvml (nvml.WithLibraryPath), never a
+//     library from the plugin's image or the loader's search path;
+//   - CGO_ENABLED=0 builds (the static binary that doubles as the OCI hook)
+//     run the driver root's nvidia-smi (`-q`, and
+//     `--query-gpu=uuid,compute_cap --format=csv,noheader`) with a minimal
+//     environment and a timeout, through the driver root's dynamic loader
+//     when it has one, and parse its output (ParseSMI).
+//
+// # Guarantees
+//
+// GPUs are matched by UUID, case-insensitively; facts about GPUs that the
+// inventory does not list are ignored. Fill writes whatever it learned and
+// returns an error (errors joined) naming what it could not learn; it never
+// guesses: a property it could not learn stays "", which package policy
+// reports as an unverifiable requirement. Brands are normalized to the
+// lower-case names NVIDIA's requirement checks use ("tesla", "geforcertx",
+// "nvidiavcs"; see NormalizeBrand).
+//
+// # What it does not do
+//
+// It is meant for inventory refresh only: loading NVML or running nvidia-smi
+// costs milliseconds to seconds and must never sit on the container-create
+// path. It is not safe for concurrent use (go-nvml binds the library's
+// symbols process-wide). It does not log, does not discover device nodes or
+// libraries (package inventory), and does not read MIG facts.
+package nvmlfacts

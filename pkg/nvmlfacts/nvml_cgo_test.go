@@ -1,0 +1,79 @@
+//go:build cgo
+
+package nvmlfacts
+
+import (
+	"testing"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+func mockDevice(uuid string, brand nvml.BrandType, major, minor int, capRet nvml.Return) *mock.Device {
+	return &mock.Device{
+		GetUUIDFunc:  func() (string, nvml.Return) { return uuid, nvml.SUCCESS },
+		GetBrandFunc: func() (nvml.BrandType, nvml.Return) { return brand, nvml.SUCCESS },
+		GetCudaComputeCapabilityFunc: func() (int, int, nvml.Return) {
+			return major, minor, capRet
+		},
+	}
+}
+
+func mockLib(cuda int, devs ...nvml.Device) (*mock.Interface, *int) {
+	shutdowns := 0
+	return &mock.Interface{
+		InitFunc:                       func() nvml.Return { return nvml.SUCCESS },
+		ShutdownFunc:                   func() nvml.Return { shutdowns++; return nvml.SUCCESS },
+		SystemGetCudaDriverVersionFunc: func() (int, nvml.Return) { return cuda, nvml.SUCCESS },
+		DeviceGetCountFunc:             func() (int, nvml.Return) { return len(devs), nvml.SUCCESS },
+		DeviceGetHandleByIndexFunc: func(i int) (nvml.Device, nvml.Return) {
+			if i < 0 || i >= len(devs) {
+				return nil, nvml.ERROR_INVALID_ARGUMENT
+			}
+			return devs[i], nvml.SUCCESS
+		},
+	}, &shutdowns
+}
+
+func TestQueryNVML(t *testing.T) {
+	lib, shutdowns := mockLib(12040,
+		mockDevice(uuidH100, nvml.BRAND_NVIDIA, 9, 0, nvml.SUCCESS),
+		mockDevice(uuidT4, nvml.BRAND_TESLA, 7, 5, nvml.SUCCESS))
+	f, err := queryNVML(lib, "libnvidia-ml.so.1")
+	require.NoError(t, err)
+	require.Equal(t, 1, *shutdowns)
+	require.Equal(t, Facts{CUDAVersion: "12.4", GPUs: map[string]GPUFacts{
+		uuidH100: {Brand: "nvidia", Arch: "9.0"},
+		uuidT4:   {Brand: "tesla", Arch: "7.5"},
+	}}, f)
+
+	inv := &inventory.Inventory{GPUs: []inventory.GPU{{Index: 0, UUID: uuidH100}, {Index: 1, UUID: uuidT4}}}
+	require.NoError(t, Apply(inv, f))
+	require.Equal(t, "12.4", inv.CUDAVersion)
+	require.Equal(t, "9.0", inv.GPUs[0].Arch)
+	require.Equal(t, "tesla", inv.GPUs[1].Brand)
+}
+
+func TestQueryNVMLPartial(t *testing.T) {
+	lib, _ := mockLib(12080, mockDevice(uuidT4, nvml.BRAND_GEFORCE_RTX, 0, 0, nvml.ERROR_NOT_SUPPORTED))
+	f, err := queryNVML(lib, "lib")
+	require.ErrorContains(t, err, "compute capability")
+	require.Equal(t, "12.8", f.CUDAVersion)
+	require.Equal(t, GPUFacts{Brand: "geforcertx"}, f.GPUs[uuidT4])
+}
+
+func TestQueryNVMLInitFails(t *testing.T) {
+	lib := &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_DRIVER_NOT_LOADED }}
+	_, err := queryNVML(lib, "/host/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1")
+	require.ErrorContains(t, err, "NVML init from /host/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1")
+}
+
+func TestBrandNames(t *testing.T) {
+	for b := nvml.BRAND_QUADRO; b < nvml.BRAND_COUNT; b++ {
+		require.NotEmpty(t, brandName(b), "brand %d", b)
+	}
+	require.Empty(t, brandName(nvml.BRAND_UNKNOWN))
+}

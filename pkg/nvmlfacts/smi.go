@@ -1,0 +1,75 @@
+package nvmlfacts
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+)
+
+// ParseSMI reads the output of `nvidia-smi -q` (q) and of
+// `nvidia-smi --query-gpu=uuid,compute_cap --format=csv,noheader` (caps,
+// may be empty when the driver is too old to know compute_cap). It takes
+// "CUDA Version" from the header and, per "GPU <pci bus id>" section, the
+// first "GPU UUID" and "Product Brand". Values that are not versions
+// ("N/A", "Not Found") are left empty.
+func ParseSMI(q, caps string) (Facts, error) {
+	f := Facts{GPUs: map[string]GPUFacts{}}
+	var uuid, brand string
+	inGPU := false
+	flush := func() {
+		if uuid != "" {
+			f.GPUs[uuid] = GPUFacts{Brand: NormalizeBrand(brand)}
+		}
+		uuid, brand = "", ""
+	}
+	sc := bufio.NewScanner(strings.NewReader(q))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), " \t\r")
+		top := line != "" && line[0] != ' ' && line[0] != '\t'
+		if top && strings.HasPrefix(line, "GPU ") && !strings.Contains(line, ":  ") && !strings.Contains(line, " : ") {
+			flush()
+			inGPU = true
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case top && k == "CUDA Version":
+			if validVersion(v) {
+				f.CUDAVersion = v
+			}
+		case top:
+			inGPU = false
+			flush()
+		case inGPU && k == "GPU UUID" && uuid == "":
+			uuid = v
+		case inGPU && k == "Product Brand" && brand == "":
+			brand = v
+		}
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		return Facts{}, fmt.Errorf("nvmlfacts: reading nvidia-smi -q output: %w", err)
+	}
+	if len(f.GPUs) == 0 && f.CUDAVersion == "" {
+		return Facts{}, fmt.Errorf("nvmlfacts: nvidia-smi -q output has no CUDA Version and no GPU section")
+	}
+	for _, line := range strings.Split(caps, "\n") {
+		u, c, ok := strings.Cut(line, ",")
+		if !ok {
+			continue
+		}
+		u, c = strings.TrimSpace(u), strings.TrimSpace(c)
+		if !validArch(c) {
+			continue
+		}
+		g := f.GPUs[u]
+		g.Arch = c
+		f.GPUs[u] = g
+	}
+	return f, nil
+}
