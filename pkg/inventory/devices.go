@@ -36,12 +36,13 @@ func (statStater) StatNode(viewPath string) (NodeInfo, error) {
 		return NodeInfo{}, &fs.PathError{Op: "stat", Path: viewPath, Err: err}
 	}
 	return NodeInfo{
-		IsChar: st.Mode&unix.S_IFMT == unix.S_IFCHR,
-		Major:  int64(unix.Major(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
-		Minor:  int64(unix.Minor(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
-		Perm:   os.FileMode(st.Mode & 0o777),
-		UID:    st.Uid,
-		GID:    st.Gid,
+		IsChar:  st.Mode&unix.S_IFMT == unix.S_IFCHR,
+		IsBlock: st.Mode&unix.S_IFMT == unix.S_IFBLK,
+		Major:   int64(unix.Major(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
+		Minor:   int64(unix.Minor(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
+		Perm:    os.FileMode(st.Mode & 0o777),
+		UID:     st.Uid,
+		GID:     st.Gid,
 	}, nil
 }
 
@@ -222,10 +223,10 @@ func (d *discovery) capNode(accessHostPath string) (DeviceNode, error) {
 }
 
 // mig reads the MIG capabilities under <proc>/driver/nvidia/capabilities.
-func (d *discovery) mig() error {
+func (d *discovery) mig() {
 	capsDir := d.procPath("driver", "nvidia", "capabilities")
 	if _, err := os.Stat(d.view(capsDir)); err != nil {
-		return nil // driver without capability support: no MIG
+		return // driver without capability support: no MIG
 	}
 	for _, c := range []struct {
 		name string
@@ -279,7 +280,6 @@ func (d *discovery) mig() error {
 			}
 		}
 	}
-	return nil
 }
 
 // numberedEntries returns N of every entry "<prefix>N" in dir, ascending.

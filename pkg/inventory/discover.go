@@ -124,9 +124,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.controlNodes()
 	d.gpuNodes()
 	d.dri()
-	if err := d.mig(); err != nil {
-		return nil, err
-	}
+	d.mig()
 	d.imex()
 	d.extra()
 	d.libraries()

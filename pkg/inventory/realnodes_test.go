@@ -1,7 +1,9 @@
 package inventory_test
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,6 +37,24 @@ func TestRealNodes(t *testing.T) {
 	require.Len(t, inv.GPUs[1].MIG, 1)
 	require.Equal(t, uint32(44), inv.GPUs[1].MIG[0].Caps[1].GID)
 	require.Len(t, inv.Extra["gds"], 3)
+
+	// The exported stater tells block devices and plain files apart.
+	blk := filepath.Join(t.TempDir(), "loop9")
+	require.NoError(t, unix.Mknod(blk, unix.S_IFBLK|0o600, int(unix.Mkdev(7, 9))))
+	info, err := inventory.StatNodeStater().StatNode(blk)
+	require.NoError(t, err)
+	require.Equal(t, inventory.NodeInfo{IsBlock: true, Major: 7, Minor: 9, Perm: 0o600}, info)
+}
+
+func TestStatNodeStater(t *testing.T) {
+	dir := t.TempDir()
+	info, err := inventory.StatNodeStater().StatNode(dir)
+	require.NoError(t, err)
+	require.False(t, info.IsChar)
+	require.False(t, info.IsBlock)
+	_, err = inventory.StatNodeStater().StatNode(filepath.Join(dir, "missing"))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.ErrorContains(t, err, "missing")
 }
 
 // TestDefaultStaterRefusesPlainFiles: without a fake stater, the fixture's

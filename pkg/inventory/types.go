@@ -140,6 +140,9 @@ type Inventory struct {
 type NodeInfo struct {
 	// IsChar is true for a character device.
 	IsChar bool
+	// IsBlock is true for a block device (never set together with IsChar;
+	// both false for anything else).
+	IsBlock bool
 	// Major and Minor are the device numbers.
 	Major, Minor int64
 	// Perm holds the permission bits.
