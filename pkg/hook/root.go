@@ -24,6 +24,9 @@ import (
 type rootFS struct {
 	fd   int
 	path string // for error messages and the ldconfig pivot only
+	// dirs caches directory fds by container path for one invocation
+	// (29 links in one directory: one lookup).
+	dirs map[string]int
 }
 
 const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
@@ -33,10 +36,30 @@ func openRoot(p string) (*rootFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hook: open container root %s: %w", p, err)
 	}
-	return &rootFS{fd: fd, path: p}, nil
+	return &rootFS{fd: fd, path: p, dirs: map[string]int{}}, nil
 }
 
-func (r *rootFS) Close() error { return unix.Close(r.fd) }
+func (r *rootFS) Close() error {
+	for _, fd := range r.dirs {
+		unix.Close(fd)
+	}
+	return unix.Close(r.fd)
+}
+
+// cachedDir is mkdirAll with the result kept open until Close; callers must
+// not close it.
+func (r *rootFS) cachedDir(p string) (int, error) {
+	p = path.Clean("/" + p)
+	if fd, ok := r.dirs[p]; ok {
+		return fd, nil
+	}
+	fd, err := r.mkdirAll(p)
+	if err != nil {
+		return -1, err
+	}
+	r.dirs[p] = fd
+	return fd, nil
+}
 
 // openat2 resolves p (a container path) inside the root.
 func (r *rootFS) openat2(p string, flags uint64) (int, error) {
@@ -200,11 +223,10 @@ func (r *rootFS) readFile(p string, limit int64) (data []byte, ok bool, err erro
 // refused. changed reports whether anything was written.
 func (r *rootFS) writeFile(p string, data []byte, mode uint32) (changed bool, err error) {
 	dir, base := path.Split(path.Clean("/" + p))
-	dfd, err := r.mkdirAll(dir)
+	dfd, err := r.cachedDir(dir)
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(dfd)
 	t, err := fileType(dfd, base)
 	if err != nil {
 		return false, fmt.Errorf("hook: stat %s in container root: %w", p, err)
@@ -260,8 +282,8 @@ func sameContent(dirfd int, name string, data []byte) (bool, error) {
 }
 
 // symlink makes the container path link a symlink to target, unless it
-// already is one: created at a temp name with symlinkat, then renamed into
-// place. A regular file or other symlink at link is replaced; a directory,
+// already is one: created in place when nothing is there, else at a temp
+// name with symlinkat, then renamed into place. A regular file or other symlink at link is replaced; a directory,
 // FIFO, socket or device is refused. The target string is never resolved by
 // the hook. changed reports whether anything was written.
 func (r *rootFS) symlink(target, link string) (changed bool, err error) {
@@ -269,11 +291,19 @@ func (r *rootFS) symlink(target, link string) (changed bool, err error) {
 	if base == "" || base == "." || base == ".." {
 		return false, fmt.Errorf("hook: link path %q has no file name", link)
 	}
-	dfd, err := r.mkdirAll(dir)
+	dfd, err := r.cachedDir(dir)
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(dfd)
+	// Fast path, the usual case: nothing there yet. symlinkat never follows
+	// an existing final component; it fails with EEXIST instead.
+	err = unix.Symlinkat(target, dfd, base)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return false, fmt.Errorf("hook: create symlink %s -> %s in container root: %w", link, target, err)
+	}
 	t, err := fileType(dfd, base)
 	if err != nil {
 		return false, fmt.Errorf("hook: stat %s in container root: %w", link, err)
