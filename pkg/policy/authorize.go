@@ -197,13 +197,13 @@ func (p *Policy) Authorize(in *request.Input, req *request.Request) (Decision, e
 	case len(trusted) == 0:
 		for _, g := range ok {
 			d.Refused = append(d.Refused, Refusal{Source: g.sr.Source, Where: g.sr.Where, Rule: key(g.sr.Source, "trusted"),
-				Reason: fmt.Sprintf("untrusted sources disagree (%s) and none is trusted to decide; gpu-nri does not merge requests: make the source that should decide trusted (policy.sources.<source>.trusted: true) or remove the other request", wheres(ok))})
+				Reason: fmt.Sprintf("untrusted sources disagree (%s) and none is trusted to decide; gpu-nri does not merge requests: set one of %s: true, or remove the other request", wheres(ok), trustedKeys(ok))})
 		}
 		return d, &RefusedError{Who: in.Who(), Refused: d.Refused}
 	case !allAgree(trusted):
 		for _, g := range trusted {
 			d.Refused = append(d.Refused, Refusal{Source: g.sr.Source, Where: g.sr.Where, Rule: key(g.sr.Source, "trusted"),
-				Reason: fmt.Sprintf("trusted sources disagree (%s); gpu-nri does not merge requests: set policy.sources.<source>.trusted: false on all but one, or remove one request", wheres(trusted))})
+				Reason: fmt.Sprintf("trusted sources disagree (%s); gpu-nri does not merge requests: set %s: false on all but one, or remove one request", wheres(trusted), trustedKeys(trusted))})
 		}
 		return d, &RefusedError{Who: in.Who(), Refused: d.Refused}
 	}
@@ -266,6 +266,14 @@ func allAgree(list []granted) bool {
 		}
 	}
 	return true
+}
+
+func trustedKeys(list []granted) string {
+	var s []string
+	for _, g := range list {
+		s = appendUnique(s, key(g.sr.Source, "trusted"))
+	}
+	return strings.Join(s, ", ")
 }
 
 func wheres(list []granted) string {
