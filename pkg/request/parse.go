@@ -46,7 +46,7 @@ func Parse(in *Input, opts Options) (*Request, error) {
 	if in == nil {
 		return nil, nil
 	}
-	p := parseState{in: in, opts: &opts, kind: opts.cdiKind()}
+	p := parseState{in: in, opts: opts, kind: opts.cdiKind()}
 	env := scanEnv(in.Env)
 	if err := p.cdiDevices(); err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func Parse(in *Input, opts Options) (*Request, error) {
 // parseState carries one Parse call.
 type parseState struct {
 	in     *Input
-	opts   *Options
+	opts   Options
 	kind   string
 	src    [numSources]SourceRequest
 	have   [numSources]bool
@@ -143,30 +143,67 @@ type collector struct {
 // add merges l (from where). Repeats across lists are dropped when dedupe
 // is set and refused otherwise; all/none/devices may not be mixed.
 func (c *collector) add(l deviceList, where string, dedupe bool) string {
-	switch {
-	case l.all && (c.none || len(c.devices) > 0), c.all && (l.none || len(l.devices) > 0):
-		return fmt.Sprintf(`"all" conflicts with the other requests of this source (%s)`, strings.Join(c.where, ", "))
-	case l.none && len(c.devices) > 0, c.none && len(l.devices) > 0:
-		return fmt.Sprintf(`"none" conflicts with the other requests of this source (%s)`, strings.Join(c.where, ", "))
+	if reason := c.conflict(l.all, l.none, len(l.devices) > 0); reason != "" {
+		return reason
 	}
 	c.all = c.all || l.all
 	c.none = c.none || l.none
-	if len(c.devices)+len(l.devices) > MaxItems {
-		return fmt.Sprintf("more than %d devices from this source", MaxItems)
-	}
-	for _, d := range l.devices {
-		if j := indexOf(c.devices, d); j >= 0 {
-			if dedupe {
-				continue
+	if len(c.devices) == 0 && cap(c.devices) == 0 {
+		c.devices = l.devices // parseList refused repeats within l already
+	} else {
+		for _, d := range l.devices {
+			if j := indexOf(c.devices, d); j >= 0 {
+				if dedupe {
+					continue
+				}
+				return fmt.Sprintf("%q repeats %q", d.Raw, c.devices[j].Raw)
 			}
-			return fmt.Sprintf("%q repeats %q", d.Raw, c.devices[j].Raw)
+			if len(c.devices) == MaxItems {
+				return fmt.Sprintf("more than %d devices from this source", MaxItems)
+			}
+			c.devices = append(c.devices, d)
 		}
-		c.devices = append(c.devices, d)
 	}
 	if where != "" && !slices.Contains(c.where, where) {
 		c.where = append(c.where, where)
 	}
 	return ""
+}
+
+// addItem merges one item (d.Kind kindAll for "all"); repeats are refused.
+func (c *collector) addItem(d Device) string {
+	if d.Kind == kindAll {
+		return c.add(deviceList{all: true}, "", false)
+	}
+	if reason := c.conflict(false, false, true); reason != "" {
+		return reason
+	}
+	if j := indexOf(c.devices, d); j >= 0 {
+		return fmt.Sprintf("%q repeats %q", d.Raw, c.devices[j].Raw)
+	}
+	if len(c.devices) == MaxItems {
+		return fmt.Sprintf("more than %d devices from this source", MaxItems)
+	}
+	c.devices = append(c.devices, d)
+	return ""
+}
+
+// conflict refuses mixing all, none and devices within one source.
+func (c *collector) conflict(all, none, devices bool) string {
+	var word string
+	switch {
+	case all && (c.none || len(c.devices) > 0), c.all && (none || devices):
+		word = "all"
+	case none && len(c.devices) > 0, c.none && devices:
+		word = "none"
+	default:
+		return ""
+	}
+	others := "the other requests of this source"
+	if len(c.where) > 0 {
+		others += " (" + strings.Join(c.where, ", ") + ")"
+	}
+	return fmt.Sprintf("%q conflicts with %s", word, others)
 }
 
 func (p *parseState) set(pos int, c *collector, where string) {
@@ -190,11 +227,7 @@ func (p *parseState) cdiDevices() error {
 	for i, name := range names {
 		d, reason := parseItem(name, p.kind, true)
 		if reason == "" {
-			l := deviceList{devices: []Device{d}}
-			if d.Kind == kindAll {
-				l = deviceList{all: true}
-			}
-			reason = c.add(l, "", false)
+			reason = c.addItem(d)
 		}
 		if reason != "" {
 			return p.fail(fmt.Sprintf("CDIDevices[%d]", i), name, reason)
@@ -358,52 +391,39 @@ func (p *parseState) volumeMounts() error {
 		if reason := checkPlain(rest); reason != "" {
 			return p.failf(input, "%s", reason)
 		}
-		var l deviceList
+		var d Device
+		reason := ""
 		switch {
 		case rest == "all":
-			l.all = true
+			d.Kind = kindAll
 		case rest == "none":
-			l.none = true
+			reason = c.add(deviceList{none: true}, "", false)
 		case strings.HasPrefix(rest, volumeMountIMX):
-			ch, reason := parseChannel(rest[len(volumeMountIMX):])
+			var ch int
+			ch, reason = parseChannel(rest[len(volumeMountIMX):])
 			if reason == "" && slices.Contains(imex, ch) {
 				reason = fmt.Sprintf("IMEX channel %d repeats", ch)
 			}
 			if reason == "" && len(imex) >= MaxItems {
 				reason = fmt.Sprintf("more than %d IMEX channels", MaxItems)
 			}
-			if reason != "" {
-				return p.failf(input, "%s", reason)
+			if reason == "" {
+				imex = append(imex, ch)
 			}
-			imex = append(imex, ch)
-			continue
 		case strings.HasPrefix(rest, volumeMountCDI):
 			parts := strings.Split(rest[len(volumeMountCDI):], "/")
 			if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-				return p.failf(input, "expected %s/cdi/<vendor>/<class>/<device>", VolumeMountsRoot)
+				reason = fmt.Sprintf("expected %s/cdi/<vendor>/<class>/<device>", VolumeMountsRoot)
+				break
 			}
-			name := parts[0] + "/" + parts[1] + "=" + parts[2]
-			d, reason := parseItem(name, p.kind, true)
-			if reason != "" {
-				return p.failf(input, "%s", reason)
-			}
-			if d.Kind == kindAll {
-				l.all = true
-			} else {
-				l.devices = []Device{d}
-			}
+			d, reason = parseItem(parts[0]+"/"+parts[1]+"="+parts[2], p.kind, true)
 		default:
-			d, reason := parseItem(rest, p.kind, false)
-			if reason != "" {
-				return p.failf(input, "%s", reason)
-			}
-			if d.Kind == kindAll { // a CDI name of our kind can't have '/'
-				l.all = true
-			} else {
-				l.devices = []Device{d}
-			}
+			d, reason = parseItem(rest, p.kind, false)
 		}
-		if reason := c.add(l, "", false); reason != "" {
+		if reason == "" && d.Kind != 0 {
+			reason = c.addItem(d)
+		}
+		if reason != "" {
 			return p.failf(input, "%s", reason)
 		}
 	}
