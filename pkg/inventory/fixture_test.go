@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,14 +26,33 @@ type fakeHost struct {
 	t     testing.TB
 	dir   string
 	host  config.Host
-	nodes fakeStater
+	nodes *fakeStater
 }
 
-// fakeStater answers StatNode from a map keyed by view path.
-type fakeStater map[string]inventory.NodeInfo
+// fakeStater answers StatNode from a map keyed by view path. It is safe for
+// concurrent use (a Watcher may read while a test rebuilds the host).
+type fakeStater struct {
+	mu    sync.RWMutex
+	nodes map[string]inventory.NodeInfo
+}
 
-func (s fakeStater) StatNode(p string) (inventory.NodeInfo, error) {
-	if n, ok := s[p]; ok {
+func (s *fakeStater) set(p string, n inventory.NodeInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes[p] = n
+}
+
+func (s *fakeStater) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.nodes)
+}
+
+func (s *fakeStater) StatNode(p string) (inventory.NodeInfo, error) {
+	s.mu.RLock()
+	n, ok := s.nodes[p]
+	s.mu.RUnlock()
+	if ok {
 		return n, nil
 	}
 	if _, err := os.Lstat(p); err == nil {
@@ -58,7 +78,7 @@ func uuidOf(i int) string { return fmt.Sprintf("GPU-%08d-aaaa-bbbb-cccc-dddddddd
 
 func newFakeHost(t testing.TB, f fixture) *fakeHost {
 	dir := t.TempDir()
-	h := &fakeHost{t: t, dir: dir, nodes: fakeStater{},
+	h := &fakeHost{t: t, dir: dir, nodes: &fakeStater{nodes: map[string]inventory.NodeInfo{}},
 		host: config.Host{Root: dir, DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc"}}
 	h.build(f)
 	return h
@@ -78,7 +98,7 @@ func (h *fakeHost) symlink(target, p string) {
 
 func (h *fakeHost) node(p string, major, minor int64) {
 	h.write(p, "")
-	h.nodes[filepath.Join(h.dir, p)] = inventory.NodeInfo{IsChar: true, Major: major, Minor: minor, Perm: 0o666}
+	h.nodes.set(filepath.Join(h.dir, p), inventory.NodeInfo{IsChar: true, Major: major, Minor: minor, Perm: 0o666})
 }
 
 // build writes the tree. It can be called again after clearing the

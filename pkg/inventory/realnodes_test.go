@@ -19,7 +19,7 @@ func TestRealNodes(t *testing.T) {
 		t.Skip("mknod of character devices needs root; run as root to test the default NodeStater on real nodes")
 	}
 	h := newFakeHost(t, fixture{gpus: 2, version: "550.54.14", mig: map[int]int{1: 1}})
-	for p, n := range h.nodes {
+	for p, n := range h.nodes.nodes {
 		require.NoError(t, os.Remove(p))
 		err := unix.Mknod(p, unix.S_IFCHR|0o660, int(unix.Mkdev(uint32(n.Major), uint32(n.Minor))))
 		if err != nil {

@@ -21,7 +21,7 @@ func (h *fakeHost) rebuild(f fixture) {
 	for _, e := range entries {
 		require.NoError(h.t, os.RemoveAll(filepath.Join(h.dir, e.Name())))
 	}
-	clear(h.nodes)
+	h.nodes.reset()
 	h.build(f)
 }
 
