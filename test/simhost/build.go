@@ -1,0 +1,456 @@
+package simhost
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/ldcache"
+)
+
+// Build creates the simulated host under opts.Dir and returns its facts.
+// Building twice into the same Dir replaces the generated files.
+func Build(opts Options) (*Host, error) {
+	o, err := opts.resolved()
+	if err != nil {
+		return nil, err
+	}
+	if o.RealNodes && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("simhost: RealNodes needs root (mknod)")
+	}
+	api, _ := cudaAPIVersion(o.CUDAVersion)
+	h := &Host{
+		Options:        o,
+		DriverVersion:  o.DriverVersion,
+		CUDAVersion:    o.CUDAVersion,
+		CUDAAPIVersion: api,
+		Config: config.Host{
+			Root:            "/",
+			DriverRoot:      filepath.Join(o.Dir, "driver"),
+			DevRoot:         filepath.Join(o.Dir, "dev"),
+			ProcRoot:        filepath.Join(o.Dir, "proc"),
+			RefreshInterval: config.Default().Host.RefreshInterval,
+		},
+	}
+	for _, d := range []string{h.Config.DriverRoot, h.Config.DevRoot, h.Config.ProcRoot} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("simhost: clearing %s: %w", d, err)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("simhost: %w", err)
+		}
+	}
+	cc, err := newCompiler(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	h.computeGPUs()
+	steps := []func(*compiler) error{h.buildLibraries, h.buildBinaries, h.buildFiles, h.buildNodes, h.buildProc}
+	for _, step := range steps {
+		if err := step(cc); err != nil {
+			return nil, err
+		}
+	}
+	if o.RealNodes {
+		h.stater = realStater{}
+	} else {
+		fake := fakeStater{}
+		for _, n := range h.Nodes {
+			fake[n.Path] = inventory.NodeInfo{IsChar: true, Major: n.Major, Minor: n.Minor, Perm: n.Mode.Perm()}
+		}
+		h.stater = fake
+	}
+	return h, nil
+}
+
+func (h *Host) computeGPUs() {
+	o := h.Options
+	for i := range o.GPUs {
+		g := GPU{
+			Index: i, Minor: i, UUID: GPUUUID(i), PCIBusID: PCIBusID(i), Model: DefaultModel,
+			Information: !o.omitted(fmt.Sprintf("gpu:%d-information", i)),
+			Node:        !o.omitted(fmt.Sprintf("gpu:%d-node", i)),
+			CardMinor:   i + 1, RenderMinor: 128 + i,
+		}
+		for m := range o.MIG[i] {
+			gi, ci := m+1, 0
+			giMinor, ciMinor := MIGCapMinors(i, gi, ci)
+			g.MIG = append(g.MIG, MIG{GPU: i, Index: m, GI: gi, CI: ci, UUID: MIGUUID(i, m), GICapMinor: giMinor, CICapMinor: ciMinor})
+		}
+		h.GPUs = append(h.GPUs, g)
+	}
+}
+
+func (h *Host) driverPath(rel string) string { return filepath.Join(h.Config.DriverRoot, rel) }
+
+func (h *Host) buildLibraries(cc *compiler) error {
+	o := h.Options
+	ver := o.DriverVersion
+	defines := []string{
+		fmt.Sprintf("-DCUDA_API_VERSION=%d", h.CUDAAPIVersion),
+		fmt.Sprintf("-DDRIVER_VERSION=\"%s\"", ver),
+	}
+	var cache []ldcache.Entry
+	lib32Skip := ""
+	for _, l := range libSpecs {
+		if !o.hasCap(l.cap) || o.omitted("lib:"+l.base) {
+			continue
+		}
+		soname := l.soname
+		if strings.Contains(soname, "%v") {
+			soname = fmt.Sprintf(soname, ver)
+		}
+		variants := []struct {
+			dir   string
+			lib32 bool
+		}{{x8664LibDir, false}}
+		if o.Lib32 && l.lib32 && o.hasCap(inventory.Compute) {
+			variants = append(variants, struct {
+				dir   string
+				lib32 bool
+			}{i386LibDir, true})
+		}
+		for _, v := range variants {
+			args := []string{"-shared", "-fPIC", "-Wl,-soname," + soname, "-DSIMGPU_LIBRARY=\"" + l.base + "\""}
+			args = append(args, defines...)
+			src := l.src
+			flags := int32(ldcache.FlagELFLibc6 | ldcache.FlagX8664Lib64)
+			if v.lib32 {
+				if lib32Skip != "" {
+					continue
+				}
+				// A 32-bit libc is rarely installed; generic.c needs none.
+				src = "generic.c"
+				args = append(args, "-m32", "-nostdlib")
+				flags = ldcache.FlagELFLibc6
+			}
+			built, err := cc.build(src, args...)
+			if err != nil {
+				if v.lib32 {
+					lib32Skip = fmt.Sprintf("32-bit libraries skipped: %v", err)
+					h.Notes = append(h.Notes, lib32Skip)
+					continue
+				}
+				return err
+			}
+			rel := filepath.Join(v.dir, l.base+".so."+ver)
+			if err := copyFile(built, h.driverPath(rel), 0o755); err != nil {
+				return err
+			}
+			cap := l.cap
+			if v.lib32 {
+				cap = inventory.Compat32
+			}
+			f := File{Capability: cap, Path: rel, HostPath: h.driverPath(rel), SONAME: soname, Lib32: v.lib32}
+			cacheValue := rel
+			if soname != filepath.Base(rel) {
+				f.Link = filepath.Join(v.dir, soname)
+				if !o.omitted("soname-links") {
+					if err := os.Symlink(filepath.Base(rel), h.driverPath(f.Link)); err != nil {
+						return fmt.Errorf("simhost: %w", err)
+					}
+					// ldconfig records the SONAME link, not the file.
+					cacheValue = f.Link
+				}
+			}
+			h.Libraries = append(h.Libraries, f)
+			cache = append(cache, ldcache.Entry{Key: soname, Value: cacheValue, Flags: flags})
+		}
+	}
+	if o.omitted("ldcache") {
+		return nil
+	}
+	h.LDCache = h.driverPath("/etc/ld.so.cache")
+	if err := os.MkdirAll(filepath.Dir(h.LDCache), 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	if err := os.WriteFile(h.LDCache, ldcache.Write(cache), 0o644); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	return nil
+}
+
+func (h *Host) buildBinaries(cc *compiler) error {
+	o := h.Options
+	for _, b := range binSpecs {
+		if !o.hasCap(b.cap) || o.omitted("bin:"+b.name) {
+			continue
+		}
+		src := "tool.c"
+		args := []string{fmt.Sprintf("-DDRIVER_VERSION=\"%s\"", o.DriverVersion), fmt.Sprintf("-DTOOL_NAME=\"%s\"", b.name)}
+		if b.name == "nvidia-smi" {
+			src = "nvidia-smi.c"
+			args = append(args, fmt.Sprintf("-DCUDA_VERSION_STRING=\"%s\"", o.CUDAVersion))
+		}
+		built, err := cc.build(src, args...)
+		if err != nil {
+			return err
+		}
+		rel := filepath.Join("/usr/bin", b.name)
+		if err := copyFile(built, h.driverPath(rel), 0o755); err != nil {
+			return err
+		}
+		h.Binaries = append(h.Binaries, File{Capability: b.cap, Path: rel, HostPath: h.driverPath(rel)})
+	}
+	return nil
+}
+
+func (h *Host) writeDriverFile(rel, content string, perm os.FileMode) error {
+	p := h.driverPath(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(content), perm); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	return nil
+}
+
+func (h *Host) buildFiles(*compiler) error {
+	o := h.Options
+	if !o.omitted("firmware") {
+		for _, fw := range []string{"gsp_ga10x.bin", "gsp_tu10x.bin"} {
+			rel := filepath.Join("/lib/firmware/nvidia", o.DriverVersion, fw)
+			if err := h.writeDriverFile(rel, "simulated GSP firmware "+fw+" "+o.DriverVersion+"\n", 0o644); err != nil {
+				return err
+			}
+			h.Firmware = append(h.Firmware, File{Path: rel, HostPath: h.driverPath(rel)})
+		}
+	}
+	if !o.omitted("config-files") {
+		for _, c := range configSpecs() {
+			if !o.hasCap(c.cap) {
+				continue
+			}
+			if err := h.writeDriverFile(c.path, c.content, 0o644); err != nil {
+				return err
+			}
+			h.ConfigFiles = append(h.ConfigFiles, File{Capability: c.cap, Path: c.path, HostPath: h.driverPath(c.path)})
+		}
+	}
+	if !o.omitted("persistenced") {
+		rel := "/run/nvidia-persistenced/socket"
+		if err := makeSocket(h.driverPath(rel)); err != nil {
+			return err
+		}
+		h.Sockets = append(h.Sockets, File{Capability: inventory.Utility, Path: rel, HostPath: h.driverPath(rel)})
+	}
+	return nil
+}
+
+// makeSocket leaves a unix socket file at path (no one listens on it, as
+// on a host where the daemon has stopped without cleaning up).
+func makeSocket(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	addr := path
+	if len(addr) > 100 {
+		// sun_path is 108 bytes: bind through a short /proc/self/fd path.
+		d, err := os.Open(dir)
+		if err != nil {
+			return fmt.Errorf("simhost: %w", err)
+		}
+		defer d.Close()
+		addr = fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), filepath.Base(path))
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("simhost: socket %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("simhost: socket %s: %w", path, err)
+	}
+	return nil
+}
+
+func (h *Host) addNode(name string, major, minor int64, mode os.FileMode) error {
+	p := filepath.Join(h.Config.DevRoot, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	if h.Options.RealNodes {
+		if err := unix.Mknod(p, unix.S_IFCHR|uint32(mode.Perm()), int(unix.Mkdev(uint32(major), uint32(minor)))); err != nil {
+			return fmt.Errorf("simhost: mknod %s %d:%d: %w", p, major, minor, err)
+		}
+	} else if err := os.WriteFile(p, nil, mode.Perm()); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	// Neither mknod nor WriteFile escape the umask.
+	if err := os.Chmod(p, mode.Perm()); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	h.Nodes = append(h.Nodes, Node{Path: p, Name: name, Major: major, Minor: minor, Mode: mode.Perm()})
+	return nil
+}
+
+func (h *Host) buildNodes(*compiler) error {
+	o := h.Options
+	type nd struct {
+		name         string
+		major, minor int64
+		mode         os.FileMode
+	}
+	var nodes []nd
+	for _, g := range h.GPUs {
+		if g.Node {
+			nodes = append(nodes, nd{fmt.Sprintf("nvidia%d", g.Minor), NvidiaMajor, int64(g.Minor), 0o666})
+		}
+	}
+	if !o.omitted("nvidiactl") {
+		nodes = append(nodes, nd{"nvidiactl", NvidiaMajor, CtlMinor, 0o666})
+	}
+	if !o.omitted("modeset") {
+		nodes = append(nodes, nd{"nvidia-modeset", NvidiaMajor, ModesetMinor, 0o666})
+	}
+	if !o.omitted("uvm") {
+		nodes = append(nodes, nd{"nvidia-uvm", o.UVMMajor, 0, 0o666}, nd{"nvidia-uvm-tools", o.UVMMajor, 1, 0o666})
+	}
+	if !o.omitted("mig-caps") {
+		nodes = append(nodes, nd{"nvidia-caps/nvidia-cap1", o.CapsMajor, MIGConfigMinor, 0o400},
+			nd{"nvidia-caps/nvidia-cap2", o.CapsMajor, MIGMonitorMinor, 0o444})
+		for _, g := range h.GPUs {
+			for _, m := range g.MIG {
+				nodes = append(nodes, nd{fmt.Sprintf("nvidia-caps/nvidia-cap%d", m.GICapMinor), o.CapsMajor, int64(m.GICapMinor), 0o444},
+					nd{fmt.Sprintf("nvidia-caps/nvidia-cap%d", m.CICapMinor), o.CapsMajor, int64(m.CICapMinor), 0o444})
+			}
+		}
+	}
+	if !o.omitted("dri") {
+		for _, g := range h.GPUs {
+			nodes = append(nodes, nd{fmt.Sprintf("dri/card%d", g.CardMinor), DRIMajor, int64(g.CardMinor), 0o660},
+				nd{fmt.Sprintf("dri/renderD%d", g.RenderMinor), DRIMajor, int64(g.RenderMinor), 0o666})
+		}
+	}
+	for _, n := range nodes {
+		if err := h.addNode(n.name, n.major, n.minor, n.mode); err != nil {
+			return err
+		}
+	}
+	if !o.omitted("dri") {
+		// udev's by-path links tie each DRI node to its PCI device.
+		byPath := filepath.Join(h.Config.DevRoot, "dri/by-path")
+		if err := os.MkdirAll(byPath, 0o755); err != nil {
+			return fmt.Errorf("simhost: %w", err)
+		}
+		for _, g := range h.GPUs {
+			for suffix, target := range map[string]string{"card": fmt.Sprintf("card%d", g.CardMinor), "render": fmt.Sprintf("renderD%d", g.RenderMinor)} {
+				link := filepath.Join(byPath, fmt.Sprintf("pci-%s-%s", g.PCIBusID, suffix))
+				if err := os.Symlink("../"+target, link); err != nil {
+					return fmt.Errorf("simhost: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Host) writeProc(rel, content string) error {
+	p := filepath.Join(h.Config.ProcRoot, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o444); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	return nil
+}
+
+// capFile is the format of /proc/driver/nvidia/capabilities/.../access.
+func capFile(minor int, mode os.FileMode) string {
+	return fmt.Sprintf("DeviceFileMinor: %d\nDeviceFileMode: %d\nDeviceFileModify: 1\n", minor, mode.Perm())
+}
+
+func (h *Host) buildProc(*compiler) error {
+	o := h.Options
+	files := map[string]string{}
+	if !o.omitted("version") {
+		files["driver/nvidia/version"] = fmt.Sprintf("NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Thu Feb 22 01:44:30 UTC 2024\n"+
+			"GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04)\n", o.DriverVersion)
+	}
+	files["driver/nvidia/params"] = "ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 1\nDeviceFileUID: 0\nDeviceFileGID: 0\nDeviceFileMode: 438\n"
+	for _, g := range h.GPUs {
+		if g.Information {
+			files["driver/nvidia/gpus/"+g.PCIBusID+"/information"] = fmt.Sprintf(
+				"Model: \t\t %s\nIRQ:   \t\t %d\nGPU UUID: \t %s\nVideo BIOS: \t 96.00.74.00.01\nBus Type: \t PCIe\n"+
+					"DMA Size: \t 52 bits\nDMA Mask: \t 0xfffffffffffff\nBus Location: \t %s\nDevice Minor: \t %d\nGPU Excluded:\t No\n",
+				g.Model, 100+g.Index, g.UUID, g.PCIBusID, g.Minor)
+		}
+	}
+	if !o.omitted("mig-caps") {
+		files["driver/nvidia/capabilities/mig/config"] = capFile(MIGConfigMinor, 0o400)
+		files["driver/nvidia/capabilities/mig/monitor"] = capFile(MIGMonitorMinor, 0o444)
+		minors := "config 1\nmonitor 2\n"
+		for _, g := range h.GPUs {
+			for _, m := range g.MIG {
+				files[fmt.Sprintf("driver/nvidia/capabilities/gpu%d/mig/gi%d/access", g.Minor, m.GI)] = capFile(m.GICapMinor, 0o444)
+				files[fmt.Sprintf("driver/nvidia/capabilities/gpu%d/mig/gi%d/ci%d/access", g.Minor, m.GI, m.CI)] = capFile(m.CICapMinor, 0o444)
+			}
+			for gi := range 15 {
+				gm, _ := MIGCapMinors(g.Minor, gi, 0)
+				minors += fmt.Sprintf("gpu%d/gi%d/access %d\n", g.Minor, gi, gm)
+				for ci := range 8 {
+					_, cm := MIGCapMinors(g.Minor, gi, ci)
+					minors += fmt.Sprintf("gpu%d/gi%d/ci%d/access %d\n", g.Minor, gi, ci, cm)
+				}
+			}
+		}
+		files["driver/nvidia-caps/mig-minors"] = minors
+	}
+	if !o.omitted("proc-devices") {
+		lines := []string{"Character devices:", "  1 mem", "  4 /dev/vc/0", "  4 tty", "  5 /dev/tty", "  5 /dev/console",
+			" 10 misc", " 13 input", fmt.Sprintf("%3d nvidia-frontend", NvidiaMajor), fmt.Sprintf("%3d drm", DRIMajor)}
+		if !o.omitted("mig-caps") {
+			lines = append(lines, fmt.Sprintf("%3d nvidia-caps", o.CapsMajor))
+		}
+		if !o.omitted("uvm") {
+			lines = append(lines, fmt.Sprintf("%3d nvidia-uvm", o.UVMMajor))
+		}
+		lines = append(lines, "", "Block devices:", "  7 loop", "  8 sd", "254 virtblk", "")
+		files["devices"] = strings.Join(lines, "\n")
+	}
+	for rel, content := range files {
+		if err := h.writeProc(rel, content); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fakeStater answers for simulated nodes that are regular files.
+type fakeStater map[string]inventory.NodeInfo
+
+func (f fakeStater) StatNode(viewPath string) (inventory.NodeInfo, error) {
+	if info, ok := f[filepath.Clean(viewPath)]; ok {
+		return info, nil
+	}
+	return inventory.NodeInfo{}, fmt.Errorf("simhost: no device node %s: %w", viewPath, fs.ErrNotExist)
+}
+
+// realStater stats real device nodes.
+type realStater struct{}
+
+func (realStater) StatNode(viewPath string) (inventory.NodeInfo, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(viewPath, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return inventory.NodeInfo{}, fmt.Errorf("simhost: stat %s: %w", viewPath, fs.ErrNotExist)
+		}
+		return inventory.NodeInfo{}, fmt.Errorf("simhost: stat %s: %w", viewPath, err)
+	}
+	return inventory.NodeInfo{
+		IsChar: st.Mode&unix.S_IFMT == unix.S_IFCHR,
+		Major:  int64(unix.Major(uint64(st.Rdev))), Minor: int64(unix.Minor(uint64(st.Rdev))),
+		Perm: os.FileMode(st.Mode & 0o777), UID: st.Uid, GID: st.Gid,
+	}, nil
+}
