@@ -137,9 +137,9 @@ func parseCaps(value string, o *Options) (capSet, string) {
 	if bad := s &^ supported; bad != 0 {
 		implied := ""
 		if bad&^asked != 0 {
-			implied = " (video implies compute, display implies graphics)"
+			implied = fmt.Sprintf(" (%s implied: video needs compute, display needs graphics)", bad&^asked)
 		}
-		return 0, fmt.Sprintf("capability %s not allowed by injection.supportedCapabilities (%s)%s", bad, supported, implied)
+		return 0, fmt.Sprintf("capability %s not in injection.supportedCapabilities (%s)%s", bad, supported, implied)
 	}
 	return s, ""
 }

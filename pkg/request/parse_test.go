@@ -529,3 +529,22 @@ func TestParseDoesNotModifyInput(t *testing.T) {
 	require.Equal(t, before.Env, in.Env)
 	require.Equal(t, before.Mounts, in.Mounts)
 }
+
+func TestParseUnsupportedCapability(t *testing.T) {
+	o := testOpts()
+	o.SupportedCapabilities = []string{"utility", "compute", "display"}
+	for _, tc := range []struct{ value, reason string }{
+		{"graphics", "capability graphics not in injection.supportedCapabilities (compute, display, utility)"},
+		{"display", "(graphics implied: video needs compute, display needs graphics)"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			_, err := Parse(newInput("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES="+tc.value), o)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, `NVIDIA_DRIVER_CAPABILITIES="`+tc.value+`"`, e.Input)
+			require.Contains(t, e.Reason, tc.reason)
+			_, err = ParseCapabilities(tc.value, o)
+			require.ErrorContains(t, err, "injection.supportedCapabilities")
+		})
+	}
+}
