@@ -31,7 +31,8 @@
 //
 //   - Pure and cheap: no file, network or clock access, no logging, no
 //     package-level mutable state; Input is not modified. A typical CUDA
-//     container costs one allocation (see BenchmarkParse).
+//     container costs two allocations, a non-GPU container none (see
+//     BenchmarkParse).
 //   - A container that asks for no GPU from any source gets (nil, nil), and
 //     then nothing else is validated: junk in NVIDIA_DRIVER_CAPABILITIES of a
 //     non-GPU container never fails it.
