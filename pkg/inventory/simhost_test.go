@@ -1,0 +1,88 @@
+package inventory_test
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+// TestDiscoverSimhost checks Discover against the facts of the project's
+// simulated host (compiled libraries with real SONAMEs, real ld.so.cache).
+func TestDiscoverSimhost(t *testing.T) {
+	tests := []struct {
+		name string
+		opts simhost.Options
+	}{
+		{"four GPUs", simhost.Options{}},
+		{"eight GPUs with MIG", simhost.Options{GPUs: 8, MIG: map[int]int{0: 2, 5: 3}}},
+		{"another driver version", simhost.Options{GPUs: 2, DriverVersion: "570.86.15"}},
+		{"32-bit libraries", simhost.Options{GPUs: 1, Lib32: true}},
+		{"no ld.so.cache", simhost.Options{GPUs: 1, Omit: []string{"ldcache"}}},
+		{"no uvm, no firmware", simhost.Options{GPUs: 1, Omit: []string{"uvm", "firmware"}}},
+		{"real nodes", simhost.Options{GPUs: 2, RealNodes: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.RealNodes && os.Geteuid() != 0 {
+				t.Skip("real device nodes need root (mknod)")
+			}
+			tt.opts.Dir = t.TempDir()
+			h, err := simhost.Build(tt.opts)
+			require.NoError(t, err)
+			inv, err := inventory.Discover(h.Config, inventory.WithNodeStater(h.Stater()))
+			require.NoError(t, err)
+
+			require.Equal(t, h.DriverVersion, inv.DriverVersion)
+			require.Len(t, inv.GPUs, len(h.GPUs))
+			for i, want := range h.GPUs {
+				g := inv.GPUs[i]
+				require.Equal(t, want.Index, g.Index)
+				require.Equal(t, want.Minor, g.Minor)
+				require.Equal(t, want.UUID, g.UUID)
+				require.Equal(t, strings.ToLower(want.PCIBusID), g.PCIBusID)
+				require.Equal(t, want.Model, g.Model)
+				require.Len(t, g.MIG, len(want.MIG))
+				for j, m := range want.MIG {
+					require.Equal(t, m.GI, g.MIG[j].GI)
+					require.Equal(t, m.CI, g.MIG[j].CI)
+					require.Equal(t, int64(m.GICapMinor), g.MIG[j].Caps[0].Minor)
+					require.Equal(t, int64(m.CICapMinor), g.MIG[j].Caps[1].Minor)
+				}
+			}
+			if slices.Contains(tt.opts.Omit, "uvm") {
+				require.Nil(t, inv.UVM)
+			} else {
+				require.NotNil(t, inv.UVM)
+			}
+
+			// Every library simhost installed is found, with its SONAME,
+			// under the right capability, and nothing else.
+			var want, got []string
+			for _, f := range h.Libraries {
+				c := f.Capability
+				if f.Lib32 {
+					c = inventory.Compat32
+				}
+				want = append(want, string(c)+" "+f.Path+" "+f.SONAME)
+			}
+			for c, files := range inv.Libraries {
+				for _, f := range files {
+					require.True(t, strings.HasPrefix(f.HostPath, h.Config.DriverRoot), f.HostPath)
+					got = append(got, string(c)+" "+f.Path+" "+f.SONAME)
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(got)
+			require.Equal(t, want, got)
+			require.Len(t, inv.Firmware, len(h.Firmware))
+			t.Logf("%d libraries (%d 32-bit), %d warnings, simhost notes %q",
+				len(got), len(inv.Libraries[inventory.Compat32]), len(inv.Warnings), h.Notes)
+		})
+	}
+}
