@@ -53,7 +53,7 @@ func Build(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.computeGPUs()
-	steps := []func(*compiler) error{h.buildLibraries, h.buildBinaries, h.buildFiles, h.buildNodes, h.buildProc}
+	steps := []func(*compiler) error{h.buildCUDATest, h.buildLibraries, h.buildBinaries, h.buildFiles, h.buildNodes, h.buildProc}
 	for _, step := range steps {
 		if err := step(cc); err != nil {
 			return nil, err
@@ -130,7 +130,9 @@ func (h *Host) buildLibraries(cc *compiler) error {
 				// A 32-bit libc is rarely installed; generic.c needs none.
 				src = "generic.c"
 				args = append(args, "-m32", "-nostdlib")
-				flags = ldcache.FlagELFLibc6
+				// ldconfig marks a library that needs no libc.so.6 as plain
+				// ELF; real 32-bit NVIDIA libraries say libc6 (3).
+				flags = ldcache.FlagELF
 			}
 			built, err := cc.build(src, args...)
 			if err != nil {
@@ -176,6 +178,15 @@ func (h *Host) buildLibraries(cc *compiler) error {
 		return fmt.Errorf("simhost: %w", err)
 	}
 	return nil
+}
+
+func (h *Host) buildCUDATest(cc *compiler) error {
+	built, err := cc.build("cudatest.c", "-ldl")
+	if err != nil {
+		return err
+	}
+	h.CUDATest = filepath.Join(h.Options.Dir, "bin", "cudatest")
+	return copyFile(built, h.CUDATest, 0o755)
 }
 
 func (h *Host) buildBinaries(cc *compiler) error {

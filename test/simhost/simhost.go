@@ -151,6 +151,9 @@ type Host struct {
 	Sockets     []File `json:"sockets"`
 	// LDCache is the absolute path of the driver root's ld.so.cache ("" if omitted).
 	LDCache string `json:"ldCache"`
+	// CUDATest is the absolute path of the in-container test program
+	// (test/csrc/cudatest.c), built beside the host under Dir/bin for images.
+	CUDATest string `json:"cudaTest"`
 	// Notes say what was skipped and why (e.g. no 32-bit toolchain).
 	Notes []string `json:"notes,omitempty"`
 
