@@ -161,6 +161,9 @@ func (p *Policy) Authorize(in *request.Input, req *request.Request) (Decision, e
 	if req == nil || len(req.Sources) == 0 {
 		return d, nil
 	}
+	if in == nil {
+		in = &request.Input{}
+	}
 	ns := in.Namespace
 	var ok []granted
 	for i := range req.Sources {

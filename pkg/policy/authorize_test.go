@@ -200,3 +200,10 @@ func TestAuditFields(t *testing.T) {
 	require.Equal(t, "volume-mounts", f["source"])
 	require.Equal(t, []string{}, f["devices"])
 }
+
+func TestAuthorizeNilInput(t *testing.T) {
+	p, err := Compile(config.KubernetesStrictPolicy())
+	require.NoError(t, err)
+	_, err = p.Authorize(nil, &request.Request{Sources: []request.SourceRequest{env("GPU-1")}})
+	require.ErrorContains(t, err, `namespace ""`)
+}
