@@ -80,6 +80,11 @@ type Injection struct {
 	SupportedCapabilities []string `json:"supportedCapabilities"`
 	// Loader is "hook" or "hookless" (default "hook").
 	Loader string `json:"loader"`
+	// HooklessLayout says where hookless mode mounts libraries under their
+	// SONAME: "auto" (Debian and RHEL loader directories, default),
+	// "debian", "rhel", or "fallback" (only /usr/local/nvidia/lib64, found
+	// through LD_LIBRARY_PATH, which gpu-nri then prepends).
+	HooklessLayout string `json:"hooklessLayout"`
 	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
 	// a createContainer hook (default "/usr/local/bin/gpu-nri").
 	HookPath string `json:"hookPath"`
@@ -124,11 +129,11 @@ type Requirements struct {
 
 // Request sources.
 const (
-	SourceEnv           = "env"           // NVIDIA_VISIBLE_DEVICES and friends
-	SourceAnnotation    = "annotation"    // gpu-nri's pod annotations
-	SourceVolumeMounts  = "volume-mounts" // device-plugin volume-mounts strategy
+	SourceEnv           = "env"            // NVIDIA_VISIBLE_DEVICES and friends
+	SourceAnnotation    = "annotation"     // gpu-nri's pod annotations
+	SourceVolumeMounts  = "volume-mounts"  // device-plugin volume-mounts strategy
 	SourceCDIAnnotation = "cdi-annotation" // cdi.k8s.io/ annotations
-	SourceCDIDevices    = "cdi-devices"   // CRI/NRI Container.CDIDevices
+	SourceCDIDevices    = "cdi-devices"    // CRI/NRI Container.CDIDevices
 )
 
 // Sources lists every request source in precedence order (most trusted by
@@ -208,6 +213,7 @@ func Default() *Config {
 			DefaultCapabilities:           []string{"utility", "compute"},
 			SupportedCapabilities:         append([]string(nil), AllCapabilities...),
 			Loader:                        LoaderHook,
+			HooklessLayout:                "auto",
 			HookPath:                      "/usr/local/bin/gpu-nri",
 			LdconfigPath:                  "/sbin/ldconfig",
 			HookTimeout:                   10,
@@ -306,6 +312,11 @@ func (c *Config) Validate() error {
 	case LoaderHook, LoaderHookless:
 	default:
 		bad("injection.loader", "must be %q or %q, got %q", LoaderHook, LoaderHookless, c.Injection.Loader)
+	}
+	switch c.Injection.HooklessLayout {
+	case "auto", "debian", "rhel", "fallback":
+	default:
+		bad("injection.hooklessLayout", "must be auto, debian, rhel or fallback, got %q", c.Injection.HooklessLayout)
 	}
 	switch c.Injection.DeviceCgroupRules {
 	case "auto", "always", "never":

@@ -44,6 +44,8 @@ type Options struct {
 	CUDACompat bool
 	// AdditionalGIDs adds the group of nodes that are not world read-writable.
 	AdditionalGIDs bool
+	// HooklessLayout is the hook.Layout* of hookless mode.
+	HooklessLayout string
 }
 
 // OptionsFromConfig derives Options from the configuration.
@@ -55,6 +57,7 @@ func OptionsFromConfig(c *config.Config) Options {
 		HookTimeout:    c.Injection.HookTimeout,
 		CUDACompat:     c.Injection.CUDACompat,
 		AdditionalGIDs: c.Injection.AdditionalGIDs,
+		HooklessLayout: c.Injection.HooklessLayout,
 	}
 }
 
@@ -163,7 +166,7 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	b.e.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + VisibleDevicesAfter}
 	switch o.Loader {
 	case config.LoaderHookless:
-		for _, m := range hooklessMounts(libs) {
+		for _, m := range hooklessMounts(libs, o.HooklessLayout) {
 			if !b.seenMount[m.ContainerPath] {
 				b.seenMount[m.ContainerPath] = true
 				b.e.Mounts = append(b.e.Mounts, m)
@@ -228,19 +231,8 @@ func (b *builder) mount(f inventory.File, opts []string) bool {
 	return true
 }
 
-// devLinks are the development links NVIDIA creates beside SONAME links.
-var devLinks = map[string]string{
-	"libcuda.so.1":                  "libcuda.so",
-	"libnvidia-opticalflow.so.1":    "libnvidia-opticalflow.so",
-	"libGLX_nvidia.so.0":            "libGLX_indirect.so.0",
-	"libnvidia-ml.so.1":             "libnvidia-ml.so",
-	"libnvcuvid.so.1":               "libnvcuvid.so",
-	"libnvidia-encode.so.1":         "libnvidia-encode.so",
-	"libnvidia-ptxjitcompiler.so.1": "libnvidia-ptxjitcompiler.so",
-}
-
 // Links returns the symbolic links that make libs loadable by SONAME (and
-// the development names of devLinks), in container paths.
+// by the alias names of hook.AliasNames), in container paths.
 func Links(libs []inventory.File) []hook.Link {
 	var out []hook.Link
 	seen := map[string]bool{}
@@ -258,8 +250,8 @@ func Links(libs []inventory.File) []hook.Link {
 		if f.SONAME != base {
 			add(base, dir+f.SONAME)
 		}
-		if dev, ok := devLinks[f.SONAME]; ok {
-			add(f.SONAME, dir+dev)
+		for _, alias := range hook.AliasNames(f.SONAME) {
+			add(f.SONAME, dir+alias)
 		}
 	}
 	return out
@@ -302,29 +294,21 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 	}
 }
 
-// hooklessDirs are the directories glibc's loader searches with no cache
-// entry (Debian/Ubuntu and RHEL layouts).
-var hooklessDirs = []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64"}
-
-// hooklessMounts mounts every 64-bit library again under its SONAME (and its
-// development name) in each default loader directory, so that dlopen by
-// SONAME works without an ld.so.cache entry and without a hook.
-func hooklessMounts(libs []inventory.File) []*cdi.Mount {
-	var out []*cdi.Mount
-	for _, dir := range hooklessDirs {
-		for _, f := range libs {
-			if f.Lib32 || f.SONAME == "" || strings.Contains(f.SONAME, "/") {
-				continue
-			}
-			names := []string{f.SONAME}
-			if dev, ok := devLinks[f.SONAME]; ok {
-				names = append(names, dev)
-			}
-			for _, n := range names {
-				out = append(out, &cdi.Mount{HostPath: f.HostPath, ContainerPath: path.Join(dir, n),
-					Options: fileMountOptions, Type: "bind"})
-			}
+// hooklessMounts mounts every 64-bit library again under its SONAME and
+// alias names in the default loader directories of the layout
+// (hook.HooklessMounts), so that dlopen by SONAME works without an
+// ld.so.cache entry and without a hook.
+func hooklessMounts(libs []inventory.File, layout string) []*cdi.Mount {
+	in := make([]hook.HooklessLib, 0, len(libs))
+	for _, f := range libs {
+		if !f.Lib32 {
+			in = append(in, hook.HooklessLib{Path: f.HostPath, SONAME: f.SONAME})
 		}
+	}
+	plan := hook.HooklessMounts(in, layout)
+	out := make([]*cdi.Mount, len(plan))
+	for i, m := range plan {
+		out[i] = &cdi.Mount{HostPath: m.Source, ContainerPath: m.Destination, Options: fileMountOptions, Type: "bind"}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
@@ -134,6 +135,7 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 	slices.Sort(sel.Extra)
 	src := res.Decision.Source
 	if src != nil {
+		sel.IMEXChannels = append(sel.IMEXChannels, src.IMEXChannels...)
 		for _, d := range src.Devices {
 			if d.Kind == request.KindCDI {
 				thirdParty = append(thirdParty, d.ID)
@@ -169,6 +171,9 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		}
 		res.Selection = sel
 		res.Edits = edits.Build(inv, sel, e.editOpts)
+		if e.editOpts.Loader == config.LoaderHookless && e.editOpts.HooklessLayout == hook.LayoutFallback {
+			res.Edits.Env = append(res.Edits.Env, "LD_LIBRARY_PATH="+hook.HooklessLibraryPath(lastEnv(in.Env, "LD_LIBRARY_PATH"), hook.HooklessDir))
+		}
 	}
 	if len(thirdParty) > 0 {
 		merged, err := e.thirdParty(in, thirdParty, res.Edits)
@@ -180,6 +185,16 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		res.Devices = append(res.Devices, thirdParty...)
 	}
 	return res, nil
+}
+
+// lastEnv returns the value of the last KEY=VALUE entry for key in env.
+func lastEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 func where(src *request.SourceRequest) string {
@@ -233,6 +248,10 @@ func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceReq
 			if len(g.MIG) > 0 {
 				return &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
 					Reason: fmt.Sprintf("GPU %d has MIG enabled; ask for its MIG devices (%d:0...) instead", g.Index, g.Index)}
+			}
+			if g.Node.HostPath == "" {
+				return &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
+					Reason: fmt.Sprintf("GPU %d (%s) has no usable device node on this host", g.Index, g.UUID)}
 			}
 			if seenGPU[g.Index] {
 				return &request.Error{Who: in.Who(), Input: src.Where, Reason: fmt.Sprintf("GPU %d is named twice (%q)", g.Index, d.Raw)}
@@ -320,9 +339,13 @@ func (e *Engine) fillNode(dn *cdi.DeviceNode) (*cdi.DeviceNode, error) {
 	c.HostPath = host
 	c.Major, c.Minor = info.Major, info.Minor
 	if c.Type == "" {
-		c.Type = "c"
-		if !info.IsChar {
+		switch {
+		case info.IsChar:
+			c.Type = "c"
+		case info.IsBlock:
 			c.Type = "b"
+		default:
+			return nil, fmt.Errorf("host path %s is not a device node", host)
 		}
 	}
 	if c.FileMode == nil {

@@ -6,5 +6,8 @@ import "github.com/spf13/cobra"
 func subcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCmd(),
+		newRunCmd(),
+		newHookCmd(),
+		newConfigCmd(),
 	}
 }

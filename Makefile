@@ -1,0 +1,48 @@
+# gpu-nri Makefile. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+TOOLS := $(CURDIR)/.cache/tools/bin
+GOLANGCI := $(TOOLS)/golangci-lint
+FUZZTIME ?= 5s
+
+.PHONY: help build test test-unit test-e2e test-k8s fuzz-smoke lint bench demo clean
+
+help: ## list targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the static gpu-nri binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gpu-nri ./plugin/cmd/gpu-nri
+
+test: ## the README's test command: unit tests, then e2e and k8s suites (root)
+	$(MAKE) test-unit
+	$(MAKE) test-e2e
+	$(MAKE) test-k8s
+
+test-unit: ## go tests with -race (includes fuzz seed corpora)
+	$(GO) test -race -count=1 ./...
+
+test-e2e: build ## end-to-end suite: private containerd + runc + crictl + simulated GPU host (root)
+	bash test/e2e/run.sh
+
+test-k8s: build ## real single-node Kubernetes suite (root)
+	bash test/k8s/run.sh
+
+fuzz-smoke: ## run every fuzz target for $(FUZZTIME)
+	bash test/fuzz-smoke.sh $(FUZZTIME)
+
+lint: ## golangci-lint (built from the module proxy into .cache/tools)
+	@[ -x $(GOLANGCI) ] || TOOLS=lint bash test/tools.sh >/dev/null
+	$(GOLANGCI) run ./...
+
+bench: ## Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...
+
+demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
+	bash test/e2e/demo.sh
+
+clean: ## remove build outputs
+	rm -rf $(BIN)

@@ -1,0 +1,19 @@
+// Package plugin is gpu-nri's NRI plugin: the long-running daemon that
+// answers the container runtime's CreateContainer with one adjustment that
+// gives the container exactly the GPUs, device-cgroup rules, driver files,
+// environment and loader set-up it asked for and may have.
+//
+// It connects in external mode (a socket path) or pre-registered mode (the
+// runtime starts it with NRI_PLUGIN_SOCKET and passes the configuration
+// through Configure), reconnects with backoff when the runtime restarts, keeps
+// the host inventory fresh in the background, and logs one audit line per
+// decision with per-request fields (the shared logger is never mutated).
+//
+// Guarantees: a container whose request is malformed, refused, or names a
+// device the host does not have fails creation with an error naming the
+// container, the input and the reason; CreateContainer does no file system
+// work for gpu-nri's own devices when the inventory is current.
+//
+// The decision itself lives in pkg/engine; the conversion to NRI in
+// pkg/nriadjust. This package only wires them to the runtime.
+package plugin

@@ -1,0 +1,404 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/sirupsen/logrus"
+	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/metrics"
+	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
+	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
+	"github.com/gpu-nri/gpu-nri/pkg/policy"
+	"github.com/gpu-nri/gpu-nri/pkg/request"
+)
+
+// Outcomes of a CreateContainer, as logged and counted.
+const (
+	OutcomeInjected = "injected"
+	OutcomeNotGPU   = "not-gpu"
+	OutcomeRefused  = "refused"
+	OutcomeError    = "error"
+)
+
+// Options configure a Plugin.
+type Options struct {
+	// Config is the initial configuration (config.Default() when nil).
+	Config *config.Config
+	// Logger receives the plugin's logs (a new logrus logger when nil).
+	Logger *logrus.Logger
+	// Metrics, when set, is updated on every event.
+	Metrics *metrics.Metrics
+	// NodeStater overrides how device nodes are read (tests with fake trees).
+	NodeStater inventory.NodeStater
+	// NoFacts disables NVML/nvidia-smi facts (tests of hosts without them).
+	NoFacts bool
+}
+
+// Plugin is the NRI plugin. Create it with New, run it with Run.
+type Plugin struct {
+	opts  Options
+	log   *logrus.Logger
+	state atomic.Pointer[state]
+
+	cgroupRules atomic.Bool
+	registered  atomic.Bool
+
+	mu          sync.Mutex // serializes state changes
+	stopWatcher context.CancelFunc
+}
+
+// state is one configuration's worth of immutable machinery.
+type state struct {
+	cfg     *config.Config
+	engine  *engine.Engine
+	watcher *inventory.Watcher
+}
+
+// New builds the plugin and discovers the host once. A host without a driver
+// is allowed: GPU requests then fail until a driver appears.
+func New(o Options) (*Plugin, error) {
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	if o.Logger == nil {
+		o.Logger = logrus.New()
+	}
+	p := &Plugin{opts: o, log: o.Logger}
+	st, err := p.newState(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	p.state.Store(st)
+	return p, nil
+}
+
+func (p *Plugin) newState(cfg *config.Config) (*state, error) {
+	var invOpts []inventory.Option
+	if p.opts.NodeStater != nil {
+		invOpts = append(invOpts, inventory.WithNodeStater(p.opts.NodeStater))
+	}
+	if !p.opts.NoFacts {
+		driverRoot := cfg.Host.View(cfg.Host.DriverRoot)
+		invOpts = append(invOpts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error {
+			return nvmlfacts.Fill(inv, driverRoot)
+		}))
+	}
+	w, err := inventory.NewWatcher(cfg.Host, invOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("plugin: inventory: %w", err)
+	}
+	engOpts := []engine.Option{}
+	if p.opts.NodeStater != nil {
+		engOpts = append(engOpts, engine.WithNodeStater(p.opts.NodeStater))
+	} else {
+		engOpts = append(engOpts, engine.WithNodeStater(inventory.StatNodeStater()))
+	}
+	if len(cfg.Injection.CDISpecDirs) > 0 {
+		dirs := make([]string, len(cfg.Injection.CDISpecDirs))
+		for i, d := range cfg.Injection.CDISpecDirs {
+			dirs[i] = cfg.Host.View(d)
+		}
+		cache, err := cdiapi.NewCache(cdiapi.WithSpecDirs(dirs...), cdiapi.WithAutoRefresh(true))
+		if err != nil {
+			// A broken third-party spec must not stop gpu-nri's own devices;
+			// the cache still serves the valid specs.
+			p.log.WithError(err).Warn("some CDI specs could not be loaded")
+		}
+		if cache != nil {
+			engOpts = append(engOpts, engine.WithCDI(cache))
+		}
+	}
+	eng, err := engine.New(cfg, engOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("plugin: %w", err)
+	}
+	return &state{cfg: cfg, engine: eng, watcher: w}, nil
+}
+
+// Ready reports whether the plugin is registered with a runtime and has an
+// inventory; the error says what is missing.
+func (p *Plugin) Ready() error {
+	if !p.registered.Load() {
+		return errors.New("not registered with the container runtime")
+	}
+	if st := p.state.Load(); st.watcher.Current() == nil {
+		return fmt.Errorf("no inventory: %w", st.watcher.Err())
+	}
+	return nil
+}
+
+// Inventory returns the current inventory (nil when the host has none).
+func (p *Plugin) Inventory() *inventory.Inventory { return p.state.Load().watcher.Current() }
+
+// Configure is called by the runtime on registration. Pre-registered plugins
+// receive their configuration file's text here.
+func (p *Plugin) Configure(_ context.Context, cfgText, runtime, version string) (api.EventMask, error) {
+	log := p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": version})
+	if cfgText != "" {
+		cfg, err := config.Parse([]byte(cfgText))
+		if err != nil {
+			log.WithError(err).Error("invalid configuration from the runtime")
+			return 0, err
+		}
+		st, err := p.newState(cfg)
+		if err != nil {
+			return 0, err
+		}
+		p.swapState(st)
+		log = log.WithField("config", "from runtime")
+	}
+	cfg := p.state.Load().cfg
+	rules := false
+	switch cfg.Injection.DeviceCgroupRules {
+	case "always":
+		rules = true
+	case "auto":
+		rules = nriadjust.CgroupRulesApplied(runtime, version)
+	}
+	p.cgroupRules.Store(rules)
+	log.WithField("device_cgroup_rules", rules).Info("configured by runtime")
+	return api.MustParseEventMask("CreateContainer"), nil
+}
+
+func (p *Plugin) swapState(st *state) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Store(st)
+	if p.stopWatcher != nil {
+		p.stopWatcher()
+		p.stopWatcher = nil
+	}
+}
+
+// CreateContainer answers the runtime with the container's GPU adjustment.
+func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	start := time.Now()
+	st := p.state.Load()
+	in := InputFromNRI(pod, ctr)
+	res, err := st.engine.Evaluate(st.watcher.Current(), in)
+	if err != nil && retryable(err) {
+		// A device we do not know, or no driver: the host may have changed
+		// since the last poll. Rediscover once (rate-limited) and retry.
+		if changed, rerr := st.watcher.RefreshIfStale(2 * time.Second); rerr == nil && changed {
+			res, err = st.engine.Evaluate(st.watcher.Current(), in)
+		}
+	}
+	var adj *api.ContainerAdjustment
+	var warnings []string
+	if err == nil && res.Injected() {
+		adj, warnings, err = nriadjust.ToAdjustment(res.Edits, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
+	}
+	outcome := OutcomeNotGPU
+	switch {
+	case err != nil && isRefusal(err):
+		outcome = OutcomeRefused
+	case err != nil:
+		outcome = OutcomeError
+	case res.Injected():
+		outcome = OutcomeInjected
+	}
+	p.audit(in, res, warnings, outcome, err, time.Since(start))
+	if err != nil {
+		return nil, nil, err
+	}
+	return adj, nil, nil
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, engine.ErrNoDriver) || errors.Is(err, engine.ErrUnknownDevice)
+}
+
+func isRefusal(err error) bool {
+	var re *policy.RefusedError
+	var qe *policy.RequirementError
+	return errors.As(err, &re) || errors.As(err, &qe)
+}
+
+func (p *Plugin) audit(in *request.Input, res *engine.Result, warnings []string, outcome string, err error, d time.Duration) {
+	if m := p.opts.Metrics; m != nil {
+		n := 0
+		if res != nil {
+			n = len(res.Devices)
+		}
+		m.ObserveCreate(outcome, n, d)
+	}
+	if outcome == OutcomeNotGPU {
+		p.log.WithFields(logrus.Fields{"namespace": in.Namespace, "pod": in.Pod, "container": in.Container,
+			"outcome": outcome}).Debug("not a GPU container")
+		return
+	}
+	var dec policy.Decision
+	var devices []string
+	if res != nil {
+		dec = res.Decision
+		devices = res.Devices
+		warnings = append(warnings, res.Warnings...)
+	}
+	fields := logrus.Fields(policy.AuditFields(in, dec, devices, err))
+	fields["outcome"] = outcome
+	fields["duration_ms"] = float64(d.Microseconds()) / 1000
+	entry := p.log.WithFields(fields)
+	for _, w := range warnings {
+		entry.Warn(w)
+	}
+	switch outcome {
+	case OutcomeInjected:
+		entry.Info("GPU request granted")
+	case OutcomeRefused:
+		entry.WithError(err).Warn("GPU request refused")
+	default:
+		entry.WithError(err).Error("GPU request failed")
+	}
+}
+
+// InputFromNRI extracts the request input from an NRI pod and container.
+func InputFromNRI(pod *api.PodSandbox, ctr *api.Container) *request.Input {
+	in := &request.Input{
+		Namespace:      pod.GetNamespace(),
+		Pod:            pod.GetName(),
+		Container:      ctr.GetName(),
+		Env:            ctr.GetEnv(),
+		PodAnnotations: pod.GetAnnotations(),
+		Annotations:    ctr.GetAnnotations(),
+	}
+	for _, m := range ctr.GetMounts() {
+		in.Mounts = append(in.Mounts, request.Mount{Source: m.GetSource(), Destination: m.GetDestination()})
+	}
+	for _, d := range ctr.GetCDIDevices() {
+		in.CDIDevices = append(in.CDIDevices, d.GetName())
+	}
+	return in
+}
+
+// runWatcher polls the host until ctx ends or the state is replaced.
+func (p *Plugin) runWatcher(ctx context.Context) {
+	p.mu.Lock()
+	st := p.state.Load()
+	wctx, cancel := context.WithCancel(ctx)
+	p.stopWatcher = cancel
+	p.mu.Unlock()
+	interval := st.cfg.Host.RefreshInterval.Std()
+	if interval <= 0 {
+		return
+	}
+	st.watcher.Run(wctx, interval, func(old, cur *inventory.Inventory, err error) {
+		if m := p.opts.Metrics; m != nil {
+			m.InventoryRefresh(err)
+		}
+		switch {
+		case err != nil:
+			p.log.WithError(err).Error("inventory refresh failed; GPU requests fail until the driver is back")
+		case cur != nil:
+			prev := ""
+			if old != nil {
+				prev = old.DriverVersion
+			}
+			p.log.WithFields(logrus.Fields{"driver_version": cur.DriverVersion, "previous_driver_version": prev,
+				"gpus": len(cur.GPUs)}).Info("host inventory changed")
+		}
+	})
+}
+
+// Run connects to the runtime and serves until ctx ends. In external mode it
+// reconnects with backoff whenever the runtime closes the connection; in
+// pre-registered mode (NRI_PLUGIN_SOCKET set by the runtime) it returns when
+// the connection closes, since the runtime starts a new instance.
+func (p *Plugin) Run(ctx context.Context) error {
+	preRegistered := os.Getenv("NRI_PLUGIN_SOCKET") != ""
+	go func() {
+		for ctx.Err() == nil {
+			p.runWatcher(ctx)
+			// The watcher stops when the state is swapped; restart it for
+			// the new state unless we are done.
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	cfg := p.state.Load().cfg
+	backoff := cfg.Plugin.ReconnectMin.Std()
+	for {
+		var opts []stub.Option
+		if !preRegistered {
+			opts = append(opts, stub.WithPluginName(cfg.Plugin.Name), stub.WithPluginIdx(cfg.Plugin.Index),
+				stub.WithSocketPath(cfg.Plugin.Socket))
+		}
+		closed := make(chan struct{})
+		var once sync.Once
+		opts = append(opts, stub.WithLogger(nriLogger{p.log}),
+			stub.WithOnClose(func() { once.Do(func() { close(closed) }) }))
+		s, err := stub.New(p, opts...)
+		if err != nil {
+			return fmt.Errorf("plugin: %w", err)
+		}
+		connectedAt := time.Now()
+		err = s.Start(ctx)
+		if err == nil {
+			p.registered.Store(true)
+			p.setConnected(true)
+			p.log.WithField("socket", cfg.Plugin.Socket).Info("registered with the container runtime")
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				s.Stop()
+			}
+			p.registered.Store(false)
+			p.setConnected(false)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if preRegistered {
+			if err != nil {
+				return fmt.Errorf("plugin: pre-registered start: %w", err)
+			}
+			p.log.Info("runtime closed the connection; exiting (the runtime restarts pre-registered plugins)")
+			return nil
+		}
+		if err == nil && time.Since(connectedAt) > cfg.Plugin.ReconnectMax.Std() {
+			backoff = cfg.Plugin.ReconnectMin.Std()
+		}
+		entry := p.log.WithField("retry_in", backoff.String())
+		if err != nil {
+			entry.WithError(err).Warn("cannot connect to the container runtime")
+		} else {
+			entry.Warn("container runtime closed the connection")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		if m := p.opts.Metrics; m != nil {
+			m.Reconnect()
+		}
+		backoff = min(2*backoff, cfg.Plugin.ReconnectMax.Std())
+	}
+}
+
+func (p *Plugin) setConnected(v bool) {
+	if m := p.opts.Metrics; m != nil {
+		m.SetConnected(v)
+	}
+}
+
+// nriLogger routes the NRI stub's logs through logrus.
+type nriLogger struct{ l *logrus.Logger }
+
+func (n nriLogger) Debugf(_ context.Context, f string, a ...any) { n.l.Debugf("nri: "+f, a...) }
+func (n nriLogger) Infof(_ context.Context, f string, a ...any)  { n.l.Debugf("nri: "+f, a...) }
+func (n nriLogger) Warnf(_ context.Context, f string, a ...any)  { n.l.Warnf("nri: "+f, a...) }
+func (n nriLogger) Errorf(_ context.Context, f string, a ...any) { n.l.Errorf("nri: "+f, a...) }
