@@ -344,3 +344,38 @@ func TestOptionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLoaderUsesWrittenCache proves the writer against glibc's ld.so
+// itself: a cache holding the system's entries plus the simulated driver's
+// (absolute paths) is bind-mounted over /etc/ld.so.cache in a private mount
+// namespace, and cudatest finds libcuda.so.1 with no LD_LIBRARY_PATH, which
+// only works when ld.so's binary search accepts our sort order.
+func TestLoaderUsesWrittenCache(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to bind-mount over /etc/ld.so.cache in a private mount namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("unshare not available: %v", err)
+	}
+	system, err := ldcache.ReadFile("/etc/ld.so.cache")
+	if err != nil {
+		t.Skipf("no readable system ld.so.cache: %v", err)
+	}
+	h := build(t, Options{GPUs: 3})
+	entries := system
+	for _, l := range h.Libraries {
+		entries = append(entries, ldcache.Entry{Key: l.SONAME, Value: l.HostPath, Flags: ldcache.FlagELFLibc6 | ldcache.FlagX8664Lib64})
+	}
+	cache := filepath.Join(t.TempDir(), "ld.so.cache")
+	require.NoError(t, os.WriteFile(cache, ldcache.Write(entries), 0o644))
+	script := `mount --make-rprivate / && mount --bind "$1" /etc/ld.so.cache && exec "$2"`
+	cmd := exec.Command(unshare, "--mount", "sh", "-c", script, "sh", cache, h.CUDATest)
+	cmd.Env = []string{"SIMGPU_DEV_ROOT=" + h.Config.DevRoot, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil && strings.Contains(string(out), "unshare failed") {
+		t.Skipf("cannot create a mount namespace here: %s", out)
+	}
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "dlopen=ok lib=libcuda.so.1 devices=3 cuda=12040\n", string(out))
+}
