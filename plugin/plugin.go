@@ -182,6 +182,15 @@ func (p *Plugin) swapState(st *state) {
 	}
 }
 
+// Synchronize is the runtime's last registration step: from here on it
+// sends this plugin every CreateContainer. gpu-nri keeps no per-container
+// state, so there is nothing to reconcile.
+func (p *Plugin) Synchronize(context.Context, []*api.PodSandbox, []*api.Container) ([]*api.ContainerUpdate, error) {
+	p.registered.Store(true)
+	p.log.Info("registered with the container runtime")
+	return nil, nil
+}
+
 // CreateContainer answers the runtime with the container's GPU adjustment.
 func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
@@ -347,9 +356,8 @@ func (p *Plugin) Run(ctx context.Context) error {
 		connectedAt := time.Now()
 		err = s.Start(ctx)
 		if err == nil {
-			p.registered.Store(true)
 			p.setConnected(true)
-			p.log.WithField("socket", cfg.Plugin.Socket).Info("registered with the container runtime")
+			p.log.WithField("socket", cfg.Plugin.Socket).Info("connected to the container runtime")
 			select {
 			case <-closed:
 			case <-ctx.Done():

@@ -1,0 +1,5 @@
+package plugin_test
+
+import "strconv"
+
+func strconvItoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,339 @@
+package plugin_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+	nrigen "github.com/containerd/nri/pkg/runtime-tools/generate"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	rgen "github.com/opencontainers/runtime-tools/generate"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/plugin"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// scenario is a real in-process NRI runtime (the adaptation containerd and
+// CRI-O embed) with the real gpu-nri plugin connected over a unix socket.
+type scenario struct {
+	t       *testing.T
+	host    *simhost.Host
+	cfg     *config.Config
+	runtime *adaptation.Adaptation
+	plugin  *plugin.Plugin
+	logs    *syncBuffer
+}
+
+func newScenario(t *testing.T, mutate func(*config.Config)) *scenario {
+	t.Helper()
+	dir := t.TempDir()
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(dir, "host"), GPUs: 4, MIG: map[int]int{3: 2}})
+	require.NoError(t, err)
+
+	// Short socket path: unix sockets are limited to 108 bytes.
+	sockDir, err := os.MkdirTemp("", "nri")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "nri.sock")
+
+	cfg := config.Default()
+	cfg.Host = h.Config
+	cfg.Host.RefreshInterval = 0
+	cfg.Plugin.Socket = sock
+	cfg.Plugin.ReconnectMin = config.Duration(50 * time.Millisecond)
+	cfg.Injection.HookPath = "/opt/gpu-nri/bin/gpu-nri"
+	cfg.Injection.CDISpecDirs = []string{filepath.Join(dir, "cdi")}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cdi"), 0o755))
+	if mutate != nil {
+		mutate(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+
+	r, err := adaptation.New("containerd", "v2.4.2",
+		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
+		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) { return nil, nil },
+		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
+		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+		adaptation.WithSocketPath(sock))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(r.Stop)
+
+	logs := &syncBuffer{}
+	log := logrus.New()
+	log.SetOutput(logs)
+	log.SetLevel(logrus.DebugLevel)
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(), NoFacts: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
+	return &scenario{t: t, host: h, cfg: cfg, runtime: r, plugin: p, logs: logs}
+}
+
+// create sends one CreateContainer through the runtime and returns the OCI
+// spec after the runtime applied the merged adjustment, as containerd does.
+func (s *scenario) create(ns, name string, podAnn map[string]string, env []string, mounts []*api.Mount) (*rspec.Spec, error) {
+	s.t.Helper()
+	pod := &api.PodSandbox{Id: "pod-" + name, Name: "pod-" + name, Uid: "uid-" + name, Namespace: ns, Annotations: podAnn}
+	ctr := &api.Container{Id: "ctr-" + name, PodSandboxId: pod.Id, Name: name, Env: env, Mounts: mounts}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rpl, err := s.runtime.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	if err != nil {
+		return nil, err
+	}
+	g, err := rgen.New("linux")
+	require.NoError(s.t, err)
+	g.Config.Process.Env = append(g.Config.Process.Env, env...)
+	require.NoError(s.t, nrigen.SpecGenerator(&g).Adjust(rpl.GetAdjust()))
+	return g.Config, nil
+}
+
+func devicePaths(spec *rspec.Spec) []string {
+	var out []string
+	for _, d := range spec.Linux.Devices {
+		out = append(out, d.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mountDests(spec *rspec.Spec, hostPrefix string) map[string]rspec.Mount {
+	out := map[string]rspec.Mount{}
+	for _, m := range spec.Mounts {
+		if strings.HasPrefix(m.Source, hostPrefix) {
+			out[m.Destination] = m
+		}
+	}
+	return out
+}
+
+func envValue(spec *rspec.Spec, key string) (string, bool) {
+	for i := len(spec.Process.Env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(spec.Process.Env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// expectedFiles lists the simulated host's driver files of caps, as the
+// host built them (container path -> host path).
+func expectedFiles(h *simhost.Host, caps ...inventory.Capability) map[string]string {
+	out := map[string]string{}
+	for _, group := range [][]simhost.File{h.Libraries, h.Binaries, h.ConfigFiles, h.Sockets} {
+		for _, f := range group {
+			if slices.Contains(caps, f.Capability) && !f.Lib32 {
+				out[f.Path] = f.HostPath
+			}
+		}
+	}
+	for _, f := range h.Firmware {
+		out[f.Path] = f.HostPath
+	}
+	return out
+}
+
+func TestScenarioVisibleDevices(t *testing.T) {
+	s := newScenario(t, nil)
+	spec, err := s.create("default", "cuda", nil, []string{"NVIDIA_VISIBLE_DEVICES=0,2", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"}, nil)
+	require.NoError(t, err)
+
+	// Exactly the requested GPUs' nodes plus the compute control nodes.
+	require.Equal(t, []string{"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidia2", "/dev/nvidiactl"}, devicePaths(spec))
+	for _, d := range spec.Linux.Devices {
+		n, ok := s.host.Node(strings.TrimPrefix(d.Path, "/dev/"))
+		require.True(t, ok, d.Path)
+		require.Equal(t, n.Major, d.Major, d.Path)
+		require.Equal(t, n.Minor, d.Minor, d.Path)
+		require.Equal(t, "c", d.Type)
+	}
+	// Explicit allow rules for exactly those nodes (containerd 2.4 applies them).
+	var rules []string
+	for _, r := range spec.Linux.Resources.Devices {
+		if r.Allow && r.Major != nil && r.Minor != nil {
+			rules = append(rules, r.Type+" "+itoa(*r.Major)+":"+itoa(*r.Minor)+" "+r.Access)
+		}
+	}
+	for _, d := range spec.Linux.Devices {
+		require.Contains(t, rules, "c "+itoa(d.Major)+":"+itoa(d.Minor)+" rw")
+	}
+	require.NotContains(t, rules, "c 195:1 rw", "GPU 1 was not asked for")
+
+	// Exactly the compute and utility driver files, host paths, read-only.
+	want := expectedFiles(s.host, inventory.Compute, inventory.Utility)
+	got := mountDests(spec, s.host.Options.Dir)
+	gotSrc := map[string]string{}
+	for dst, m := range got {
+		gotSrc[dst] = m.Source
+		require.Subset(t, m.Options, []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}, dst)
+	}
+	require.Equal(t, want, gotSrc)
+	for _, lib := range s.host.LibrariesFor(inventory.Video) {
+		require.NotContains(t, got, lib.Path, "video library without the video capability")
+	}
+
+	// One createContainer hook at the configured host path, explicit env,
+	// links for every SONAME.
+	require.NotNil(t, spec.Hooks)
+	require.Len(t, spec.Hooks.CreateContainer, 1)
+	hk := spec.Hooks.CreateContainer[0]
+	require.Equal(t, "/opt/gpu-nri/bin/gpu-nri", hk.Path)
+	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, hk.Env)
+	o, err := hook.ParseArgs(hk.Args[2:])
+	require.NoError(t, err)
+	require.Equal(t, []string{"/usr/lib/x86_64-linux-gnu"}, o.Folders)
+	require.Contains(t, o.Links, hook.Link{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"})
+	for _, lib := range s.host.LibrariesFor(inventory.Compute) {
+		if lib.Link != "" && !lib.Lib32 {
+			require.Contains(t, o.Links, hook.Link{Target: filepath.Base(lib.Path), Link: lib.Link})
+		}
+	}
+
+	// Env rewritten so that no other layer injects again.
+	v, _ := envValue(spec, "NVIDIA_VISIBLE_DEVICES")
+	require.Equal(t, "void", v)
+	require.Contains(t, s.logs.String(), "GPU request granted")
+}
+
+func TestScenarioCapabilitiesAndModes(t *testing.T) {
+	s := newScenario(t, nil)
+
+	// utility only: nvidia-smi and NVML, no libcuda, no uvm.
+	spec, err := s.create("default", "smi", nil, []string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_DRIVER_CAPABILITIES=utility"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"/dev/nvidia1", "/dev/nvidiactl"}, devicePaths(spec))
+	got := mountDests(spec, s.host.Options.Dir)
+	require.Contains(t, got, "/usr/bin/nvidia-smi")
+	for _, lib := range s.host.LibrariesFor(inventory.Compute) {
+		require.NotContains(t, got, lib.Path)
+	}
+
+	// none: driver files and control nodes, no GPU.
+	spec, err = s.create("default", "none", nil, []string{"NVIDIA_VISIBLE_DEVICES=none"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidiactl"}, devicePaths(spec))
+
+	// void / unset: nothing at all.
+	for _, env := range [][]string{{"NVIDIA_VISIBLE_DEVICES=void"}, {"PATH=/bin"}} {
+		spec, err = s.create("default", "plain", nil, env, nil)
+		require.NoError(t, err)
+		require.Empty(t, spec.Linux.Devices)
+		require.Nil(t, spec.Hooks)
+	}
+
+	// MIG device 3:1: parent node and its two cap nodes.
+	spec, err = s.create("default", "mig", nil, []string{"NVIDIA_VISIBLE_DEVICES=3:1"}, nil)
+	require.NoError(t, err)
+	m := s.host.GPUs[3].MIG[1]
+	require.Contains(t, devicePaths(spec), "/dev/nvidia3")
+	require.Contains(t, devicePaths(spec), "/dev/nvidia-caps/nvidia-cap"+itoa(int64(m.GICapMinor)))
+	require.Contains(t, devicePaths(spec), "/dev/nvidia-caps/nvidia-cap"+itoa(int64(m.CICapMinor)))
+
+	// By pod annotation (container key wins over pod key) and by UUID.
+	ann := map[string]string{"gpus.gpu-nri.io/pod": "0", "gpus.gpu-nri.io/container.main": s.host.GPUs[2].UUID}
+	spec, err = s.create("default", "main", ann, nil, nil)
+	require.NoError(t, err)
+	require.Contains(t, devicePaths(spec), "/dev/nvidia2")
+	require.NotContains(t, devicePaths(spec), "/dev/nvidia0")
+
+	// Device-plugin volume mounts.
+	mounts := []*api.Mount{{Source: "/dev/null", Destination: "/var/run/nvidia-container-devices/" + s.host.GPUs[1].UUID}}
+	spec, err = s.create("default", "dp", nil, []string{"NVIDIA_VISIBLE_DEVICES=/var/run/nvidia-container-devices"}, mounts)
+	require.NoError(t, err)
+	require.Contains(t, devicePaths(spec), "/dev/nvidia1")
+}
+
+func TestScenarioBadInputFailsTheContainer(t *testing.T) {
+	s := newScenario(t, nil)
+	for _, tc := range []struct{ env, want string }{
+		{"NVIDIA_VISIBLE_DEVICES=9", `default/pod-bad/bad`},
+		{"NVIDIA_VISIBLE_DEVICES=9", `no such device`},
+		{"NVIDIA_VISIBLE_DEVICES=GPU-zzz", `NVIDIA_VISIBLE_DEVICES`},
+		{"NVIDIA_VISIBLE_DEVICES=0,0", `bad`},
+		{"NVIDIA_DRIVER_CAPABILITIES=warp", `warp`},
+	} {
+		_, err := s.create("default", "bad", nil, []string{"NVIDIA_VISIBLE_DEVICES=0", tc.env}, nil)
+		require.Error(t, err, tc.env)
+		require.Contains(t, err.Error(), tc.want, tc.env)
+	}
+	require.Contains(t, s.logs.String(), "GPU request failed")
+}
+
+func TestScenarioStrictPolicyRefuses(t *testing.T) {
+	s := newScenario(t, func(c *config.Config) { c.Policy = config.KubernetesStrictPolicy() })
+	_, err := s.create("team-a", "x", nil, []string{"NVIDIA_VISIBLE_DEVICES=all"}, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "policy.sources.env")
+	require.Contains(t, s.logs.String(), "GPU request refused")
+	// kube-system is allow-listed for env requests.
+	spec, err := s.create("kube-system", "y", nil, []string{"NVIDIA_VISIBLE_DEVICES=0"}, nil)
+	require.NoError(t, err)
+	require.Contains(t, devicePaths(spec), "/dev/nvidia0")
+}
+
+func TestScenarioHooklessAddsNoHook(t *testing.T) {
+	s := newScenario(t, func(c *config.Config) { c.Injection.Loader = config.LoaderHookless })
+	spec, err := s.create("default", "nohook", nil, []string{"NVIDIA_VISIBLE_DEVICES=0"}, nil)
+	require.NoError(t, err)
+	require.Nil(t, spec.Hooks)
+	got := mountDests(spec, s.host.Options.Dir)
+	for _, dir := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", hook.HooklessDir} {
+		require.Contains(t, got, dir+"/libcuda.so.1")
+		require.Contains(t, got, dir+"/libcuda.so")
+	}
+}
+
+func TestScenarioThirdPartyCDI(t *testing.T) {
+	s := newScenario(t, nil)
+	n, ok := s.host.Node("nvidia0")
+	require.True(t, ok)
+	spec := "cdiVersion: 0.6.0\nkind: example.com/fpga\ndevices:\n- name: f0\n  containerEdits:\n    env: [FPGA=f0]\n    deviceNodes:\n    - {path: /dev/fpga0, hostPath: " + n.Path + ", type: c, major: 240, minor: 7}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(s.cfg.Injection.CDISpecDirs[0], "fpga.yaml"), []byte(spec), 0o644))
+	require.Eventually(t, func() bool {
+		out, err := s.create("default", "fpga", map[string]string{"cdi.k8s.io/fpga": "example.com/fpga=f0"}, nil, nil)
+		return err == nil && slices.Contains(devicePaths(out), "/dev/fpga0")
+	}, 5*time.Second, 50*time.Millisecond)
+	_, err := s.create("default", "nofpga", map[string]string{"cdi.k8s.io/fpga": "example.com/fpga=f9"}, nil, nil)
+	require.ErrorContains(t, err, "example.com/fpga=f9")
+}
+
+func itoa(v int64) string { return strconvItoa(v) }
