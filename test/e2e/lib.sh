@@ -132,11 +132,12 @@ EOF
 }
 
 # ------------------------------------------------------------------ simulated GPU host
-# e2e_simhost: device nodes, driver root, proc files under $E2E/host; host section in $E2E/host.yaml.
+# e2e_simhost: device nodes, driver root, proc files under $E2E/host; the config's host section in
+# $E2E/host.yaml, the manifest (GPUs, UUIDs, nodes, libraries) in $E2E/host.json.
 e2e_simhost() {
   rm -rf "$E2E/host"
   "$E2E/bin/simhost" --dir "$E2E/host" --gpus "$E2E_GPUS" --real-nodes --config-out "$E2E/host.yaml" \
-    >"$E2E/logs/simhost.log" 2>&1 || { cat "$E2E/logs/simhost.log" >&2; die "simhost failed"; }
+    >"$E2E/host.json" 2>"$E2E/logs/simhost.log" || { cat "$E2E/logs/simhost.log" >&2; die "simhost failed"; }
 }
 
 # ------------------------------------------------------------------ images (hand-made OCI archives)
@@ -278,13 +279,14 @@ e2e_hostile_images() {
   r=$b/hostile-libdir; cp -a "$base" "$r"
   rm -rf "$r/usr/lib/x86_64-linux-gnu"; ln -s / "$r/usr/lib/x86_64-linux-gnu"
   mkimage "$r" localhost/gpu-nri-e2e/hostile-libdir:1 "[$E2E_PATH_ENV]" null '["/bin/sh"]'
-  # 2. /etc/ld.so.cache and /etc/ld.so.conf.d are symlinks to host paths (CVE-2025-23267: ldcache
-  #    written through a link).
+  # 2. /etc/ld.so.cache is a symlink to a host path (CVE-2025-23267: ld.so.cache written through a link).
   r=$b/hostile-ldcache; cp -a "$base" "$r"
-  rm -rf "$r/etc/ld.so.cache" "$r/etc/ld.so.conf.d"
-  ln -s "$E2E/sentinel/ld.so.cache" "$r/etc/ld.so.cache"
-  ln -s "$E2E/sentinel" "$r/etc/ld.so.conf.d"
+  rm -f "$r/etc/ld.so.cache"; ln -s "$E2E/sentinel/ld.so.cache" "$r/etc/ld.so.cache"
   mkimage "$r" localhost/gpu-nri-e2e/hostile-ldcache:1 "[$E2E_PATH_ENV]" null '["/bin/sh"]'
+  # 2b. /etc/ld.so.conf.d is a symlink to a host directory (the hook writes 00-gpu-nri.conf there).
+  r=$b/hostile-confd; cp -a "$base" "$r"
+  rm -rf "$r/etc/ld.so.conf.d"; ln -s "$E2E/sentinel" "$r/etc/ld.so.conf.d"
+  mkimage "$r" localhost/gpu-nri-e2e/hostile-confd:1 "[$E2E_PATH_ENV]" null '["/bin/sh"]'
   # 3. a FIFO and a directory where the hook creates SONAME links (a blocking open, a wrong type).
   r=$b/hostile-fifo; cp -a "$base" "$r"
   local d
@@ -387,7 +389,7 @@ e2e_containerd_start() {
   local t0; t0=$(now_ms)
   rm -f "$E2E/nri/nri.sock"
   setsid "$(command -v containerd)" --config "$E2E/ctd/config.toml" >>"$E2E/logs/containerd.log" 2>&1 </dev/null &
-  echo $! >"$E2E/ctd/containerd.pid"
+  echo $! >"$E2E/ctd/containerd.pid"; disown
   local i
   for i in $(seq 400); do
     [ -S "$E2E/nri/nri.sock" ] && crictl version >/dev/null 2>&1 && break
@@ -435,7 +437,7 @@ injection:
   ldconfigPath: /sbin/ldconfig
   cdiSpecDirs: [$E2E/cdi]
 log:
-  level: debug
+  level: ${E2E_LOG_LEVEL:-debug}
 EOF
     local l; for l in "$@"; do echo "$l"; done
   } >"$f"
@@ -445,17 +447,17 @@ E2E_PLUGIN_LOG=$E2E/logs/gpu-nri.log
 # e2e_plugin_start [CONFIG]: gpu-nri in external mode; waits until containerd registered it.
 e2e_plugin_start() {
   local cfg=${1:-$E2E/etc/gpu-nri.yaml} before
-  before=$(grep -c 'registered' "$E2E/logs/containerd.log" 2>/dev/null || true)
+  before=$(grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true)
   setsid "$E2E/bin/gpu-nri" run --config "$cfg" >>"$E2E_PLUGIN_LOG" 2>&1 </dev/null &
-  echo $! >"$E2E/nri/plugin.pid"
+  echo $! >"$E2E/nri/plugin.pid"; disown
   e2e_plugin_wait_registered "$before" || { tail -20 "$E2E_PLUGIN_LOG" >&2; return 1; }
 }
 # e2e_plugin_wait_registered N: until containerd logs more than N "registered" lines naming gpu-nri.
 e2e_plugin_wait_registered() {
   local i n
   for i in $(seq 200); do
-    n=$(grep -c 'registered' "$E2E/logs/containerd.log" 2>/dev/null || true)
-    if [ "${n:-0}" -gt "${1:-0}" ] && grep 'registered' "$E2E/logs/containerd.log" | tail -n +$((${1:-0} + 1)) | grep -q 'gpu-nri'; then
+    n=$(grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true)
+    if [ "${n:-0}" -gt "${1:-0}" ] && grep 'registered as' "$E2E/logs/containerd.log" | tail -n +$((${1:-0} + 1)) | grep -q 'gpu-nri'; then
       return 0
     fi
     sleep 0.05
@@ -572,7 +574,11 @@ e2e_setup() {
   trap 'e2e_teardown' EXIT
   e2e_tools
   e2e_build
-  e2e_simhost
+  if [ "${E2E_REAL:-0}" = 1 ]; then
+    printf 'host:\n  root: /\n  driverRoot: /\n  devRoot: /dev\n  procRoot: /proc\n' >"$E2E/host.yaml"
+  else
+    e2e_simhost
+  fi
   e2e_sentinel
   e2e_containerd_config
   e2e_containerd_start
