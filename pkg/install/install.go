@@ -1,0 +1,533 @@
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/deploy"
+)
+
+// Mode says what is installed beside the binary and the configuration.
+type Mode string
+
+// Modes.
+const (
+	// External installs the systemd unit that runs `gpu-nri run`.
+	External Mode = "external"
+	// PreRegistered installs the runtime's plugin layout: the runtime starts gpu-nri itself.
+	PreRegistered Mode = "pre-registered"
+	// Hook installs only the binary (for the Kubernetes init container); nothing is recorded.
+	Hook Mode = "hook"
+)
+
+// Host paths.
+const (
+	DefaultBinDir   = "/usr/local/bin"
+	ConfigPath      = "/etc/gpu-nri/config.yaml"
+	UnitPath        = "/etc/systemd/system/gpu-nri.service"
+	PluginDir       = "/opt/nri/plugins"
+	PluginConfigDir = "/etc/nri/conf.d"
+	ManifestPath    = "/var/lib/gpu-nri/install.json"
+	defaultHookPath = "/usr/local/bin/gpu-nri"
+)
+
+// Options say what to install where.
+type Options struct {
+	// Root is where the host's "/" is (default "/").
+	Root string
+	// Mode is External, PreRegistered or Hook (default External).
+	Mode Mode
+	// Binary is the gpu-nri binary to install (e.g. "/proc/self/exe"). Required.
+	Binary string
+	// Config is the configuration to install. When nil, an existing
+	// configuration file is kept, and deploy.HostConfig is installed where
+	// none exists.
+	Config []byte
+	// Index is the pre-registered plugin's two-digit index (default "10").
+	Index string
+	// BinDir is the host directory of the binary (default /usr/local/bin).
+	// The unit and the default configuration's hookPath follow it.
+	BinDir string
+	// DryRun computes the changes without making them.
+	DryRun bool
+}
+
+// Action is what happened (or would happen) to one path.
+type Action string
+
+// Actions.
+const (
+	Create Action = "create"
+	Update Action = "update"
+	Remove Action = "remove"
+	Keep   Action = "keep" // left in place on purpose; Reason says why
+)
+
+// Change is one path touched (or deliberately not touched).
+type Change struct {
+	Action Action
+	// Path is the full path (under Root).
+	Path string
+	// Reason explains a Keep.
+	Reason string
+}
+
+func (c Change) String() string {
+	if c.Reason != "" {
+		return fmt.Sprintf("%s %s (%s)", c.Action, c.Path, c.Reason)
+	}
+	return fmt.Sprintf("%s %s", c.Action, c.Path)
+}
+
+// Result lists the changes in the order they were (or would be) made.
+type Result struct {
+	Changes []Change
+	// Unit, Binary and Config report whether the unit file, the binary or a
+	// configuration file (config.yaml or the conf.d file) was created or
+	// updated: the command restarts services accordingly.
+	Unit, Binary, Config bool
+}
+
+// Changed says whether anything was (or would be) created, updated or removed.
+func (r *Result) Changed() bool {
+	for _, c := range r.Changes {
+		if c.Action != Keep {
+			return true
+		}
+	}
+	return false
+}
+
+// manifest is the record of one installation.
+type manifest struct {
+	Mode  Mode            `json:"mode"`
+	Files []manifestEntry `json:"files"`
+	// Dirs are host directories the installation created.
+	Dirs []string `json:"dirs,omitempty"`
+}
+
+type manifestEntry struct {
+	Path   string `json:"path"` // host path
+	SHA256 string `json:"sha256"`
+}
+
+type file struct {
+	path    string // host path
+	content []byte
+	mode    fs.FileMode
+	kind    string // "binary", "config", "unit"
+}
+
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Mode == "" {
+		o.Mode = External
+	}
+	if o.Index == "" {
+		o.Index = "10"
+	}
+	if o.BinDir == "" {
+		o.BinDir = DefaultBinDir
+	}
+	switch o.Mode {
+	case External, PreRegistered, Hook:
+	default:
+		return fmt.Errorf("install: mode must be %s, %s or %s, got %q", External, PreRegistered, Hook, o.Mode)
+	}
+	if len(o.Index) != 2 || o.Index[0] < '0' || o.Index[0] > '9' || o.Index[1] < '0' || o.Index[1] > '9' {
+		return fmt.Errorf("install: index must be two digits, got %q", o.Index)
+	}
+	if !filepath.IsAbs(o.BinDir) {
+		return fmt.Errorf("install: bin dir must be an absolute host path, got %q", o.BinDir)
+	}
+	if !filepath.IsAbs(o.Root) {
+		abs, err := filepath.Abs(o.Root)
+		if err != nil {
+			return fmt.Errorf("install: %w", err)
+		}
+		o.Root = abs
+	}
+	return nil
+}
+
+func (o *Options) full(hostPath string) string { return filepath.Join(o.Root, hostPath) }
+
+// Install puts gpu-nri in place. See the package documentation.
+func Install(o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.Binary == "" {
+		return nil, errors.New("install: no binary given")
+	}
+	bin, err := os.ReadFile(o.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("install: reading the binary: %w", err)
+	}
+	binPath := filepath.Join(o.BinDir, "gpu-nri")
+	want := []file{{path: binPath, content: bin, mode: 0o755, kind: "binary"}}
+	res := &Result{}
+	if o.Mode == Hook {
+		if err := o.apply(res, want, nil); err != nil {
+			return res, err
+		}
+		return res, nil
+	}
+
+	old, err := o.readManifest()
+	if err != nil {
+		return nil, err
+	}
+	cfg := o.Config
+	keepConfig := false
+	if cfg == nil {
+		if existing, err := os.ReadFile(o.full(ConfigPath)); err == nil {
+			cfg, keepConfig = existing, true
+		} else {
+			cfg = bytes.ReplaceAll(deploy.HostConfig, []byte(defaultHookPath), []byte(binPath))
+		}
+	}
+	if _, err := config.Parse(cfg); err != nil {
+		return nil, fmt.Errorf("install: the configuration to install is not valid: %w", err)
+	}
+	if keepConfig && (old == nil || !old.has(ConfigPath)) {
+		res.Changes = append(res.Changes, Change{Action: Keep, Path: o.full(ConfigPath), Reason: "existing configuration, not installed by gpu-nri; pass --config to replace it"})
+	} else {
+		want = append(want, file{path: ConfigPath, content: cfg, mode: 0o644, kind: "config"})
+	}
+	switch o.Mode {
+	case External:
+		unit := bytes.ReplaceAll(deploy.SystemdUnit, []byte(defaultHookPath), []byte(binPath))
+		want = append(want, file{path: UnitPath, content: unit, mode: 0o644, kind: "unit"})
+	case PreRegistered:
+		name := o.Index + "-gpu-nri"
+		want = append(want,
+			file{path: filepath.Join(PluginDir, name), content: bin, mode: 0o755, kind: "binary"},
+			file{path: filepath.Join(PluginConfigDir, name+".conf"), content: cfg, mode: 0o644, kind: "config"})
+	}
+	return res, o.apply(res, want, old)
+}
+
+// apply writes want, removes what the old manifest lists and want does not,
+// and records the new manifest (old == nil and mode Hook: no record).
+func (o *Options) apply(res *Result, want []file, old *manifest) error {
+	var created []string
+	next := &manifest{Mode: o.Mode}
+	if old != nil {
+		next.Dirs = append(next.Dirs, old.Dirs...)
+	}
+	for _, f := range want {
+		act, err := o.compare(f)
+		if err != nil {
+			return err
+		}
+		next.Files = append(next.Files, manifestEntry{Path: f.path, SHA256: sum(f.content)})
+		if act == "" {
+			continue
+		}
+		res.Changes = append(res.Changes, Change{Action: act, Path: o.full(f.path)})
+		switch f.kind {
+		case "unit":
+			res.Unit = true
+		case "binary":
+			res.Binary = true
+		case "config":
+			res.Config = true
+		}
+		if o.DryRun {
+			continue
+		}
+		dirs, err := o.mkdirs(filepath.Dir(f.path))
+		if err != nil {
+			return err
+		}
+		created = append(created, dirs...)
+		if err := writeAtomic(o.full(f.path), f.content, f.mode); err != nil {
+			return err
+		}
+	}
+	if o.Mode == Hook {
+		return nil
+	}
+	// Files of an earlier installation that are no longer wanted (another mode or index).
+	if old != nil {
+		wanted := map[string]bool{}
+		for _, f := range want {
+			wanted[f.path] = true
+		}
+		for _, e := range old.Files {
+			if !wanted[e.Path] {
+				if err := o.removeFile(res, e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// Record the installation.
+	for _, d := range created {
+		if !contains(next.Dirs, d) {
+			next.Dirs = append(next.Dirs, d)
+		}
+	}
+	if !o.DryRun {
+		dirs, err := o.mkdirs(filepath.Dir(ManifestPath))
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			if !contains(next.Dirs, d) {
+				next.Dirs = append(next.Dirs, d)
+			}
+		}
+	} else {
+		for _, d := range o.missingDirs(filepath.Dir(ManifestPath)) {
+			if !contains(next.Dirs, d) {
+				next.Dirs = append(next.Dirs, d)
+			}
+		}
+	}
+	sort.Strings(next.Dirs)
+	data, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	data = append(data, '\n')
+	mf := file{path: ManifestPath, content: data, mode: 0o644}
+	act, err := o.compare(mf)
+	if err != nil {
+		return err
+	}
+	if act == "" {
+		return nil
+	}
+	res.Changes = append(res.Changes, Change{Action: act, Path: o.full(ManifestPath)})
+	if o.DryRun {
+		return nil
+	}
+	return writeAtomic(o.full(ManifestPath), data, 0o644)
+}
+
+// compare says what writing f would do: "" when the file is already right.
+func (o *Options) compare(f file) (Action, error) {
+	p := o.full(f.path)
+	st, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Create, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("install: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return Update, nil
+	}
+	cur, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("install: %w", err)
+	}
+	if bytes.Equal(cur, f.content) && st.Mode().Perm() == f.mode {
+		return "", nil
+	}
+	return Update, nil
+}
+
+// mkdirs creates the host directory dir and its missing parents, returning
+// the host paths it created, outermost first.
+func (o *Options) mkdirs(dir string) ([]string, error) {
+	missing := o.missingDirs(dir)
+	for _, d := range missing {
+		if err := os.Mkdir(o.full(d), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("install: %w", err)
+		}
+	}
+	return missing, nil
+}
+
+func (o *Options) missingDirs(dir string) []string {
+	var missing []string
+	for d := filepath.Clean(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Lstat(o.full(d)); err == nil {
+			break
+		}
+		missing = append([]string{d}, missing...)
+	}
+	return missing
+}
+
+// writeAtomic writes data to a temporary file beside path and renames it
+// over path.
+func writeAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".gpu-nri-*")
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	name := tmp.Name()
+	fail := func(err error) error {
+		_ = tmp.Close()
+		_ = os.Remove(name)
+		return fmt.Errorf("install: writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("install: %w", err)
+	}
+	return nil
+}
+
+// Uninstall removes what Install recorded. See the package documentation.
+func Uninstall(o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	old, err := o.readManifest()
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return res, nil
+	}
+	res.Unit = old.has(UnitPath)
+	for _, e := range old.Files {
+		if err := o.removeFile(res, e); err != nil {
+			return res, err
+		}
+	}
+	if !o.DryRun {
+		if err := os.Remove(o.full(ManifestPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("uninstall: %w", err)
+		}
+	}
+	res.Changes = append(res.Changes, Change{Action: Remove, Path: o.full(ManifestPath)})
+	// Created directories, deepest first, when empty.
+	dirs := append([]string(nil), old.Dirs...)
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	for _, d := range dirs {
+		p := o.full(d)
+		if o.DryRun {
+			if o.wouldBeEmpty(p, old) {
+				res.Changes = append(res.Changes, Change{Action: Remove, Path: p})
+			}
+			continue
+		}
+		if err := os.Remove(p); err == nil {
+			res.Changes = append(res.Changes, Change{Action: Remove, Path: p})
+		}
+	}
+	return res, nil
+}
+
+// wouldBeEmpty says whether dir holds only files and directories the
+// installation recorded (for --dry-run).
+func (o *Options) wouldBeEmpty(dir string, m *manifest) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		ours := p == o.full(ManifestPath)
+		for _, f := range m.Files {
+			ours = ours || o.full(f.Path) == p
+		}
+		for _, d := range m.Dirs {
+			ours = ours || (o.full(d) == p && o.wouldBeEmpty(p, m))
+		}
+		if !ours {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *Options) removeFile(res *Result, e manifestEntry) error {
+	p := o.full(e.Path)
+	cur, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	if sum(cur) != e.SHA256 {
+		res.Changes = append(res.Changes, Change{Action: Keep, Path: p, Reason: "changed since gpu-nri installed it"})
+		return nil
+	}
+	res.Changes = append(res.Changes, Change{Action: Remove, Path: p})
+	if e.Path == UnitPath {
+		res.Unit = true
+	}
+	if o.DryRun {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	return nil
+}
+
+func (o *Options) readManifest() (*manifest, error) {
+	data, err := os.ReadFile(o.full(ManifestPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	m := &manifest{}
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("install: %s: %w", o.full(ManifestPath), err)
+	}
+	for _, e := range m.Files {
+		if !filepath.IsAbs(e.Path) || strings.Contains(e.Path, "..") {
+			return nil, fmt.Errorf("install: %s: bad path %q", o.full(ManifestPath), e.Path)
+		}
+	}
+	return m, nil
+}
+
+func (m *manifest) has(hostPath string) bool {
+	for _, e := range m.Files {
+		if e.Path == hostPath {
+			return true
+		}
+	}
+	return false
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,363 @@
+package install
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/deploy"
+)
+
+// tree lists every path under root with its type and mode ("f 0755", "d", "l").
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			out["/"+rel] = "d"
+		case info.Mode().IsRegular():
+			out["/"+rel] = "f " + info.Mode().Perm().String()
+		default:
+			out["/"+rel] = "other"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func keys(m map[string]string) []string {
+	var k []string
+	for x := range m {
+		k = append(k, x)
+	}
+	sort.Strings(k)
+	return k
+}
+
+func fakeBinary(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gpu-nri")
+	if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func actions(r *Result) []string {
+	var s []string
+	for _, c := range r.Changes {
+		s = append(s, c.String())
+	}
+	return s
+}
+
+func TestInstallModes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mode  Mode
+		index string
+		files []string
+	}{
+		{"external", External, "", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/etc/systemd/system/gpu-nri.service", "/var/lib/gpu-nri/install.json"}},
+		{"pre-registered", PreRegistered, "", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/10-gpu-nri", "/etc/nri/conf.d/10-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
+		{"pre-registered index 42", PreRegistered, "42", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/42-gpu-nri", "/etc/nri/conf.d/42-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			bin := fakeBinary(t, "#!binary v1")
+			o := Options{Root: root, Mode: tc.mode, Binary: bin, Index: tc.index}
+
+			// dry run: lists every change, touches nothing
+			dry := o
+			dry.DryRun = true
+			r, err := Install(dry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tree(t, root); len(got) != 0 {
+				t.Fatalf("dry run wrote %v", keys(got))
+			}
+			if len(r.Changes) != len(tc.files) {
+				t.Errorf("dry run changes = %q, want one create per file %q", actions(r), tc.files)
+			}
+			for _, c := range r.Changes {
+				if c.Action != Create {
+					t.Errorf("dry run: %s, want create", c)
+				}
+			}
+
+			r, err = Install(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tree(t, root)
+			for _, f := range tc.files {
+				if !strings.HasPrefix(got[f], "f ") {
+					t.Errorf("%s not installed (tree: %v)", f, keys(got))
+				}
+			}
+			for _, f := range []string{"/usr/local/bin/gpu-nri"} {
+				if got[f] != "f -rwxr-xr-x" {
+					t.Errorf("%s mode = %s", f, got[f])
+				}
+			}
+			if !r.Binary || !r.Config || r.Unit != (tc.mode == External) {
+				t.Errorf("result flags binary=%v config=%v unit=%v", r.Binary, r.Config, r.Unit)
+			}
+			cfg, err := os.ReadFile(filepath.Join(root, ConfigPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(cfg, deploy.HostConfig) {
+				t.Error("default config is not deploy/host/config.yaml")
+			}
+			if tc.mode == PreRegistered {
+				idx := tc.index
+				if idx == "" {
+					idx = "10"
+				}
+				conf, _ := os.ReadFile(filepath.Join(root, PluginConfigDir, idx+"-gpu-nri.conf"))
+				if !bytes.Equal(conf, cfg) {
+					t.Error("conf.d file differs from config.yaml")
+				}
+				b, _ := os.ReadFile(filepath.Join(root, PluginDir, idx+"-gpu-nri"))
+				if string(b) != "#!binary v1" {
+					t.Errorf("plugin binary = %q", b)
+				}
+			}
+
+			// idempotent
+			r, err = Install(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Changed() {
+				t.Errorf("second install changed %q", actions(r))
+			}
+
+			// uninstall removes exactly what install put: the temp root is empty again
+			dryU := o
+			dryU.DryRun = true
+			r, err = Uninstall(dryU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree(t, root)) != len(got) {
+				t.Error("dry-run uninstall removed files")
+			}
+			if !r.Changed() {
+				t.Error("dry-run uninstall lists no change")
+			}
+			if _, err := Uninstall(o); err != nil {
+				t.Fatal(err)
+			}
+			if left := tree(t, root); len(left) != 0 {
+				t.Errorf("uninstall left %v", keys(left))
+			}
+			r, err = Uninstall(o)
+			if err != nil || r.Changed() {
+				t.Errorf("second uninstall: %v %q", err, actions(r))
+			}
+		})
+	}
+}
+
+func TestInstallKeepsForeignFiles(t *testing.T) {
+	root := t.TempDir()
+	// an operator's own config and an unrelated file in a directory install uses
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "etc/gpu-nri"), 0o755))
+	own := []byte("log:\n  level: debug\n")
+	must(os.WriteFile(filepath.Join(root, ConfigPath), own, 0o600))
+	must(os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/local/bin/other"), []byte("x"), 0o755))
+
+	o := Options{Root: root, Mode: PreRegistered, Binary: fakeBinary(t, "v1")}
+	r, err := Install(o)
+	must(err)
+	kept := false
+	for _, c := range r.Changes {
+		kept = kept || (c.Action == Keep && strings.HasSuffix(c.Path, ConfigPath))
+	}
+	if !kept {
+		t.Errorf("existing config not reported as kept: %q", actions(r))
+	}
+	conf, _ := os.ReadFile(filepath.Join(root, PluginConfigDir, "10-gpu-nri.conf"))
+	if !bytes.Equal(conf, own) {
+		t.Errorf("conf.d file = %q, want the existing config", conf)
+	}
+
+	// an update of the binary replaces it (rename, new inode)
+	before, _ := os.Stat(filepath.Join(root, "usr/local/bin/gpu-nri"))
+	o.Binary = fakeBinary(t, "v2")
+	r, err = Install(o)
+	must(err)
+	if !r.Binary || r.Config {
+		t.Errorf("update flags: binary=%v config=%v (%q)", r.Binary, r.Config, actions(r))
+	}
+	after, _ := os.Stat(filepath.Join(root, "usr/local/bin/gpu-nri"))
+	if os.SameFile(before, after) {
+		t.Error("binary rewritten in place, not renamed over")
+	}
+
+	// a file changed after install is kept by uninstall
+	must(os.WriteFile(filepath.Join(root, PluginConfigDir, "10-gpu-nri.conf"), []byte("edited"), 0o644))
+	r, err = Uninstall(o)
+	must(err)
+	got := tree(t, root)
+	for _, want := range []string{"/etc/gpu-nri/config.yaml", "/usr/local/bin/other", "/etc/nri/conf.d/10-gpu-nri.conf"} {
+		if _, ok := got[want]; !ok {
+			t.Errorf("uninstall removed %s (changes %q)", want, actions(r))
+		}
+	}
+	for _, gone := range []string{"/usr/local/bin/gpu-nri", "/opt/nri/plugins/10-gpu-nri", "/opt", "/var/lib/gpu-nri"} {
+		if _, ok := got[gone]; ok {
+			t.Errorf("uninstall left %s", gone)
+		}
+	}
+}
+
+func TestInstallSwitchModes(t *testing.T) {
+	root := t.TempDir()
+	bin := fakeBinary(t, "v1")
+	if _, err := Install(Options{Root: root, Mode: External, Binary: bin}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Install(Options{Root: root, Mode: PreRegistered, Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tree(t, root)
+	if _, ok := got[UnitPath]; ok {
+		t.Errorf("unit left after switching to pre-registered: %q", actions(r))
+	}
+	if _, ok := got["/opt/nri/plugins/10-gpu-nri"]; !ok {
+		t.Error("plugin not installed")
+	}
+	if _, err := Uninstall(Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	if left := tree(t, root); len(left) != 0 {
+		t.Errorf("uninstall left %v", keys(left))
+	}
+}
+
+func TestInstallConfigAndBinDir(t *testing.T) {
+	root := t.TempDir()
+	cfg := []byte("log:\n  format: json\n")
+	o := Options{Root: root, Mode: External, Binary: fakeBinary(t, "v1"), Config: cfg, BinDir: "/opt/gpu-nri/bin"}
+	if _, err := Install(o); err != nil {
+		t.Fatal(err)
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, UnitPath))
+	if !strings.Contains(string(unit), "ExecStart=/opt/gpu-nri/bin/gpu-nri run") {
+		t.Errorf("unit does not follow --bin-dir:\n%s", unit)
+	}
+	got, _ := os.ReadFile(filepath.Join(root, ConfigPath))
+	if !bytes.Equal(got, cfg) {
+		t.Errorf("config = %q", got)
+	}
+
+	// default config follows --bin-dir too
+	root2 := t.TempDir()
+	if _, err := Install(Options{Root: root2, Binary: o.Binary, BinDir: "/opt/gpu-nri/bin"}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(root2, ConfigPath))
+	c, err := config.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Injection.HookPath != "/opt/gpu-nri/bin/gpu-nri" {
+		t.Errorf("hookPath = %s", c.Injection.HookPath)
+	}
+}
+
+func TestInstallHookMode(t *testing.T) {
+	root := t.TempDir()
+	o := Options{Root: root, Mode: Hook, Binary: fakeBinary(t, "v1"), BinDir: "/opt/gpu-nri/bin"}
+	r, err := Install(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(tree(t, root)); strings.Join(got, " ") != "/opt /opt/gpu-nri /opt/gpu-nri/bin /opt/gpu-nri/bin/gpu-nri" {
+		t.Errorf("hook mode installed %v (%q)", got, actions(r))
+	}
+	r, err = Install(o)
+	if err != nil || r.Changed() {
+		t.Errorf("second hook install: %v %q", err, actions(r))
+	}
+}
+
+func TestInstallErrors(t *testing.T) {
+	bin := fakeBinary(t, "v1")
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"bad mode", Options{Mode: "sideways", Binary: bin}, "mode must be"},
+		{"bad index", Options{Index: "7", Binary: bin}, "two digits"},
+		{"relative bin dir", Options{BinDir: "bin", Binary: bin}, "absolute"},
+		{"no binary", Options{}, "no binary"},
+		{"missing binary", Options{Binary: "/nonexistent/gpu-nri"}, "reading the binary"},
+		{"invalid config", Options{Binary: bin, Config: []byte("log:\n  format: xml\n")}, "log.format"},
+		{"unknown config key", Options{Binary: bin, Config: []byte("nope: 1\n")}, "not valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Root = t.TempDir()
+			_, err := Install(tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+			if left := tree(t, tc.o.Root); len(left) != 0 {
+				t.Errorf("failed install wrote %v", keys(left))
+			}
+		})
+	}
+}
+
+func TestShippedHostFilesParse(t *testing.T) {
+	for _, p := range []string{"../../deploy/host/config.yaml", "../../deploy/nri/10-gpu-nri.conf"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse(data)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if c.Injection.HookPath != "/usr/local/bin/gpu-nri" || c.Host.Root != "/" {
+			t.Errorf("%s: hookPath %s root %s", p, c.Injection.HookPath, c.Host.Root)
+		}
+	}
+	if !strings.Contains(string(deploy.SystemdUnit), "ExecStart=/usr/local/bin/gpu-nri run --config /etc/gpu-nri/config.yaml") {
+		t.Error("unit ExecStart changed: update install's substitutions")
+	}
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test/k8s/tools.sh: build what the Kubernetes suite needs, cached by version under .cache/tools:
+#   k8s-<ver>/      etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
+#   helm-<ver>/     helm (lint/template/install of deploy/helm/gpu-nri)
+# Kubernetes and etcd are built from the Go module proxy through the scratch modules pinned in
+# test/k8s/modules/{etcd,k8s} (their upstream main modules carry replace directives, so a plain
+# `go install pkg@ver` is refused). Cold: ~12 min and ~5 GB of Go build cache; warm: seconds.
+#   TOOLS=all|k8s|helm   (default all)      REGEN=1  regenerate the pinned scratch modules
+# Prints the directory to put on PATH.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+T=$ROOT/.cache/tools
+MODS=$ROOT/test/k8s/modules
+K8S_VER=v1.37.2 K8S_STAGING=v0.37.2 ETCD_VER=v3.6.16 HELM_VER=v3.22.0
+mkdir -p "$T/bin"
+
+regen() { # rewrite the pinned scratch modules from the module proxy
+  local m=$MODS/etcd k=$MODS/k8s
+  mkdir -p "$m" "$k"
+  (cd "$m" && rm -f go.mod go.sum && go mod init gpu-nri.test/etcd >/dev/null 2>&1
+   printf '\nrequire go.etcd.io/etcd/server/v3 %s\n\nreplace (\n' $ETCD_VER >>go.mod
+   for x in api/v3 client/pkg/v3 client/v3 pkg/v3; do printf '\tgo.etcd.io/etcd/%s => go.etcd.io/etcd/%s %s\n' $x $x $ETCD_VER >>go.mod; done
+   echo ')' >>go.mod
+   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+   go mod tidy)
+  (cd "$k" && rm -f go.mod go.sum && go mod init gpu-nri.test/k8s >/dev/null 2>&1
+   local km; km=$(go mod download -json k8s.io/kubernetes@$K8S_VER | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+   { printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' $K8S_VER
+     sed -n '/^replace (/,/^)/p' "$km" | awk -v v=$K8S_STAGING '/=>/ {print "\t"$1" => "$1" "v}'; echo ')'; } >>go.mod
+   { printf '//go:build tools\n\npackage tools\n\nimport (\n'
+     for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' $c; done
+     echo ')'; } >tools.go
+   go mod tidy)
+}
+
+k8s() {
+  local d=$T/k8s-$K8S_VER-etcd-$ETCD_VER
+  if [ ! -f "$d/.done" ]; then
+    [ "${REGEN:-0}" = 1 ] || [ ! -f "$MODS/k8s/go.sum" ] || [ ! -f "$MODS/etcd/go.sum" ] && regen
+    mkdir -p "$d"
+    echo "building etcd $ETCD_VER and Kubernetes $K8S_VER into $d (cold: ~12 min)" >&2
+    (cd "$MODS/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$d/etcd" go.etcd.io/etcd/server/v3) >&2
+    local ld="-s -w" p
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld="$ld -X $p.gitVersion=$K8S_VER -X $p.gitMajor=1 -X $p.gitMinor=37 -X $p.gitTreeState=clean"; done
+    (cd "$MODS/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$d/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl) >&2
+    touch "$d/.done"
+  fi
+  ln -sf "$d"/* "$T/bin/"
+}
+
+helm() {
+  local d=$T/helm-$HELM_VER
+  if [ ! -f "$d/.done" ]; then
+    mkdir -p "$d"
+    echo "building helm $HELM_VER into $d" >&2
+    GOBIN=$d CGO_ENABLED=0 go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VER" helm.sh/helm/v3/cmd/helm@$HELM_VER >&2
+    touch "$d/.done"
+  fi
+  ln -sf "$d"/* "$T/bin/"
+}
+
+case "${TOOLS:-all}" in
+  all) helm; k8s ;;
+  k8s) k8s ;;
+  helm) helm ;;
+  regen) regen ;;
+  *) echo "TOOLS must be all, k8s, helm or regen" >&2; exit 2 ;;
+esac
+echo "$T/bin"
