@@ -44,6 +44,9 @@ type Options struct {
 	NodeStater inventory.NodeStater
 	// NoFacts disables NVML/nvidia-smi facts (tests of hosts without them).
 	NoFacts bool
+	// GPUFacts, when set, replaces NVML/nvidia-smi as the source of the CUDA
+	// version, brands and architectures (inventory.WithGPUFacts).
+	GPUFacts func(*inventory.Inventory) error
 }
 
 // Plugin is the NRI plugin. Create it with New, run it with Run.
@@ -89,7 +92,10 @@ func (p *Plugin) newState(cfg *config.Config) (*state, error) {
 	if p.opts.NodeStater != nil {
 		invOpts = append(invOpts, inventory.WithNodeStater(p.opts.NodeStater))
 	}
-	if !p.opts.NoFacts {
+	switch {
+	case p.opts.GPUFacts != nil:
+		invOpts = append(invOpts, inventory.WithGPUFacts(p.opts.GPUFacts))
+	case !p.opts.NoFacts:
 		driverRoot := cfg.Host.View(cfg.Host.DriverRoot)
 		invOpts = append(invOpts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error {
 			return nvmlfacts.Fill(inv, driverRoot)
