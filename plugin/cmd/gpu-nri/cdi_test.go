@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
+
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+// lockedBuffer is a goroutine-safe output sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// simHost builds a simulated host and returns it with the flags that read it.
+func simHost(t *testing.T, o simhost.Options) (*simhost.Host, []string) {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	h, err := simhost.Build(o)
+	require.NoError(t, err)
+	return h, []string{"--driver-root", h.Config.DriverRoot, "--dev-root", h.Config.DevRoot, "--proc-root", h.Config.ProcRoot, "--no-nvml"}
+}
+
+// execute runs cmd with args and returns stdout, stderr and the error.
+func execute(cmd *cobra.Command, args ...string) (string, string, error) {
+	var out, errOut lockedBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func TestCDIGenerateStdoutAndList(t *testing.T) {
+	h, flags := simHost(t, simhost.Options{GPUs: 2, MIG: map[int]int{1: 1}})
+	deps := toolDeps{stater: h.Stater()}
+
+	out, _, err := execute(newCDICmdWith(deps), append([]string{"generate", "--output", "-", "--hook-path", "/usr/bin/gpu-nri"}, flags...)...)
+	require.NoError(t, err)
+	raw, err := cdiapi.ParseSpec([]byte(out))
+	require.NoError(t, err)
+	require.Equal(t, "nvidia.com/gpu", raw.Kind)
+	require.Equal(t, "/usr/bin/gpu-nri", raw.ContainerEdits.Hooks[0].Path)
+	require.Contains(t, out, "libcuda.so."+h.DriverVersion)
+
+	out, _, err = execute(newCDICmdWith(deps), append([]string{"generate", "-o", "-", "--format", "json", "--vendor", "example.com", "--capabilities", "utility"}, flags...)...)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(out, "{"))
+	require.Contains(t, out, `"kind": "example.com/gpu"`)
+	require.NotContains(t, out, "libcuda.so")
+
+	out, _, err = execute(newCDICmdWith(deps), append([]string{"list"}, flags...)...)
+	require.NoError(t, err)
+	require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=all\n", out)
+	out, _, err = execute(newCDICmdWith(deps), append([]string{"list", "--device-name-strategy", "both"}, flags...)...)
+	require.NoError(t, err)
+	require.Contains(t, out, "nvidia.com/gpu="+h.GPUs[0].UUID+"\n")
+
+	// Written to a directory, then listed from it as a runtime sees it.
+	dir := filepath.Join(t.TempDir(), "cdi")
+	_, errOut, err := execute(newCDICmdWith(deps), append([]string{"generate", "--output-dir", dir}, flags...)...)
+	require.NoError(t, err)
+	require.Contains(t, errOut, "wrote "+filepath.Join(dir, "nvidia.com-gpu.yaml"))
+	require.Contains(t, errOut, "(driver "+h.DriverVersion+")")
+	out, _, err = execute(newCDICmdWith(deps), "list", "--spec-dir", dir)
+	require.NoError(t, err)
+	require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=all\n", out)
+
+	// Bad input: errors name the flag, nothing written.
+	for _, args := range [][]string{
+		{"generate", "--format", "toml", "-o", "-"},
+		{"generate", "--kind", "nvidia.com/gpu", "--vendor", "x.com", "-o", "-"},
+		{"generate", "--kind", "nogpu", "-o", "-"},
+		{"generate", "--capabilities", "compute,bogus", "-o", "-"},
+		{"generate", "--device-name-strategy", "type-index", "-o", "-"},
+		{"generate", "--hook-path", "gpu-nri", "-o", "-"},
+		{"generate", "--watch", "-o", "-"},
+	} {
+		_, _, err := execute(newCDICmdWith(deps), append(args, flags...)...)
+		require.Error(t, err, args)
+	}
+	_, _, err = execute(newCDICmdWith(deps), "generate", "-o", "-", "--proc-root", filepath.Join(t.TempDir(), "none"), "--no-nvml")
+	require.ErrorContains(t, err, "no NVIDIA driver")
+}
+
+// TestCDIGenerateWatch upgrades the simulated driver under a running
+// `cdi generate --watch` and expects the spec rewritten for the new version.
+func TestCDIGenerateWatch(t *testing.T) {
+	dir := t.TempDir()
+	h, flags := simHost(t, simhost.Options{Dir: dir, GPUs: 2})
+	specDir := filepath.Join(t.TempDir(), "cdi")
+	path := filepath.Join(specDir, "nvidia.com-gpu.yaml")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := newCDICmdWith(toolDeps{stater: h.Stater()})
+	var out, errOut lockedBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(append([]string{"generate", "--watch", "--interval", "20ms", "--output-dir", specDir}, flags...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	contains := func(s string) func() bool {
+		return func() bool {
+			b, err := os.ReadFile(path)
+			return err == nil && strings.Contains(string(b), s)
+		}
+	}
+	require.Eventually(t, contains("libcuda.so."+simhost.DefaultDriverVersion), 10*time.Second, 10*time.Millisecond, errOut.String())
+
+	// Driver upgrade: the same tree rebuilt with another version.
+	_, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 2, DriverVersion: "570.86.15"})
+	require.NoError(t, err)
+	require.Eventually(t, contains("libcuda.so.570.86.15"), 10*time.Second, 10*time.Millisecond, errOut.String())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), simhost.DefaultDriverVersion, "stale paths of the old driver")
+	_, err = cdiapi.ReadSpec(path, 0)
+	require.NoError(t, err)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not stop on cancel")
+	}
+	require.Contains(t, errOut.String(), "(driver 570.86.15)")
+}
