@@ -9,7 +9,14 @@ import (
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	root := newRootCmd()
+	// Pre-registered mode: the runtime starts <plugin_path>/NN-gpu-nri with
+	// no arguments and NRI_PLUGIN_SOCKET set; the configuration arrives
+	// through NRI's Configure.
+	if len(os.Args) == 1 && os.Getenv("NRI_PLUGIN_SOCKET") != "" {
+		root.SetArgs([]string{"run"})
+	}
+	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "gpu-nri:", err)
 		os.Exit(1)
 	}
@@ -23,5 +30,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(subcommands()...)
+	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
 }
