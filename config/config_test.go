@@ -1,0 +1,103 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// keys lists every YAML key of t, dotted.
+func keys(prefix string, t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		k := prefix + name
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
+			out = append(out, keys(k+".", f.Type)...)
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestEveryKeyIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	for _, k := range keys("", reflect.TypeOf(Config{})) {
+		if k == "policy.sources" {
+			k = "policy.sources.<source>"
+		}
+		require.Contains(t, string(doc), "`"+k, "config/README.md does not document %s", k)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, err string
+		check     func(*testing.T, *Config)
+	}{
+		{name: "empty gives defaults", in: "", check: func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
+		{name: "override", in: "host:\n  driverRoot: /run/nvidia/driver\n  refreshInterval: 2s\ninjection:\n  loader: hookless\n",
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, "/run/nvidia/driver", c.Host.DriverRoot)
+				require.Equal(t, 2*time.Second, c.Host.RefreshInterval.Std())
+				require.Equal(t, LoaderHookless, c.Injection.Loader)
+				require.Equal(t, "/dev", c.Host.DevRoot)
+				require.Equal(t, StandalonePolicy(), c.Policy)
+			}},
+		{name: "policy replaces defaults", in: "policy:\n  sources:\n    env: {trusted: true}\n",
+			check: func(t *testing.T, c *Config) { require.Len(t, c.Policy.Sources, 1) }},
+		{name: "unknown key", in: "host:\n  drvRoot: /x\n", err: "drvRoot"},
+		{name: "bad loader", in: "injection:\n  loader: magic\n", err: "injection.loader"},
+		{name: "relative path", in: "host:\n  devRoot: dev\n", err: "host.devRoot"},
+		{name: "bad index", in: "plugin:\n  index: \"7\"\n", err: "plugin.index"},
+		{name: "bad capability", in: "injection:\n  defaultCapabilities: [warp]\n", err: "warp"},
+		{name: "bad source", in: "policy:\n  sources:\n    telepathy: {}\n", err: "telepathy"},
+		{name: "bad duration", in: "host:\n  refreshInterval: soon\n", err: "soon"},
+		{name: "bad unverifiable", in: "requirements:\n  unverifiable: maybe\n", err: "requirements.unverifiable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.in))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestDefaultRoundTrips(t *testing.T) {
+	b, err := yaml.Marshal(Default())
+	require.NoError(t, err)
+	c, err := Parse(b)
+	require.NoError(t, err)
+	require.Equal(t, Default(), c)
+}
+
+func TestProfilesValidate(t *testing.T) {
+	for _, p := range []Policy{StandalonePolicy(), KubernetesStrictPolicy()} {
+		c := Default()
+		c.Policy = p
+		require.NoError(t, c.Validate(), p.Profile)
+	}
+}
+
+func TestDefaultYAMLIsCurrent(t *testing.T) {
+	b, err := os.ReadFile("default.yaml")
+	require.NoError(t, err)
+	want, err := yaml.Marshal(Default())
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(b), "regenerate with: go run ./plugin/cmd/gpu-nri config default > config/default.yaml")
+}
