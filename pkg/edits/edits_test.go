@@ -1,0 +1,113 @@
+package edits_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+// inv is a hand-built inventory: the edits must follow it exactly.
+func inv() *inventory.Inventory {
+	node := func(name string, major, minor int64, mode os.FileMode, gid uint32) inventory.DeviceNode {
+		return inventory.DeviceNode{Path: "/dev/" + name, HostPath: "/host/dev/" + name, Type: "c", Major: major, Minor: minor, FileMode: mode, GID: gid}
+	}
+	ctl, uvm, uvmt, modeset := node("nvidiactl", 195, 255, 0o666, 0), node("nvidia-uvm", 511, 0, 0o666, 0), node("nvidia-uvm-tools", 511, 1, 0o666, 0), node("nvidia-modeset", 195, 254, 0o660, 44)
+	lib := func(c inventory.Capability, name, soname string) inventory.File {
+		return inventory.File{HostPath: "/drv/usr/lib/x86_64-linux-gnu/" + name, Path: "/usr/lib/x86_64-linux-gnu/" + name, SONAME: soname, Capability: c}
+	}
+	return &inventory.Inventory{
+		DriverVersion: "550.54.14",
+		GPUs: []inventory.GPU{
+			{Index: 0, Node: node("nvidia0", 195, 0, 0o666, 0), DRI: []inventory.DeviceNode{node("dri/card1", 226, 1, 0o660, 44)}},
+			{Index: 1, Node: node("nvidia1", 195, 1, 0o666, 0)},
+		},
+		Ctl: &ctl, UVM: &uvm, UVMTools: &uvmt, Modeset: &modeset,
+		Libraries: map[inventory.Capability][]inventory.File{
+			inventory.Compute:  {lib(inventory.Compute, "libcuda.so.550.54.14", "libcuda.so.1")},
+			inventory.Utility:  {lib(inventory.Utility, "libnvidia-ml.so.550.54.14", "libnvidia-ml.so.1")},
+			inventory.Graphics: {lib(inventory.Graphics, "libGLX_nvidia.so.550.54.14", "libGLX_nvidia.so.0")},
+		},
+		Binaries: map[inventory.Capability][]inventory.File{inventory.Utility: {{HostPath: "/drv/usr/bin/nvidia-smi", Path: "/usr/bin/nvidia-smi"}}},
+		Sockets:  map[inventory.Capability][]inventory.File{inventory.Utility: {{HostPath: "/run/nvidia-persistenced/socket", Path: "/run/nvidia-persistenced/socket"}}},
+		Firmware: []inventory.File{{HostPath: "/drv/lib/firmware/nvidia/550.54.14/gsp.bin", Path: "/lib/firmware/nvidia/550.54.14/gsp.bin"}},
+	}
+}
+
+func opts() edits.Options {
+	return edits.OptionsFromConfig(config.Default())
+}
+
+func TestBuildComputeUtility(t *testing.T) {
+	i := inv()
+	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1]}, Capabilities: []inventory.Capability{inventory.Compute, inventory.Utility}}, opts())
+	var paths []string
+	for _, d := range e.DeviceNodes {
+		paths = append(paths, d.Path)
+		require.Equal(t, "rw", d.Permissions)
+		require.NotNil(t, d.FileMode)
+	}
+	require.Equal(t, []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia1"}, paths)
+	mounts := map[string][]string{}
+	for _, m := range e.Mounts {
+		mounts[m.ContainerPath] = m.Options
+		require.Equal(t, "bind", m.Type)
+	}
+	require.Equal(t, []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}, mounts["/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14"])
+	require.Contains(t, mounts["/run/nvidia-persistenced/socket"], "noexec")
+	require.Contains(t, mounts, "/lib/firmware/nvidia/550.54.14/gsp.bin")
+	require.NotContains(t, mounts, "/usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.550.54.14", "graphics not requested")
+	require.Equal(t, []string{"NVIDIA_VISIBLE_DEVICES=void"}, e.Env)
+	require.Len(t, e.Hooks, 1)
+	require.Equal(t, "createContainer", e.Hooks[0].HookName)
+	require.Equal(t, "/usr/local/bin/gpu-nri", e.Hooks[0].Path)
+	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, e.Hooks[0].Env)
+	o, err := hook.ParseArgs(e.Hooks[0].Args[2:])
+	require.NoError(t, err)
+	require.Equal(t, []hook.Link{
+		{Target: "libnvidia-ml.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"},
+		{Target: "libcuda.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so.1"},
+		{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"},
+	}, o.Links)
+	require.Equal(t, "/sbin/ldconfig", o.Ldconfig)
+	require.Empty(t, e.AdditionalGIDs)
+}
+
+func TestBuildDisplayAddsModesetDRIAndGroup(t *testing.T) {
+	i := inv()
+	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Display}}, opts())
+	var paths []string
+	for _, d := range e.DeviceNodes {
+		paths = append(paths, d.Path)
+	}
+	require.Equal(t, []string{"/dev/nvidiactl", "/dev/nvidia-modeset", "/dev/nvidia0", "/dev/dri/card1"}, paths)
+	require.Equal(t, []uint32{44}, e.AdditionalGIDs, "nodes that are not world rw bring their group")
+}
+
+func TestBuildNoneHasNoGPUNode(t *testing.T) {
+	i := inv()
+	e := edits.Build(i, edits.Selection{Capabilities: []inventory.Capability{inventory.Utility}}, opts())
+	require.Len(t, e.DeviceNodes, 1)
+	require.Equal(t, "/dev/nvidiactl", e.DeviceNodes[0].Path)
+}
+
+func TestBuildHooklessHasNoHook(t *testing.T) {
+	i := inv()
+	o := opts()
+	o.Loader = config.LoaderHookless
+	o.HooklessLayout = hook.LayoutDebian
+	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Compute}}, o)
+	require.Empty(t, e.Hooks)
+	dst := map[string]string{}
+	for _, m := range e.Mounts {
+		dst[m.ContainerPath] = m.HostPath
+	}
+	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so.1"])
+	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so"])
+	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst[hook.HooklessDir+"/libcuda.so.1"])
+}

@@ -1,0 +1,143 @@
+package engine_test
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/policy"
+	"github.com/gpu-nri/gpu-nri/pkg/request"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+func fixture(t *testing.T) (*simhost.Host, *inventory.Inventory) {
+	t.Helper()
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: 4, MIG: map[int]int{3: 2}})
+	require.NoError(t, err)
+	inv, err := inventory.Discover(h.Config, inventory.WithNodeStater(h.Stater()))
+	require.NoError(t, err)
+	inv.CUDAVersion = h.CUDAVersion
+	for i := range inv.GPUs {
+		inv.GPUs[i].Brand, inv.GPUs[i].Arch = "tesla", "9.0"
+	}
+	return h, inv
+}
+
+func nodes(r *engine.Result) []string {
+	var out []string
+	for _, d := range r.Edits.DeviceNodes {
+		out = append(out, d.Path)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestEvaluate(t *testing.T) {
+	h, inv := fixture(t)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	in := func(env ...string) *request.Input {
+		return &request.Input{Namespace: "ns", Pod: "p", Container: "c", Env: env}
+	}
+
+	t.Run("not a GPU container", func(t *testing.T) {
+		r, err := eng.Evaluate(inv, in("PATH=/bin"))
+		require.NoError(t, err)
+		require.Nil(t, r.Request)
+		require.False(t, r.Injected())
+	})
+	t.Run("all takes whole GPUs and MIG devices", func(t *testing.T) {
+		r, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=all"))
+		require.NoError(t, err)
+		require.Len(t, r.Selection.GPUs, 4)
+		require.Len(t, r.Selection.MIGs, 2)
+		for i := range 4 {
+			require.Contains(t, nodes(r), "/dev/nvidia"+string(rune('0'+i)))
+		}
+	})
+	t.Run("a MIG-enabled GPU cannot be taken whole", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=3"))
+		require.ErrorContains(t, err, "MIG enabled")
+	})
+	t.Run("unknown device names the host's GPUs and is retryable", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0,7"))
+		require.ErrorIs(t, err, engine.ErrUnknownDevice)
+		var re *request.Error
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "ns/p/c", re.Who)
+		require.Contains(t, err.Error(), `"7"`)
+		require.Contains(t, err.Error(), "4 GPU(s)")
+	})
+	t.Run("the same GPU by index and UUID is a duplicate", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=1,"+h.GPUs[1].UUID))
+		require.ErrorContains(t, err, "named twice")
+	})
+	t.Run("no driver", func(t *testing.T) {
+		_, err := eng.Evaluate(nil, in("NVIDIA_VISIBLE_DEVICES=0"))
+		require.ErrorIs(t, err, engine.ErrNoDriver)
+		require.ErrorContains(t, err, "ns/p/c")
+	})
+	t.Run("unmet requirement names GPU and value", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"))
+		var qe *policy.RequirementError
+		require.ErrorAs(t, err, &qe)
+		require.ErrorContains(t, err, "cuda>=99.0")
+		require.ErrorContains(t, err, h.GPUs[0].UUID)
+		_, err = eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0", "NVIDIA_DISABLE_REQUIRE=true"))
+		require.NoError(t, err)
+	})
+	t.Run("unknown IMEX channel", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_IMEX_CHANNELS=5"))
+		require.ErrorContains(t, err, "IMEX channel 5")
+	})
+	t.Run("third-party CDI without a resolver", func(t *testing.T) {
+		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=example.com/fpga=0"))
+		require.ErrorContains(t, err, "injection.cdiSpecDirs")
+	})
+	t.Run("own CDI kind is the inventory", func(t *testing.T) {
+		r, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=2"))
+		require.NoError(t, err)
+		require.Contains(t, nodes(r), "/dev/nvidia2")
+	})
+}
+
+func TestEvaluateHooklessFallbackKeepsImageLibraryPath(t *testing.T) {
+	h, inv := fixture(t)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	cfg.Injection.Loader = config.LoaderHookless
+	cfg.Injection.HooklessLayout = hook.LayoutFallback
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	r, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
+		Env: []string{"NVIDIA_VISIBLE_DEVICES=0", "LD_LIBRARY_PATH=/opt/lib"}})
+	require.NoError(t, err)
+	require.Contains(t, r.Edits.Env, "LD_LIBRARY_PATH="+hook.HooklessDir+":/opt/lib")
+	require.Empty(t, r.Edits.Hooks)
+}
+
+func TestEvaluateIsDeterministic(t *testing.T) {
+	h, inv := fixture(t)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	in := &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=2,0", "NVIDIA_DRIVER_CAPABILITIES=all"}}
+	a, err := eng.Evaluate(inv, in)
+	require.NoError(t, err)
+	for range 20 {
+		b, err := eng.Evaluate(inv, in)
+		require.NoError(t, err)
+		require.Equal(t, a.Edits, b.Edits)
+	}
+	require.False(t, errors.Is(nil, engine.ErrNoDriver))
+}

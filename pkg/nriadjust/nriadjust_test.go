@@ -1,0 +1,73 @@
+package nriadjust_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	cdi "tags.cncf.io/container-device-interface/specs-go"
+
+	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
+)
+
+func TestToAdjustment(t *testing.T) {
+	mode := os.FileMode(0o666)
+	uid, gid := uint32(0), uint32(44)
+	timeout := 10
+	e := &cdi.ContainerEdits{
+		Env:            []string{"NVIDIA_VISIBLE_DEVICES=void", "A=b=c"},
+		DeviceNodes:    []*cdi.DeviceNode{{Path: "/dev/nvidia0", HostPath: "/dev/nvidia0", Type: "c", Major: 195, Minor: 0, FileMode: &mode, UID: &uid, GID: &gid, Permissions: "rw"}},
+		Mounts:         []*cdi.Mount{{HostPath: "/drv/libcuda.so.1", ContainerPath: "/usr/lib/libcuda.so.1", Options: []string{"ro", "rbind"}}},
+		Hooks:          []*cdi.Hook{{HookName: "createContainer", Path: "/usr/local/bin/gpu-nri", Args: []string{"gpu-nri", "hook"}, Env: []string{"PATH=/bin"}, Timeout: &timeout}},
+		AdditionalGIDs: []uint32{44},
+	}
+	for _, rules := range []bool{false, true} {
+		adj, warnings, err := nriadjust.ToAdjustment(e, nriadjust.Options{CgroupRules: rules})
+		require.NoError(t, err)
+		require.Len(t, warnings, 1, "NRI cannot add GIDs")
+		require.Len(t, adj.Env, 2)
+		require.Equal(t, "A", adj.Env[1].Key)
+		require.Equal(t, "b=c", adj.Env[1].Value)
+		d := adj.Linux.Devices[0]
+		require.Equal(t, int64(195), d.Major)
+		require.NotNil(t, d.FileMode, "typed file mode must survive NRI's helper")
+		require.Equal(t, uint32(0o666), d.FileMode.GetValue())
+		require.Equal(t, uint32(44), d.Gid.GetValue())
+		require.Equal(t, "bind", adj.Mounts[0].Type)
+		require.Equal(t, "/drv/libcuda.so.1", adj.Mounts[0].Source)
+		require.Len(t, adj.Hooks.CreateContainer, 1)
+		require.Equal(t, []string{"PATH=/bin"}, adj.Hooks.CreateContainer[0].Env)
+		require.Equal(t, int64(10), int64(adj.Hooks.CreateContainer[0].Timeout.GetValue()))
+		if rules {
+			r := adj.Linux.Resources.Devices[0]
+			require.True(t, r.Allow)
+			require.Equal(t, int64(195), r.Major.GetValue())
+			require.Equal(t, int64(0), r.Minor.GetValue())
+			require.Equal(t, "rw", r.Access)
+		} else {
+			require.Nil(t, adj.Linux.Resources)
+		}
+	}
+}
+
+func TestToAdjustmentErrors(t *testing.T) {
+	_, _, err := nriadjust.ToAdjustment(&cdi.ContainerEdits{Env: []string{"NOEQUALS"}}, nriadjust.Options{})
+	require.ErrorContains(t, err, "NOEQUALS")
+	_, _, err = nriadjust.ToAdjustment(&cdi.ContainerEdits{Hooks: []*cdi.Hook{{HookName: "sometime", Path: "/x"}}}, nriadjust.Options{})
+	require.ErrorContains(t, err, "sometime")
+	_, _, err = nriadjust.ToAdjustment(&cdi.ContainerEdits{DeviceNodes: []*cdi.DeviceNode{{Path: "/dev/x", Type: "p"}}}, nriadjust.Options{})
+	require.ErrorContains(t, err, "/dev/x")
+}
+
+func TestCgroupRulesApplied(t *testing.T) {
+	for _, tc := range []struct {
+		rt, v string
+		want  bool
+	}{
+		{"containerd", "v2.4.2", true}, {"containerd", "2.2.0", true}, {"containerd", "v2.1.5", false},
+		{"containerd", "1.7.30", false}, {"cri-o", "1.34.1", true}, {"cri-o", "1.33.0", false},
+		{"containerd", "garbage", false}, {"other", "9.9", false},
+	} {
+		require.Equal(t, tc.want, nriadjust.CgroupRulesApplied(tc.rt, tc.v), "%s %s", tc.rt, tc.v)
+	}
+}
