@@ -35,6 +35,7 @@ regen() { # rewrite the pinned scratch modules from the module proxy
 
 k8s() {
   local d=$T/k8s-$K8S_VER-etcd-$ETCD_VER
+  exec 9>"$T/.k8s.lock"; flock 9   # one build at a time; a second caller waits for the first
   if [ ! -f "$d/.done" ]; then
     [ "${REGEN:-0}" = 1 ] || [ ! -f "$MODS/k8s/go.sum" ] || [ ! -f "$MODS/etcd/go.sum" ] && regen
     mkdir -p "$d"
@@ -53,6 +54,7 @@ k8s() {
 
 helm() {
   local d=$T/helm-$HELM_VER
+  exec 8>"$T/.helm.lock"; flock 8
   if [ ! -f "$d/.done" ]; then
     mkdir -p "$d"
     echo "building helm $HELM_VER into $d" >&2
