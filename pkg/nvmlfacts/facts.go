@@ -160,8 +160,3 @@ func findFile(root string, dirs []string, name string) (string, error) {
 	}
 	return "", fmt.Errorf("nvmlfacts: no %s under driver root %s (looked in %s): %w", name, root, strings.Join(dirs, ", "), os.ErrNotExist)
 }
-
-func isFile(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
-}

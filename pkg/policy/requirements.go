@@ -143,7 +143,7 @@ func parseCond(s string) (Cond, error) {
 			return Cond{}, fmt.Errorf("condition %q: brand takes only = and !=", s)
 		}
 		for _, r := range val {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' && r != '-' {
 				return Cond{}, fmt.Errorf("condition %q: brand %q: only letters, digits, '-' and '_'", s, val)
 			}
 		}

@@ -55,7 +55,7 @@ func checkDevice(d Device, cdiKind string) error {
 	case KindCDI:
 		vendor, class, _, err := parser.ParseQualifiedName(d.ID)
 		if err != nil || d.ID != d.Raw || vendor+"/"+class == cdiKind {
-			return fmt.Errorf("bad CDI device %+v: %v", d, err)
+			return fmt.Errorf("bad CDI device %+v: %w", d, err)
 		}
 	default:
 		return fmt.Errorf("bad kind %d", d.Kind)
@@ -64,7 +64,7 @@ func checkDevice(d Device, cdiKind string) error {
 		// Normalized ids parse to themselves.
 		again, err := ParseDevice(d.ID, "")
 		if err != nil || again.ID != d.ID || again.Kind != d.Kind {
-			return fmt.Errorf("ID %q does not round-trip: %+v %v", d.ID, again, err)
+			return fmt.Errorf("ID %q does not round-trip: %+v %w", d.ID, again, err)
 		}
 	}
 	return nil
