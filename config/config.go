@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -148,6 +149,12 @@ type Policy struct {
 	// Sources maps a request source to its rule. A source without a rule is
 	// refused.
 	Sources map[string]SourceRule `json:"sources"`
+	// ManagementNamespaces are the namespaces (path.Match globs) whose
+	// containers may ask for MIG configuration or monitoring
+	// (NVIDIA_MIG_CONFIG_DEVICES / NVIDIA_MIG_MONITOR_DEVICES). NVIDIA allows
+	// these to privileged containers only; NRI shows no privileged flag, so
+	// gpu-nri refuses them everywhere unless listed here (default empty).
+	ManagementNamespaces []string `json:"managementNamespaces,omitempty"`
 }
 
 // SourceRule says whether and where a request source is honoured.
@@ -340,6 +347,11 @@ func (c *Config) Validate() error {
 			if !known[k] {
 				bad(list.key, "unknown capability %q (known: %s)", k, strings.Join(AllCapabilities, ", "))
 			}
+		}
+	}
+	for i, g := range c.Policy.ManagementNamespaces {
+		if _, err := path.Match(g, ""); err != nil {
+			bad(fmt.Sprintf("policy.managementNamespaces[%d]", i), "invalid glob %q: %v", g, err)
 		}
 	}
 	for s := range c.Policy.Sources {

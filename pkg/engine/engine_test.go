@@ -141,3 +141,23 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 	}
 	require.False(t, errors.Is(nil, engine.ErrNoDriver))
 }
+
+func TestEvaluateMIGManagementNeedsAllowList(t *testing.T) {
+	h, inv := fixture(t)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	in := &request.Input{Namespace: "team", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=none", "NVIDIA_MIG_CONFIG_DEVICES=all"}}
+	_, err = eng.Evaluate(inv, in)
+	var re *policy.RefusedError
+	require.ErrorAs(t, err, &re)
+	require.ErrorContains(t, err, "policy.managementNamespaces")
+
+	cfg.Policy.ManagementNamespaces = []string{"gpu-*", "team"}
+	eng, err = engine.New(cfg)
+	require.NoError(t, err)
+	r, err := eng.Evaluate(inv, in)
+	require.NoError(t, err)
+	require.Contains(t, nodes(r), inv.MIGConfig.Path)
+}
