@@ -44,7 +44,7 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, err string
-		check     func(*testing.T, *Config)
+		check         func(*testing.T, *Config)
 	}{
 		{name: "empty gives defaults", in: "", check: func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
 		{name: "override", in: "host:\n  driverRoot: /run/nvidia/driver\n  refreshInterval: 2s\ninjection:\n  loader: hookless\n",
