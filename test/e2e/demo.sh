@@ -58,8 +58,8 @@ echo "## GPU device nodes (/dev/nvidia*)"
 ls -l /dev/nvidia* 2>&1 | sed "s/  */ /g"
 echo "## Device cgroup: a GPU we did not ask for (mknod of /dev/nvidia1 inside the container)"
 mknod /tmp/nvidia1 c 195 1 && cat /tmp/nvidia1 2>&1 | head -1 | sed "s|^cat: ||"
-echo "## Driver files mounted read-only"
-awk "\$5 ~ /nvidia|cuda/ {print \$5}" /proc/self/mountinfo | grep -v "^/dev/" | sort | head -20
+echo "## Driver files bind-mounted from the host (mount options)"
+awk "\$5 ~ /nvidia|cuda/ && \$5 !~ /^\/dev\// {split(\$6, o, \",\"); print \$5 \"  (\" o[1] \")\"}" /proc/self/mountinfo | sort | head -24
 echo "## ld.so cache entries for the driver"
 ldconfig -p 2>/dev/null | grep -E "libcuda|libnvidia-ml" | sed "s/^[[:space:]]*//"
 echo "## A CUDA program: dlopen(\"libcuda.so.1\"), no LD_LIBRARY_PATH"

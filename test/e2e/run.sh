@@ -192,7 +192,7 @@ if want s5; then
       check "s5 NVIDIA_VISIBLE_DEVICES=$v: error names the container" "bad-$v" "$err"
       check "s5 NVIDIA_VISIBLE_DEVICES=$v: error names the value" "$v" "$(sed "s/bad-$v//g" <<<"$err")"
       check "s5 NVIDIA_VISIBLE_DEVICES=$v: error comes from gpu-nri" "gpu-nri" "$err"
-      echo "      error: $(tr '\n' ' ' <<<"$err" | cut -c1-300)"
+      echo "      error: $(tr '\n' ' ' <<<"$err" | sed 's/.*desc = gpu-nri/gpu-nri/' | cut -c1-300)"
     fi
     pod_rm "$pod"
   done
