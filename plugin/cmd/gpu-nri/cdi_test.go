@@ -52,6 +52,8 @@ func execute(cmd *cobra.Command, args ...string) (string, string, error) {
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
+	// As under the root command (main.go): no usage or error text on errors.
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	err := cmd.Execute()
 	return out.String(), errOut.String(), err
 }

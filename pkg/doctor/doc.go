@@ -1,0 +1,23 @@
+// Package doctor checks that a node is set up for gpu-nri and says, for
+// every problem, how to fix it: the NVIDIA driver and its version, device
+// nodes against the GPUs found, the container runtime's NRI configuration
+// (containerd config version 2, 3 or 4, or CRI-O with its crio.conf.d
+// drop-ins): NRI enabled, socket path, plugin directories and request
+// timeout; whether gpu-nri is connected (the NRI socket accepts connections;
+// registration itself through the daemon's /readyz when metrics.address is
+// configured); the hook binary and ldconfig at the host paths the
+// configuration names; a leftover NVIDIA runtime (nvidia-container-runtime
+// as the default runtime) that would inject a second time; and the
+// runtime's default validator: required_plugins (fail-closed) and
+// reject_oci_hook_adjustment (then injection.loader must be hookless).
+//
+// Guarantees: Run only reads (files under the host root, one unix socket
+// connection, one HTTP GET when configured) and never changes the node;
+// every finding names what was checked, what was seen and, unless it is
+// fine, the fix; findings come in a fixed order. Healthy is false exactly
+// when a finding is a warning or a failure.
+//
+// It does not start or restart anything, does not read runtime state over
+// the runtime's own API (CRI), and does not evaluate containers (see
+// package explain).
+package doctor

@@ -1,0 +1,579 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+// Severity of a finding.
+type Severity string
+
+// Severities, from fine to broken. Warn and Fail make a node unhealthy.
+const (
+	OK   Severity = "ok"
+	Info Severity = "info"
+	Warn Severity = "warn"
+	Fail Severity = "fail"
+)
+
+// Finding is one check's result.
+type Finding struct {
+	// Check names the area: driver, devices, runtime, nri, validator, hook, ...
+	Check    string   `json:"check"`
+	Severity Severity `json:"severity"`
+	// Message says what was seen.
+	Message string `json:"message"`
+	// Fix says what to do ("" when nothing is needed).
+	Fix string `json:"fix,omitempty"`
+}
+
+// Report is every finding, in check order.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	Healthy  bool      `json:"healthy"`
+}
+
+// Default runtime config paths (host paths).
+const (
+	DefaultContainerdConfig = "/etc/containerd/config.toml"
+	DefaultCRIOConfig       = "/etc/crio/crio.conf"
+)
+
+// Options say what to check.
+type Options struct {
+	// Config is gpu-nri's configuration (host view, socket, hook path,
+	// loader, metrics address).
+	Config *config.Config
+	// ContainerdConfig and CRIOConfig are HOST paths of the runtime
+	// configurations (defaults above; CRI-O's drop-in directory is
+	// CRIOConfig + ".d"). Read under Config.Host.Root.
+	ContainerdConfig, CRIOConfig string
+	// Inventory options for discovery (node stater, GPU facts).
+	Inventory []inventory.Option
+	// Timeout bounds each connection attempt (default 2s).
+	Timeout time.Duration
+}
+
+type doctor struct {
+	o   Options
+	cfg *config.Config
+	r   Report
+}
+
+func (d *doctor) add(check string, sev Severity, fix, format string, a ...any) {
+	d.r.Findings = append(d.r.Findings, Finding{Check: check, Severity: sev, Message: fmt.Sprintf(format, a...), Fix: fix})
+}
+
+// Run checks the node.
+func Run(ctx context.Context, o Options) *Report {
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	if o.ContainerdConfig == "" {
+		o.ContainerdConfig = DefaultContainerdConfig
+	}
+	if o.CRIOConfig == "" {
+		o.CRIOConfig = DefaultCRIOConfig
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	d := &doctor{o: o, cfg: o.Config}
+	d.driver()
+	rt := d.runtime()
+	d.socket(ctx, rt)
+	d.registration(ctx)
+	d.hook()
+	d.r.Healthy = true
+	for _, f := range d.r.Findings {
+		if f.Severity == Warn || f.Severity == Fail {
+			d.r.Healthy = false
+		}
+	}
+	return &d.r
+}
+
+func (d *doctor) driver() {
+	h := d.cfg.Host
+	inv, err := inventory.Discover(h, d.o.Inventory...)
+	switch {
+	case errors.Is(err, inventory.ErrNoDriver):
+		d.add("driver", Fail, fmt.Sprintf("install the NVIDIA driver and load its kernel module (modprobe nvidia); if the node has one, check host.root (%s) and host.procRoot (%s)", h.Root, h.ProcRoot),
+			"no NVIDIA driver loaded: %s does not exist", filepath.Join(h.View(h.ProcRoot), "driver/nvidia/version"))
+		return
+	case err != nil:
+		d.add("driver", Fail, "check host.root, host.driverRoot, host.devRoot and host.procRoot in the configuration", "driver inventory failed: %v", err)
+		return
+	}
+	cuda := ""
+	if inv.CUDAVersion != "" {
+		cuda = ", CUDA " + inv.CUDAVersion
+	}
+	d.add("driver", OK, "", "NVIDIA driver %s%s, %d GPU(s), driver root %s", inv.DriverVersion, cuda, len(inv.GPUs), h.DriverRoot)
+	libs := 0
+	for _, l := range inv.Libraries {
+		libs += len(l)
+	}
+	if libs == 0 {
+		d.add("driver", Fail, fmt.Sprintf("install the driver's user-space libraries under host.driverRoot (%s) and run ldconfig there", h.DriverRoot),
+			"no driver libraries (libcuda.so.%s, ...) found under %s", inv.DriverVersion, h.DriverRoot)
+	}
+
+	// Device nodes against the GPUs found.
+	if inv.Ctl == nil {
+		d.add("devices", Fail, "create the control node: nvidia-modprobe -c 255 (or mknod -m 666 /dev/nvidiactl c 195 255)", "%s is missing", filepath.Join(h.DevRoot, "nvidiactl"))
+	}
+	if inv.UVM == nil {
+		d.add("devices", Warn, "load nvidia-uvm and create its nodes: nvidia-modprobe -u -c 0", "%s is missing: CUDA containers cannot run", filepath.Join(h.DevRoot, "nvidia-uvm"))
+	}
+	missing := 0
+	for _, g := range inv.GPUs {
+		if g.Node.HostPath == "" {
+			missing++
+			d.add("devices", Fail, fmt.Sprintf("create it: nvidia-modprobe -c %d (or enable nvidia-persistenced)", g.Minor),
+				"GPU %d (%s, %s) has no device node %s", g.Index, g.UUID, g.PCIBusID, filepath.Join(h.DevRoot, fmt.Sprintf("nvidia%d", g.Minor)))
+		}
+	}
+	if len(inv.GPUs) == 0 {
+		d.add("devices", Warn, "check that the GPUs are bound to the nvidia driver (lspci -k; dmesg | grep NVRM)", "the driver reports no GPU under %s", filepath.Join(h.ProcRoot, "driver/nvidia/gpus"))
+	} else if missing == 0 {
+		d.add("devices", OK, "", "%d GPU(s), %d device node(s) /dev/nvidiaN", len(inv.GPUs), len(inv.GPUs))
+	}
+	for _, w := range inv.Warnings {
+		d.add("devices", Info, "", "inventory: %s", w)
+	}
+}
+
+// runtimeInfo is what the runtime's configuration says about NRI.
+type runtimeInfo struct {
+	name   string // "containerd", "cri-o" or ""
+	socket string // NRI socket path the runtime listens on
+	nri    bool   // NRI enabled
+}
+
+func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath) }
+
+func (d *doctor) runtime() runtimeInfo {
+	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig
+	cData, cErr := os.ReadFile(d.view(cPath))
+	crio, crioFiles, crioErr := d.crioConfig(crioPath)
+	var rt runtimeInfo
+	found := false
+	if cErr == nil {
+		found = true
+		rt = d.containerd(cPath, cData)
+	} else if !errors.Is(cErr, os.ErrNotExist) {
+		d.add("runtime", Fail, "make the file readable", "containerd config %s: %v", cPath, cErr)
+	}
+	if crioErr != nil {
+		d.add("runtime", Fail, "fix the TOML syntax", "CRI-O config: %v", crioErr)
+	} else if len(crioFiles) > 0 {
+		found = true
+		r := d.crio(crioFiles, crio)
+		if rt.name == "" {
+			rt = r
+		}
+	}
+	if !found {
+		d.add("runtime", Info, fmt.Sprintf("pass --containerd-config or --crio-config if the runtime's config is elsewhere; containerd 2.x without a config file has NRI enabled at %s", config.Default().Plugin.Socket),
+			"no containerd config (%s) or CRI-O config (%s) found; assuming containerd 2.x defaults", cPath, crioPath)
+		rt = runtimeInfo{name: "containerd", socket: config.Default().Plugin.Socket, nri: true}
+	}
+	return rt
+}
+
+// get walks nested TOML tables.
+func get(m map[string]any, keys ...string) (any, bool) {
+	var cur any = m
+	for _, k := range keys {
+		t, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = t[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func getString(m map[string]any, keys ...string) (string, bool) {
+	v, ok := get(m, keys...)
+	s, isStr := v.(string)
+	return s, ok && isStr
+}
+
+func getBool(m map[string]any, keys ...string) (bool, bool) {
+	v, ok := get(m, keys...)
+	b, isBool := v.(bool)
+	return b, ok && isBool
+}
+
+func getStrings(m map[string]any, keys ...string) []string {
+	v, _ := get(m, keys...)
+	list, _ := v.([]any)
+	var out []string
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func isNvidiaRuntime(s string) bool {
+	return strings.Contains(filepath.Base(s), "nvidia-container-runtime")
+}
+
+const nriSection = "io.containerd.nri.v1.nri"
+
+func (d *doctor) containerd(path string, data []byte) runtimeInfo {
+	rt := runtimeInfo{name: "containerd"}
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		d.add("runtime", Fail, "fix the TOML syntax (containerd refuses to start with it too)", "containerd config %s: %v", path, err)
+		return rt
+	}
+	version := int64(1)
+	if v, ok := get(m, "version"); ok {
+		if n, ok := v.(int64); ok {
+			version = n
+		}
+	}
+	criRuntime := "io.containerd.grpc.v1.cri"
+	switch version {
+	case 2:
+	case 3, 4:
+		criRuntime = "io.containerd.cri.v1.runtime"
+	default:
+		d.add("runtime", Fail, "migrate it: containerd config migrate > config.toml (containerd 2.x), or set version = 2 (containerd 1.7)",
+			"containerd config %s has version %d; NRI needs containerd 1.7+ (config version 2) or 2.x (3, 4)", path, version)
+		return rt
+	}
+	d.add("runtime", OK, "", "containerd config %s, version %d", path, version)
+
+	_, hasNRI := get(m, "plugins", nriSection)
+	disable, hasDisable := getBool(m, "plugins", nriSection, "disable")
+	switch {
+	case hasDisable && disable:
+		d.add("nri", Fail, fmt.Sprintf(`set [plugins."%s"] disable = false in %s and restart containerd`, nriSection, path), "NRI is disabled in %s", path)
+	case !hasDisable && version == 2:
+		d.add("nri", Warn, fmt.Sprintf(`containerd 1.7 disables NRI by default: add [plugins."%s"] disable = false to %s (containerd 2.x enables it by default)`, nriSection, path),
+			"NRI is not explicitly enabled in %s (config version 2)", path)
+		rt.nri = true
+	default:
+		rt.nri = true
+		d.add("nri", OK, "", "NRI enabled in containerd")
+	}
+	rt.socket = config.Default().Plugin.Socket
+	if hasNRI {
+		if s, ok := getString(m, "plugins", nriSection, "socket_path"); ok && s != "" {
+			rt.socket = s
+		}
+	}
+	pluginPath, _ := getString(m, "plugins", nriSection, "plugin_path")
+	confPath, _ := getString(m, "plugins", nriSection, "plugin_config_path")
+	timeout, _ := getString(m, "plugins", nriSection, "plugin_request_timeout")
+	disableConns, _ := getBool(m, "plugins", nriSection, "disable_connections")
+	d.nriSettings("containerd", rt.socket, orDefault(pluginPath, "/opt/nri/plugins"), orDefault(confPath, "/etc/nri/conf.d"), orDefault(timeout, "2s"), disableConns,
+		`[plugins."`+nriSection+`"]`)
+
+	// Default validator.
+	vkey := []string{"plugins", nriSection, "default_validator"}
+	enabled, _ := getBool(m, append(vkey, "enable")...)
+	d.validator("containerd", enabled, getStrings(m, append(vkey, "required_plugins")...), boolAt(m, append(vkey, "reject_oci_hook_adjustment")...),
+		`[plugins."`+nriSection+`".default_validator]`)
+
+	// Leftover NVIDIA runtime.
+	base := []string{"plugins", criRuntime, "containerd"}
+	def, _ := getString(m, append(base, "default_runtime_name")...)
+	if def == "" {
+		def = "runc"
+	}
+	runtimes, _ := get(m, append(base, "runtimes")...)
+	rts, _ := runtimes.(map[string]any)
+	names := make([]string, 0, len(rts))
+	for n := range rts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	section := fmt.Sprintf(`[plugins."%s".containerd]`, criRuntime)
+	for _, n := range names {
+		bin, _ := getString(rts, n, "options", "BinaryName")
+		if !isNvidiaRuntime(bin) && n != "nvidia" {
+			continue
+		}
+		if n == def {
+			d.add("runtime", Fail, fmt.Sprintf(`set default_runtime_name = "runc" in %s of %s (gpu-nri replaces nvidia-container-runtime) and restart containerd`, section, path),
+				"the default runtime %q is NVIDIA's (BinaryName %q): GPU containers would be injected twice", n, bin)
+		} else {
+			d.add("runtime", Warn, fmt.Sprintf("remove the runtime %q from %s, and any RuntimeClass naming it, once workloads use gpu-nri", n, path),
+				"runtime %q (BinaryName %q) is NVIDIA's: pods with runtimeClassName %s would be injected twice", n, bin, n)
+		}
+	}
+	return rt
+}
+
+func boolAt(m map[string]any, keys ...string) bool {
+	b, _ := getBool(m, keys...)
+	return b
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// crioConfig merges crio.conf and crio.conf.d/*.conf (lexical order, later
+// files win key by key).
+func (d *doctor) crioConfig(path string) (map[string]any, []string, error) {
+	var files []string
+	if _, err := os.Stat(d.view(path)); err == nil {
+		files = append(files, path)
+	}
+	dropins, _ := filepath.Glob(filepath.Join(d.view(path+".d"), "*.conf"))
+	sort.Strings(dropins)
+	for _, f := range dropins {
+		rel, err := filepath.Rel(d.view("/"), f)
+		if err != nil {
+			rel = f
+		}
+		files = append(files, "/"+rel)
+	}
+	merged := map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(d.view(f))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		var m map[string]any
+		if err := toml.Unmarshal(data, &m); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		merge(merged, m)
+	}
+	return merged, files, nil
+}
+
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+func (d *doctor) crio(files []string, m map[string]any) runtimeInfo {
+	rt := runtimeInfo{name: "cri-o", nri: true, socket: config.Default().Plugin.Socket}
+	d.add("runtime", OK, "", "CRI-O config %s", strings.Join(files, ", "))
+	last := files[len(files)-1]
+	if on, ok := getBool(m, "crio", "nri", "enable_nri"); ok && !on {
+		rt.nri = false
+		d.add("nri", Fail, fmt.Sprintf("set [crio.nri] enable_nri = true (e.g. in %s) and restart CRI-O", last), "NRI is disabled in CRI-O (enable_nri = false)")
+	} else if !ok {
+		d.add("nri", Info, "CRI-O before 1.30 needs [crio.nri] enable_nri = true", "enable_nri is not set: enabled by default since CRI-O 1.30")
+	} else {
+		d.add("nri", OK, "", "NRI enabled in CRI-O")
+	}
+	if s, ok := getString(m, "crio", "nri", "nri_listen"); ok && s != "" {
+		rt.socket = s
+	}
+	pluginDir, _ := getString(m, "crio", "nri", "nri_plugin_dir")
+	confDir, _ := getString(m, "crio", "nri", "nri_plugin_config_dir")
+	timeout, _ := getString(m, "crio", "nri", "nri_plugin_request_timeout")
+	disableConns, _ := getBool(m, "crio", "nri", "nri_disable_connections")
+	d.nriSettings("cri-o", rt.socket, orDefault(pluginDir, "/opt/nri/plugins"), orDefault(confDir, "/etc/nri/conf.d"), orDefault(timeout, "2s"), disableConns, "[crio.nri]")
+
+	v := []string{"crio", "nri", "default_validator"}
+	d.validator("cri-o", boolAt(m, append(v, "nri_enable_default_validator")...), getStrings(m, append(v, "nri_validator_required_plugins")...),
+		boolAt(m, append(v, "nri_validator_reject_oci_hook_adjustment")...), "[crio.nri.default_validator]")
+
+	def, _ := getString(m, "crio", "runtime", "default_runtime")
+	if def == "" {
+		def = "crun"
+	}
+	runtimes, _ := get(m, "crio", "runtime", "runtimes")
+	rts, _ := runtimes.(map[string]any)
+	names := make([]string, 0, len(rts))
+	for n := range rts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p, _ := getString(rts, n, "runtime_path")
+		if !isNvidiaRuntime(p) && n != "nvidia" {
+			continue
+		}
+		if n == def {
+			d.add("runtime", Fail, "set [crio.runtime] default_runtime back to crun or runc and restart CRI-O (gpu-nri replaces nvidia-container-runtime)",
+				"the default runtime %q is NVIDIA's (runtime_path %q): GPU containers would be injected twice", n, p)
+		} else {
+			d.add("runtime", Warn, fmt.Sprintf("remove [crio.runtime.runtimes.%s], and any RuntimeClass naming it, once workloads use gpu-nri", n),
+				"runtime %q (runtime_path %q) is NVIDIA's: pods with runtimeClassName %s would be injected twice", n, p, n)
+		}
+	}
+	return rt
+}
+
+func (d *doctor) nriSettings(runtime, socket, pluginDir, confDir, timeout string, disableConns bool, section string) {
+	want := d.cfg.Plugin.Socket
+	if socket != want {
+		d.add("nri", Fail, fmt.Sprintf("make them match: plugin.socket: %s in gpu-nri's config, or the socket in %s", socket, section),
+			"%s listens on %s but gpu-nri connects to %s (plugin.socket)", runtime, socket, want)
+	} else {
+		d.add("nri", OK, "", "socket %s (matches plugin.socket)", socket)
+	}
+	d.add("nri", Info, "", "plugin dir %s, plugin config dir %s, request timeout %s", pluginDir, confDir, timeout)
+	if dur, err := time.ParseDuration(timeout); err == nil && dur < 2*time.Second {
+		d.add("nri", Warn, fmt.Sprintf("raise the request timeout in %s to at least 2s", section),
+			"the NRI request timeout %s is short: a slow answer unregisters gpu-nri and containers then start without GPUs", timeout)
+	}
+	if disableConns {
+		d.add("nri", Fail, fmt.Sprintf("set disable_connections = false in %s, or install gpu-nri pre-registered (gpu-nri install --mode pre-registered)", section),
+			"%s refuses external NRI plugin connections", runtime)
+	}
+}
+
+func (d *doctor) validator(runtime string, enabled bool, required []string, rejectHooks bool, section string) {
+	name := d.cfg.Plugin.Name
+	if enabled && slices.Contains(required, name) {
+		d.add("validator", OK, "", "%s requires plugin %q (fail-closed: containers fail when gpu-nri is not running)", runtime, name)
+	} else {
+		d.add("validator", Info, fmt.Sprintf(`for fail-closed: enable = true and required_plugins = ["%s"] in %s`, name, section),
+			"%s does not require gpu-nri: if gpu-nri is down or times out, GPU containers start without GPUs (fail-open)", runtime)
+	}
+	if enabled && rejectHooks {
+		if d.cfg.Injection.Loader == config.LoaderHook {
+			d.add("validator", Fail, "set injection.loader: hookless in gpu-nri's config (no OCI hook; libraries mounted under their SONAMEs)",
+				"%s rejects OCI hook adjustments (reject_oci_hook_adjustment) but injection.loader is hook: every GPU container would fail", runtime)
+		} else {
+			d.add("validator", OK, "", "%s rejects OCI hook adjustments; injection.loader is hookless", runtime)
+		}
+	}
+}
+
+func (d *doctor) socket(ctx context.Context, rt runtimeInfo) {
+	sock := d.cfg.Plugin.Socket
+	view := d.view(sock)
+	fi, err := os.Stat(view)
+	if err != nil {
+		d.add("connection", Fail, fmt.Sprintf("start the runtime (%s) with NRI enabled; the socket appears when it is up", orDefault(rt.name, "containerd")),
+			"NRI socket %s: %v", sock, err)
+		return
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		d.add("connection", Fail, "remove it and restart the runtime", "%s is not a socket (%s)", sock, fi.Mode().Type())
+		return
+	}
+	dialer := net.Dialer{Timeout: d.o.Timeout}
+	c, err := dialer.DialContext(ctx, "unix", view)
+	if err != nil {
+		d.add("connection", Fail, "restart the runtime; check that nothing else owns the socket", "NRI socket %s does not accept connections: %v", sock, err)
+		return
+	}
+	_ = c.Close()
+	d.add("connection", OK, "", "NRI socket %s accepts connections", sock)
+}
+
+func (d *doctor) registration(ctx context.Context) {
+	addr := d.cfg.Metrics.Address
+	if addr == "" {
+		d.add("registration", Info, "set metrics.address (e.g. :9464) to let doctor ask the daemon's /readyz", "gpu-nri's registration is not checked: metrics.address is not configured")
+		return
+	}
+	host := addr
+	if strings.HasPrefix(host, ":") {
+		host = "127.0.0.1" + host
+	}
+	url := "http://" + host + "/readyz"
+	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		d.add("registration", Fail, "fix metrics.address", "metrics.address %q: %v", addr, err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.add("registration", Fail, "start the daemon (gpu-nri run) or check its logs", "gpu-nri's /readyz at %s did not answer: %v", url, err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	text := strings.TrimSpace(string(body))
+	if resp.StatusCode != http.StatusOK {
+		d.add("registration", Fail, "check the daemon's logs and the runtime's NRI configuration above", "gpu-nri is not ready (%s %d): %s", url, resp.StatusCode, text)
+		return
+	}
+	d.add("registration", OK, "", "gpu-nri is registered with the runtime and has an inventory (%s)", url)
+}
+
+func (d *doctor) hook() {
+	inj := d.cfg.Injection
+	if inj.Loader == config.LoaderHook {
+		d.executable("hook", inj.HookPath, "injection.hookPath",
+			fmt.Sprintf("install the binary there (gpu-nri install, or cp gpu-nri %s), or set injection.hookPath to where it is on the host", inj.HookPath))
+		d.executable("hook", inj.LdconfigPath, "injection.ldconfigPath", "install glibc's ldconfig there, or set injection.ldconfigPath")
+	} else {
+		d.add("hook", OK, "", "injection.loader is hookless: no hook binary needed")
+	}
+}
+
+func (d *doctor) executable(check, hostPath, key, fix string) {
+	fi, err := os.Stat(d.view(hostPath))
+	switch {
+	case err != nil:
+		d.add(check, Fail, fix, "%s %s: %v", key, hostPath, err)
+	case !fi.Mode().IsRegular():
+		d.add(check, Fail, fix, "%s %s is not a regular file", key, hostPath)
+	case fi.Mode().Perm()&0o111 == 0:
+		d.add(check, Fail, "chmod 755 "+hostPath, "%s %s is not executable", key, hostPath)
+	default:
+		d.add(check, OK, "", "%s %s is present and executable", key, hostPath)
+	}
+}
+
+// Text renders the report for people.
+func (r *Report) Text() string {
+	var b strings.Builder
+	for _, f := range r.Findings {
+		tag := map[Severity]string{OK: "[ok]  ", Info: "[info]", Warn: "[WARN]", Fail: "[FAIL]"}[f.Severity]
+		fmt.Fprintf(&b, "%s %-12s %s\n", tag, f.Check, f.Message)
+		if f.Fix != "" && f.Severity != OK {
+			fmt.Fprintf(&b, "       %-12s fix: %s\n", "", f.Fix)
+		}
+	}
+	if r.Healthy {
+		b.WriteString("\nhealthy\n")
+	} else {
+		n := 0
+		for _, f := range r.Findings {
+			if f.Severity == Warn || f.Severity == Fail {
+				n++
+			}
+		}
+		fmt.Fprintf(&b, "\n%d finding(s) need attention\n", n)
+	}
+	return b.String()
+}

@@ -1,0 +1,250 @@
+package doctor_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/doctor"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+// node is a simulated node: a simhost tree, a listening NRI socket, a hook
+// binary, runtime configs and a /readyz endpoint.
+type node struct {
+	h          *simhost.Host
+	cfg        *config.Config
+	dir        string
+	containerd string // path of containerd's config (may not exist)
+	crio       string // path of crio.conf (may not exist)
+}
+
+func newNode(t *testing.T, so simhost.Options) *node {
+	t.Helper()
+	dir := t.TempDir()
+	so.Dir = filepath.Join(dir, "host")
+	h, err := simhost.Build(so)
+	require.NoError(t, err)
+
+	sockDir, err := os.MkdirTemp("", "nri")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "nri.sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+
+	hookPath := filepath.Join(dir, "bin", "gpu-nri")
+	require.NoError(t, os.MkdirAll(filepath.Dir(hookPath), 0o755))
+	require.NoError(t, os.WriteFile(hookPath, []byte("#!/bin/sh\n"), 0o755))
+
+	cfg := config.Default()
+	cfg.Host = h.Config
+	cfg.Plugin.Socket = sock
+	cfg.Injection.HookPath = hookPath
+	cfg.Injection.LdconfigPath = hookPath // any executable file
+	return &node{h: h, cfg: cfg, dir: dir, containerd: filepath.Join(dir, "containerd.toml"), crio: filepath.Join(dir, "crio.conf")}
+}
+
+func (n *node) write(t *testing.T, path, text string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(strings.ReplaceAll(text, "SOCK", n.cfg.Plugin.Socket)), 0o644))
+}
+
+func (n *node) run(t *testing.T) *doctor.Report {
+	t.Helper()
+	return doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: n.containerd, CRIOConfig: n.crio,
+		Inventory: []inventory.Option{inventory.WithNodeStater(n.h.Stater())}})
+}
+
+func find(r *doctor.Report, check string, sev doctor.Severity, substr string) bool {
+	for _, f := range r.Findings {
+		if f.Check == check && f.Severity == sev && strings.Contains(f.Message, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+const healthyV3 = `version = 3
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  socket_path = "SOCK"
+  plugin_request_timeout = "2s"
+  [plugins."io.containerd.nri.v1.nri".default_validator]
+    enable = true
+    required_plugins = ["gpu-nri"]
+[plugins."io.containerd.cri.v1.runtime".containerd]
+  default_runtime_name = "runc"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+`
+
+func TestHealthyNode(t *testing.T) {
+	n := newNode(t, simhost.Options{GPUs: 2})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			_, _ = fmt.Fprintln(w, "ok")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	n.cfg.Metrics.Address = strings.TrimPrefix(srv.URL, "http://")
+	n.write(t, n.containerd, healthyV3)
+
+	r := n.run(t)
+	require.True(t, r.Healthy, r.Text())
+	require.True(t, find(r, "driver", doctor.OK, "NVIDIA driver "+n.h.DriverVersion+", 2 GPU(s)"), r.Text())
+	require.True(t, find(r, "devices", doctor.OK, "2 GPU(s), 2 device node(s)"), r.Text())
+	require.True(t, find(r, "runtime", doctor.OK, "version 3"), r.Text())
+	require.True(t, find(r, "nri", doctor.OK, "matches plugin.socket"), r.Text())
+	require.True(t, find(r, "nri", doctor.Info, "request timeout 2s"), r.Text())
+	require.True(t, find(r, "validator", doctor.OK, "fail-closed"), r.Text())
+	require.True(t, find(r, "connection", doctor.OK, "accepts connections"), r.Text())
+	require.True(t, find(r, "registration", doctor.OK, "registered"), r.Text())
+	require.True(t, find(r, "hook", doctor.OK, "injection.hookPath"), r.Text())
+	require.Contains(t, r.Text(), "\nhealthy\n")
+}
+
+func TestFindings(t *testing.T) {
+	tests := []struct {
+		name       string
+		so         simhost.Options
+		containerd string
+		crio       map[string]string // file name under dir -> content
+		mutate     func(*node)
+		check      string
+		sev        doctor.Severity
+		substr     string
+		fix        string
+	}{
+		{name: "no driver", so: simhost.Options{GPUs: 1}, containerd: healthyV3,
+			mutate: func(n *node) { n.cfg.Host.ProcRoot = filepath.Join(n.dir, "noproc") },
+			check:  "driver", sev: doctor.Fail, substr: "no NVIDIA driver loaded", fix: "install the NVIDIA driver"},
+		{name: "GPU without node", so: simhost.Options{GPUs: 2, Omit: []string{"gpu:1-node"}}, containerd: healthyV3,
+			check: "devices", sev: doctor.Fail, substr: "GPU 1", fix: "nvidia-modprobe -c 1"},
+		{name: "no uvm", so: simhost.Options{GPUs: 1, Omit: []string{"uvm"}}, containerd: healthyV3,
+			check: "devices", sev: doctor.Warn, substr: "nvidia-uvm is missing", fix: "nvidia-modprobe -u"},
+		{name: "NRI disabled", containerd: strings.Replace(healthyV3, "disable = false", "disable = true", 1),
+			check: "nri", sev: doctor.Fail, substr: "NRI is disabled", fix: "disable = false"},
+		{name: "containerd 1.7 config without NRI section", containerd: "version = 2\n",
+			check: "nri", sev: doctor.Warn, substr: "not explicitly enabled", fix: "containerd 1.7 disables NRI by default"},
+		{name: "config version 1", containerd: "root = \"/var/lib/containerd\"\n",
+			check: "runtime", sev: doctor.Fail, substr: "version 1", fix: "containerd config migrate"},
+		{name: "bad TOML", containerd: "version = = 3\n",
+			check: "runtime", sev: doctor.Fail, substr: "containerd config", fix: "TOML syntax"},
+		{name: "socket mismatch", containerd: strings.Replace(healthyV3, `socket_path = "SOCK"`, `socket_path = "/run/other/nri.sock"`, 1),
+			check: "nri", sev: doctor.Fail, substr: "listens on /run/other/nri.sock", fix: "make them match"},
+		{name: "short timeout", containerd: strings.Replace(healthyV3, `"2s"`, `"500ms"`, 1),
+			check: "nri", sev: doctor.Warn, substr: "500ms is short", fix: "at least 2s"},
+		{name: "external connections disabled", containerd: strings.Replace(healthyV3, "disable = false", "disable = false\n  disable_connections = true", 1),
+			check: "nri", sev: doctor.Fail, substr: "refuses external", fix: "pre-registered"},
+		{name: "NVIDIA default runtime (v2)", containerd: `version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "nvidia"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]
+      BinaryName = "/usr/bin/nvidia-container-runtime"
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  socket_path = "SOCK"
+`, check: "runtime", sev: doctor.Fail, substr: "injected twice", fix: `default_runtime_name = "runc"`},
+		{name: "NVIDIA runtime class (v4)", containerd: healthyV3 + `  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia.options]
+      BinaryName = "/usr/local/nvidia/toolkit/nvidia-container-runtime"
+`, check: "runtime", sev: doctor.Warn, substr: "runtimeClassName nvidia", fix: "remove the runtime"},
+		{name: "fail-open", containerd: strings.Replace(healthyV3, `required_plugins = ["gpu-nri"]`, `required_plugins = []`, 1),
+			check: "validator", sev: doctor.Info, substr: "fail-open", fix: `required_plugins = ["gpu-nri"]`},
+		{name: "hooks rejected", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
+			check: "validator", sev: doctor.Fail, substr: "rejects OCI hook adjustments", fix: "injection.loader: hookless"},
+		{name: "hooks rejected, hookless", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
+			mutate: func(n *node) { n.cfg.Injection.Loader = config.LoaderHookless },
+			check:  "validator", sev: doctor.OK, substr: "injection.loader is hookless"},
+		{name: "hook binary missing", containerd: healthyV3,
+			mutate: func(n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
+			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},
+		{name: "hook not executable", containerd: healthyV3,
+			mutate: func(n *node) { require.NoError(t, os.Chmod(n.cfg.Injection.HookPath, 0o644)) },
+			check:  "hook", sev: doctor.Fail, substr: "not executable", fix: "chmod 755"},
+		{name: "socket absent", containerd: healthyV3,
+			mutate: func(n *node) {
+				n.cfg.Plugin.Socket = filepath.Join(n.dir, "none.sock")
+				n.write(t, n.containerd, healthyV3)
+			},
+			check: "connection", sev: doctor.Fail, substr: "none.sock", fix: "start the runtime"},
+		{name: "not registered", containerd: healthyV3,
+			mutate: func(n *node) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					http.Error(w, "not registered with the container runtime", http.StatusServiceUnavailable)
+				}))
+				t.Cleanup(srv.Close)
+				n.cfg.Metrics.Address = strings.TrimPrefix(srv.URL, "http://")
+			},
+			check: "registration", sev: doctor.Fail, substr: "not registered with the container runtime", fix: "logs"},
+		{name: "CRI-O with NRI disabled in a drop-in", crio: map[string]string{
+			"crio.conf":               "[crio.nri]\nenable_nri = true\nnri_listen = \"SOCK\"\n",
+			"crio.conf.d/10-nri.conf": "[crio.nri]\nenable_nri = false\n"},
+			check: "nri", sev: doctor.Fail, substr: "NRI is disabled in CRI-O", fix: "enable_nri = true"},
+		{name: "CRI-O NVIDIA default runtime", crio: map[string]string{
+			"crio.conf": "[crio.nri]\nnri_listen = \"SOCK\"\n[crio.runtime]\ndefault_runtime = \"nvidia\"\n[crio.runtime.runtimes.nvidia]\nruntime_path = \"/usr/bin/nvidia-container-runtime\"\n"},
+			check: "runtime", sev: doctor.Fail, substr: "injected twice", fix: "default_runtime back"},
+		{name: "CRI-O fail-closed", crio: map[string]string{
+			"crio.conf": "[crio.nri]\nnri_listen = \"SOCK\"\n[crio.nri.default_validator]\nnri_enable_default_validator = true\nnri_validator_required_plugins = [\"gpu-nri\"]\n"},
+			check: "validator", sev: doctor.OK, substr: "cri-o requires plugin \"gpu-nri\""},
+		{name: "no runtime config", check: "runtime", sev: doctor.Info, substr: "assuming containerd 2.x defaults"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			so := tt.so
+			if so.GPUs == 0 {
+				so.GPUs = 1
+			}
+			n := newNode(t, so)
+			if tt.containerd != "" {
+				n.write(t, n.containerd, tt.containerd)
+			}
+			for name, text := range tt.crio {
+				n.write(t, filepath.Join(n.dir, name), text)
+			}
+			if tt.mutate != nil {
+				tt.mutate(n)
+			}
+			r := n.run(t)
+			require.True(t, find(r, tt.check, tt.sev, tt.substr), "want %s %s %q in:\n%s", tt.sev, tt.check, tt.substr, r.Text())
+			if tt.fix != "" {
+				for _, f := range r.Findings {
+					if f.Check == tt.check && f.Severity == tt.sev && strings.Contains(f.Message, tt.substr) {
+						require.Contains(t, f.Fix, tt.fix)
+					}
+				}
+			}
+			if tt.sev == doctor.Warn || tt.sev == doctor.Fail {
+				require.False(t, r.Healthy)
+				require.Contains(t, r.Text(), "need attention")
+			}
+		})
+	}
+}
