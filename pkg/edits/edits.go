@@ -42,6 +42,8 @@ type Options struct {
 	HookTimeout int
 	// CUDACompat passes --cuda-compat to the hook.
 	CUDACompat bool
+	// HideParams passes --hide-params to the hook (hook mode only).
+	HideParams bool
 	// AdditionalGIDs adds the group of nodes that are not world read-writable.
 	AdditionalGIDs bool
 	// HooklessLayout is the hook.Layout* of hookless mode.
@@ -56,6 +58,7 @@ func OptionsFromConfig(c *config.Config) Options {
 		Ldconfig:       c.Injection.LdconfigPath,
 		HookTimeout:    c.Injection.HookTimeout,
 		CUDACompat:     c.Injection.CUDACompat,
+		HideParams:     c.Injection.DisableDeviceNodeModification,
 		AdditionalGIDs: c.Injection.AdditionalGIDs,
 		HooklessLayout: c.Injection.HooklessLayout,
 	}
@@ -283,6 +286,7 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 		Links:         Links(libs),
 		DriverVersion: driverVersion,
 		CUDACompat:    o.CUDACompat,
+		HideParams:    o.HideParams,
 	}
 	timeout := o.HookTimeout
 	return &cdi.Hook{

@@ -75,7 +75,22 @@ func TestBuildComputeUtility(t *testing.T) {
 		{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"},
 	}, o.Links)
 	require.Equal(t, "/sbin/ldconfig", o.Ldconfig)
+	require.True(t, o.HideParams, "injection.disableDeviceNodeModification defaults to true")
 	require.Empty(t, e.AdditionalGIDs)
+}
+
+func TestBuildHideParamsFollowsConfig(t *testing.T) {
+	i := inv()
+	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1]}, Capabilities: []inventory.Capability{inventory.Compute}}
+	cfg := config.Default()
+	cfg.Injection.DisableDeviceNodeModification = false
+	e := edits.Build(i, sel, edits.OptionsFromConfig(cfg))
+	require.Len(t, e.Hooks, 1)
+	require.NotContains(t, e.Hooks[0].Args, "--hide-params")
+	o, err := hook.ParseArgs(e.Hooks[0].Args[2:])
+	require.NoError(t, err)
+	require.False(t, o.HideParams)
+	require.Contains(t, edits.Build(i, sel, opts()).Hooks[0].Args, "--hide-params")
 }
 
 func TestBuildDisplayAddsModesetDRIAndGroup(t *testing.T) {

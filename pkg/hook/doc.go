@@ -17,6 +17,9 @@
 //     driver;
 //   - regenerates /etc/ld.so.cache with the host's ldconfig (a host path,
 //     never the image's);
+//   - with HideParams, binds a read-only copy of the container's
+//     /proc/driver/nvidia/params saying "ModifyDeviceFiles: 0" over it, when
+//     that file exists on procfs (params.go);
 //   - does nothing when everything is already in place (a restart).
 //
 // HooklessMounts is the rule for the hookless mode, where the plugin adds no
@@ -45,8 +48,9 @@
 //
 // # Does not
 //
-//   - mount anything into the container (the runtime does that from the
-//     plugin's adjustment), read the inherited environment, or log;
+//   - mount anything into the container except the params copy above (the
+//     runtime mounts from the plugin's adjustment), read the inherited
+//     environment, or log;
 //   - defend the container against itself: an image can still break its own
 //     loader configuration;
 //   - work on kernels without openat2 and the new mount API (Linux >= 5.6).

@@ -29,6 +29,9 @@ type Options struct {
 	DriverVersion string
 	// CUDACompat enables CUDA forward compatibility from /usr/local/cuda/compat.
 	CUDACompat bool
+	// HideParams binds a copy of /proc/driver/nvidia/params saying
+	// "ModifyDeviceFiles: 0" over the container's (when its procfs has one).
+	HideParams bool
 }
 
 // Args returns the hook's argv (argv[0] included) for the binary name bin.
@@ -48,6 +51,9 @@ func (o Options) Args(bin string) []string {
 	}
 	if o.CUDACompat {
 		a = append(a, "--cuda-compat")
+	}
+	if o.HideParams {
+		a = append(a, "--hide-params")
 	}
 	return a
 }
@@ -86,6 +92,8 @@ func ParseArgs(args []string) (Options, error) {
 			o.DriverVersion = v
 		case "--cuda-compat":
 			o.CUDACompat = true
+		case "--hide-params":
+			o.HideParams = true
 		default:
 			err = fmt.Errorf("hook: unknown argument %s", strconv.Quote(f))
 		}

@@ -98,6 +98,7 @@ type Report struct {
 	Compat                     bool   // the image's CUDA compat libraries were put first
 	Musl                       string // the musl path file written, if any
 	Ldconfig                   bool   // the host ldconfig ran
+	ParamsHidden               bool   // a copy of /proc/driver/nvidia/params was mounted over it
 }
 
 // Apply makes the injected libraries loadable in the container root at the
@@ -133,6 +134,11 @@ func apply(ctx context.Context, rootPath string, o Options) (Report, error) {
 	}
 	defer root.Close()
 
+	if o.HideParams {
+		if rep.ParamsHidden, err = root.hideDeviceNodeModification(procSuperMagic); err != nil {
+			return rep, err
+		}
+	}
 	for _, l := range o.Links {
 		c, err := root.symlink(l.Target, l.Link)
 		if err != nil {

@@ -37,6 +37,7 @@ func TestRootFromState(t *testing.T) {
 func TestOptionsArgsRoundTrip(t *testing.T) {
 	o := driverOptions()
 	o.CUDACompat = true
+	o.HideParams = true
 	args := o.Args("gpu-nri")
 	got, err := ParseArgs(args[2:])
 	require.NoError(t, err)
