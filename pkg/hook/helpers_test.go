@@ -126,6 +126,15 @@ func cc(t testing.TB, out, src string, flags ...string) {
 // artifacts caches what cc built, per test binary.
 var artifacts sync.Map // name -> path
 
+// artifactDirs are removed by TestMain when the test binary ends.
+var artifactDirs sync.Map // dir -> struct{}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	artifactDirs.Range(func(k, _ any) bool { _ = os.RemoveAll(k.(string)); return true })
+	os.Exit(code)
+}
+
 func artifact(t testing.TB, name, src string, flags ...string) string {
 	t.Helper()
 	if p, ok := artifacts.Load(name); ok {
@@ -133,6 +142,7 @@ func artifact(t testing.TB, name, src string, flags ...string) string {
 	}
 	dir, err := os.MkdirTemp("", "gpu-nri-hook-test-")
 	require.NoError(t, err)
+	artifactDirs.Store(dir, struct{}{})
 	p := filepath.Join(dir, name)
 	cc(t, p, src, flags...)
 	artifacts.Store(name, p)
