@@ -14,6 +14,7 @@
 #
 #   K8S_E2E_DIR=/tmp/gpu-nri-k8s   work dir     K8S_ONLY="s1 s3"   run only these scenarios
 #   E2E_KEEP=1                     leave the cluster running afterwards (debugging)
+#   K8S_STOP_AFTER=runtime         stop after the runtime drop-in checks (no Kubernetes needed)
 set -uo pipefail
 export E2E_DIR=${K8S_E2E_DIR:-/tmp/gpu-nri-k8s}
 # shellcheck source=test/e2e/lib.sh
@@ -310,9 +311,6 @@ mkdir -p "$E2E/logs" "$E2E/etc" "$K"
 alive "$E2E/ctd/containerd.pid" && { log "stopping a previous run"; E2E_KEEP=0 cleanup; }
 : >"$E2E/logs/containerd.log"
 trap cleanup EXIT
-TOOLBIN=$(bash "$REPO/test/k8s/tools.sh" | tail -1) || die "test/k8s/tools.sh failed"
-export PATH=$TOOLBIN:$PATH
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm; do command -v $b >/dev/null || die "$b missing"; done
 [ -x /usr/lib/cni/bridge ] || { apt-get install -y -q containernetworking-plugins >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q containernetworking-plugins >/dev/null; }; } || die "containernetworking-plugins not installable"
 e2e_tools
 e2e_build
@@ -350,7 +348,12 @@ out=$(run_in_pod fc-tol busybox 'echo started' 2>&1)
 POD_ANN=()
 check "a pod annotated tolerate-missing-plugins.gpu-nri.io=true starts" "started" "$out"
 
+[ "${K8S_STOP_AFTER:-}" = runtime ] && { e2e_summary; exit; }
+
 section "single-node Kubernetes v1.37"
+TOOLBIN=$(bash "$REPO/test/k8s/tools.sh" | tail -1) || die "test/k8s/tools.sh failed"
+export PATH=$TOOLBIN:$PATH
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm; do command -v $b >/dev/null || die "$b missing"; done
 t0=$(now_ms)
 if k8s_up; then ok "cluster up in $(( $(now_ms) - t0 )) ms: $(kubectl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v1[^"]*\)".*/\1/p' | tail -1)"
 else bad "cluster did not come up (logs: $K/logs)"; e2e_summary; exit 1; fi
