@@ -23,6 +23,9 @@ import (
 
 const repo = "../.."
 
+// kubeVersion is the Kubernetes version charts are rendered for (the version test/k8s/run.sh runs).
+const kubeVersion = "v1.37.2"
+
 // objects are the decoded objects of one rendering, by "Kind/name".
 type objects map[string]any
 
@@ -359,11 +362,11 @@ func normalize(t *testing.T, objs objects) map[string]any {
 }
 
 func TestHelmLint(t *testing.T) {
-	out := helm(t, "lint", "--strict", "deploy/helm/gpu-nri")
+	out := helm(t, "lint", "--strict", "--kube-version", kubeVersion, "deploy/helm/gpu-nri")
 	if !bytes.Contains(out, []byte("0 chart(s) failed")) {
 		t.Errorf("helm lint:\n%s", out)
 	}
-	out = helm(t, "lint", "--strict", "deploy/helm/gpu-nri", "--set", "policyProfile=kubernetes-strict")
+	out = helm(t, "lint", "--strict", "--kube-version", kubeVersion, "deploy/helm/gpu-nri", "--set", "policyProfile=kubernetes-strict")
 	if !bytes.Contains(out, []byte("0 chart(s) failed")) {
 		t.Errorf("helm lint (strict profile):\n%s", out)
 	}
@@ -374,11 +377,14 @@ func TestHelmLint(t *testing.T) {
 func TestHelmEqualsKustomize(t *testing.T) {
 	for _, r := range renderings {
 		t.Run(r.name, func(t *testing.T) {
-			args := append([]string{"template", "gpu-nri", "deploy/helm/gpu-nri", "--namespace", "gpu-nri"}, r.helmArgs...)
+			args := append([]string{"template", "gpu-nri", "deploy/helm/gpu-nri", "--namespace", "gpu-nri", "--kube-version", kubeVersion}, r.helmArgs...)
 			h := decodeStrict(t, "helm template", helm(t, args...))
 			checkDaemonSet(t, h, r.profile)
 			k := decodeStrict(t, r.kustomize, kustomize(t, r.kustomize))
 			hn, kn := normalize(t, h), normalize(t, k)
+			if len(hn) != 3 {
+				t.Errorf("helm renders %d objects, want ServiceAccount, ConfigMap, DaemonSet", len(hn))
+			}
 			for key := range kn {
 				if _, ok := hn[key]; !ok {
 					t.Errorf("helm does not render %s", key)

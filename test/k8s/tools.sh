@@ -58,7 +58,7 @@ helm() {
   if [ ! -f "$d/.done" ]; then
     mkdir -p "$d"
     echo "building helm $HELM_VER into $d" >&2
-    GOBIN=$d CGO_ENABLED=0 go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VER" helm.sh/helm/v3/cmd/helm@$HELM_VER >&2
+    GOBIN=$d CGO_ENABLED=0 go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VER -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" helm.sh/helm/v3/cmd/helm@$HELM_VER >&2
     touch "$d/.done"
   fi
   ln -sf "$d"/* "$T/bin/"
