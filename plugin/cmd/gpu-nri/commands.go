@@ -9,5 +9,9 @@ func subcommands() []*cobra.Command {
 		newRunCmd(),
 		newHookCmd(),
 		newConfigCmd(),
+		newExplainCmd(),
+		newCDICmd(),
+		newDoctorCmd(),
+		newCompletionCmd(),
 	}
 }
