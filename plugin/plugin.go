@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 	"github.com/sirupsen/logrus"
-	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
@@ -105,30 +104,12 @@ func (p *Plugin) newState(cfg *config.Config) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin: inventory: %w", err)
 	}
-	engOpts := []engine.Option{}
-	if p.opts.NodeStater != nil {
-		engOpts = append(engOpts, engine.WithNodeStater(p.opts.NodeStater))
-	} else {
-		engOpts = append(engOpts, engine.WithNodeStater(inventory.StatNodeStater()))
-	}
-	if len(cfg.Injection.CDISpecDirs) > 0 {
-		dirs := make([]string, len(cfg.Injection.CDISpecDirs))
-		for i, d := range cfg.Injection.CDISpecDirs {
-			dirs[i] = cfg.Host.View(d)
-		}
-		cache, err := cdiapi.NewCache(cdiapi.WithSpecDirs(dirs...), cdiapi.WithAutoRefresh(true))
-		if err != nil {
-			// A broken third-party spec must not stop gpu-nri's own devices;
-			// the cache still serves the valid specs.
-			p.log.WithError(err).Warn("some CDI specs could not be loaded")
-		}
-		if cache != nil {
-			engOpts = append(engOpts, engine.WithCDI(cache))
-		}
-	}
-	eng, err := engine.New(cfg, engOpts...)
+	eng, cdiErr, err := engine.ForHost(cfg, p.opts.NodeStater, true)
 	if err != nil {
 		return nil, fmt.Errorf("plugin: %w", err)
+	}
+	if cdiErr != nil {
+		p.log.WithError(cdiErr).Warn("some CDI specs could not be loaded; the valid ones are served")
 	}
 	return &state{cfg: cfg, engine: eng, watcher: w}, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/spf13/cobra"
-	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
@@ -207,24 +206,10 @@ func (f *explainFlags) nri(cmd *cobra.Command) (*api.PodSandbox, *api.Container,
 
 // newEngine builds the engine the daemon builds for cfg (plugin.New).
 func newEngine(cfg *config.Config, deps toolDeps) (*engine.Engine, error) {
-	var opts []engine.Option
-	if deps.stater != nil {
-		opts = append(opts, engine.WithNodeStater(deps.stater))
-	} else {
-		opts = append(opts, engine.WithNodeStater(inventory.StatNodeStater()))
-	}
-	if len(cfg.Injection.CDISpecDirs) > 0 {
-		dirs := make([]string, len(cfg.Injection.CDISpecDirs))
-		for i, d := range cfg.Injection.CDISpecDirs {
-			dirs[i] = cfg.Host.View(d)
-		}
-		// Broken third-party specs do not stop gpu-nri's own devices; the
-		// cache serves the valid ones, as in the daemon.
-		if cache, _ := cdiapi.NewCache(cdiapi.WithSpecDirs(dirs...), cdiapi.WithAutoRefresh(false)); cache != nil {
-			opts = append(opts, engine.WithCDI(cache))
-		}
-	}
-	return engine.New(cfg, opts...)
+	// Broken third-party specs do not stop gpu-nri's own devices; the cache
+	// serves the valid ones, as in the daemon.
+	eng, _, err := engine.ForHost(cfg, deps.stater, false)
+	return eng, err
 }
 
 func (f *explainFlags) run(cmd *cobra.Command, deps toolDeps) error {
