@@ -27,7 +27,7 @@ if [ "${DEMO_REAL:-0}" = 1 ]; then
   export E2E_REAL=1
   WHAT="this machine's NVIDIA driver"
 else
-  WHAT="a simulated GPU host ($E2E_GPUS GPUs, real device nodes, a gcc-built libcuda)"
+  WHAT="a simulated GPU host ($E2E_GPUS GPUs + 1 in MIG mode, real device nodes, a gcc-built libcuda)"
 fi
 
 say "Preparing: containerd, crictl, gpu-nri and $WHAT (cached after the first run)"

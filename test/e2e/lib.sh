@@ -136,7 +136,9 @@ EOF
 # $E2E/host.yaml, the manifest (GPUs, UUIDs, nodes, libraries) in $E2E/host.json.
 e2e_simhost() {
   rm -rf "$E2E/host"
-  "$E2E/bin/simhost" --dir "$E2E/host" --gpus "$E2E_GPUS" --real-nodes --config-out "$E2E/host.yaml" \
+  # One more GPU than E2E_GPUS, in MIG mode with 2 MIG devices, for the MIG scenario; GPUs
+  # 0..E2E_GPUS-1 stay whole (the scenarios' PROBE looks at those).
+  "$E2E/bin/simhost" --dir "$E2E/host" --gpus "$((E2E_GPUS + 1))" --mig "$E2E_GPUS:2" --real-nodes --config-out "$E2E/host.yaml" \
     >"$E2E/host.json" 2>"$E2E/logs/simhost.log" || { cat "$E2E/logs/simhost.log" >&2; die "simhost failed"; }
 }
 

@@ -215,6 +215,36 @@ $CUDATEST")
   pod_rm "$pod"
 fi
 
+# ------------------------------------------------------------------ 8. MIG
+if want s8; then
+  section "8. MIG: a MIG device of the MIG-mode GPU $E2E_GPUS"
+  M=$E2E_GPUS
+  gi=$(tr -d ' \n' <"$E2E/host.json" | grep -o '"index":'"$M"',"minor":[0-9]*.*' | grep -o '"giCapMinor":[0-9]*' | sed -n 2p | cut -d: -f2)
+  ci=$(tr -d ' \n' <"$E2E/host.json" | grep -o '"index":'"$M"',"minor":[0-9]*.*' | grep -o '"ciCapMinor":[0-9]*' | sed -n 2p | cut -d: -f2)
+  out=$(run_in_pod s8-mig glibc "$PROBE
+ls /dev/nvidia-caps/ 2>&1 | sed 's/^/cap:/'
+[ -e /dev/nvidia$M ] && echo \"mig-parent=\$(stat -c %t:%T /dev/nvidia$M)\"
+$CUDATEST" "NVIDIA_VISIBLE_DEVICES=$M:1")
+  expect_gpus "s8 $M:1 (no whole GPU)" "$out"
+  check "s8 $M:1: parent node /dev/nvidia$M with the host's major:minor" "mig-parent=$(hexmm "$DEV_ROOT/nvidia$M")" "$out"
+  if [ -n "$gi" ] && [ -n "$ci" ]; then
+    check "s8 $M:1: GPU-instance access cap nvidia-cap$gi" "cap:nvidia-cap$gi" "$out"
+    check "s8 $M:1: compute-instance access cap nvidia-cap$ci" "cap:nvidia-cap$ci" "$out"
+    nother=$(grep -c '^cap:nvidia-cap' <<<"$out" || true)
+    check_eq "s8 $M:1: exactly the two caps of that MIG device" 2 "$nother"
+  else
+    bad "s8: could not read MIG cap minors of GPU $M from host.json"
+  fi
+  check "s8 $M:1: cudatest sees one device" "devices=1 " "$out"
+  pod=$(pod_run s8-whole)
+  if ctr_create "$pod" whole glibc true "NVIDIA_VISIBLE_DEVICES=$M" >/dev/null 2>&1; then
+    bad "s8 whole MIG-mode GPU $M: crictl create succeeded"
+  else
+    check "s8 whole MIG-mode GPU $M refused, naming MIG mode" "MIG enabled" "$(cat "$E2E/cri/last.err")"
+  fi
+  pod_rm "$pod"
+fi
+
 # ------------------------------------------------------------------ loader: images x modes (issue 4)
 # loader_matrix MODE: glibc Debian and RHEL layouts load libcuda.so.1 and libcuda.so without
 # LD_LIBRARY_PATH; distroless, busybox and musl start and behave as documented.
