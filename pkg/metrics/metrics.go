@@ -205,7 +205,9 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			return fmt.Errorf("metrics: shutdown: %w", err)
 		}
-		<-errc
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics: serve: %w", err)
+		}
 		return nil
 	}
 }

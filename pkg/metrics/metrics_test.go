@@ -172,7 +172,7 @@ func TestNilMetrics(t *testing.T) {
 func TestHandler(t *testing.T) {
 	m := New("1.2.3")
 	m.ObserveCreate(OutcomeInjected, 2, time.Millisecond)
-	var readyErr error = errors.New("not registered with the runtime")
+	readyErr := errors.New("not registered with the runtime")
 	h := m.Handler(func() error { return readyErr })
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
