@@ -159,6 +159,9 @@ func (o *Options) defaults() error {
 		}
 		o.Root = abs
 	}
+	if st, err := os.Stat(o.Root); err != nil || !st.IsDir() {
+		return fmt.Errorf("install: root %s is not an existing directory", o.Root)
+	}
 	return nil
 }
 

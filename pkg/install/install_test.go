@@ -328,12 +328,18 @@ func TestInstallErrors(t *testing.T) {
 		{"missing binary", Options{Binary: "/nonexistent/gpu-nri"}, "reading the binary"},
 		{"invalid config", Options{Binary: bin, Config: []byte("log:\n  format: xml\n")}, "log.format"},
 		{"unknown config key", Options{Binary: bin, Config: []byte("nope: 1\n")}, "not valid"},
+		{"missing root", Options{Binary: bin, Root: "/nonexistent/root"}, "not an existing directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.o.Root = t.TempDir()
+			if tc.o.Root == "" {
+				tc.o.Root = t.TempDir()
+			}
 			_, err := Install(tc.o)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+			if _, err := os.Stat(tc.o.Root); err != nil {
+				return
 			}
 			if left := tree(t, tc.o.Root); len(left) != 0 {
 				t.Errorf("failed install wrote %v", keys(left))
