@@ -32,6 +32,7 @@ LIBCUDA_HOST=$(find "$DRIVER_ROOT" -name 'libcuda.so.*.*' -type f | head -1)
 DRIVER_VERSION=${LIBCUDA_HOST##*/libcuda.so.}
 # The CUDA version the driver reports, asked of the driver itself on the host.
 CUDA_VERSION=$(LD_LIBRARY_PATH=$(dirname "$LIBCUDA_HOST") SIMGPU_DEV_ROOT=$DEV_ROOT "$E2E/build/cudatest" | sed -n 's/.*cuda=//p')
+CUDA_VERSION_DOTTED=$((CUDA_VERSION / 1000)).$((CUDA_VERSION % 1000 / 10))
 log "simulated host: $E2E_GPUS GPUs, driver $DRIVER_VERSION, CUDA $CUDA_VERSION, nodes ${MM[*]}, GPU 2 = $(gpu_uuid 2)"
 
 # PROBE: what a container sees, one fact a line.
@@ -241,6 +242,34 @@ $CUDATEST" "NVIDIA_VISIBLE_DEVICES=$M:1")
     bad "s8 whole MIG-mode GPU $M: crictl create succeeded"
   else
     check "s8 whole MIG-mode GPU $M refused, naming MIG mode" "MIG enabled" "$(cat "$E2E/cri/last.err")"
+  fi
+  pod_rm "$pod"
+fi
+
+# ------------------------------------------------------------------ 9. NVIDIA_REQUIRE_*
+# The static gpu-nri asks the driver's nvidia-smi (-q, --query-gpu) for the CUDA version, brand
+# and compute capability at inventory refresh; the simulated nvidia-smi answers for its GPUs.
+if want s9; then
+  section "9. NVIDIA_REQUIRE_* checked against the driver's facts"
+  out=$(run_in_pod s9-met glibc "$CUDATEST" NVIDIA_VISIBLE_DEVICES=0 "NVIDIA_REQUIRE_CUDA=cuda>=12.0 brand=tesla arch>=9.0,driver>=550")
+  check "s9 met requirement (cuda>=12.0, arch>=9.0, driver>=550): container runs" "devices=1 " "$out"
+  pod=$(pod_run s9-unmet)
+  if ctr_create "$pod" unmet glibc true NVIDIA_VISIBLE_DEVICES=0 "NVIDIA_REQUIRE_CUDA=cuda>=13.0" >/dev/null 2>&1; then
+    bad "s9 unmet requirement: crictl create succeeded"
+  else
+    err=$(cat "$E2E/cri/last.err")
+    check "s9 unmet requirement fails creation naming the constraint" "cuda>=13.0" "$err"
+    check "s9 unmet requirement names the host's value" "host CUDA driver API $CUDA_VERSION_DOTTED" "$err"
+  fi
+  pod_rm "$pod"
+  out=$(run_in_pod s9-legacy glibc "$PROBE
+$CUDATEST" CUDA_VERSION=12.2.0)
+  expect_gpus "s9 legacy CUDA image (CUDA_VERSION set, no NVIDIA_VISIBLE_DEVICES): all GPUs" "$out" $(seq 0 $((E2E_GPUS - 1)))
+  pod=$(pod_run s9-legacy-new)
+  if ctr_create "$pod" legacy glibc true CUDA_VERSION=13.1.0 >/dev/null 2>&1; then
+    bad "s9 legacy CUDA 13.1 image on a 12.4 driver: crictl create succeeded"
+  else
+    check "s9 legacy CUDA 13.1 image on a 12.4 driver: implicit cuda>=13.1 refused" "cuda>=13.1" "$(cat "$E2E/cri/last.err")"
   fi
   pod_rm "$pod"
 fi

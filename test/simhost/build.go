@@ -199,7 +199,8 @@ func (h *Host) buildBinaries(cc *compiler) error {
 		args := []string{fmt.Sprintf("-DDRIVER_VERSION=\"%s\"", o.DriverVersion), fmt.Sprintf("-DTOOL_NAME=\"%s\"", b.name)}
 		if b.name == "nvidia-smi" {
 			src = "nvidia-smi.c"
-			args = append(args, fmt.Sprintf("-DCUDA_VERSION_STRING=\"%s\"", o.CUDAVersion))
+			args = append(args, fmt.Sprintf("-DCUDA_VERSION_STRING=\"%s\"", o.CUDAVersion),
+				fmt.Sprintf("-DSIM_PROC_ROOT=\"%s\"", h.Config.ProcRoot))
 		}
 		built, err := cc.build(src, args...)
 		if err != nil {
