@@ -355,10 +355,9 @@ func (r *Report) Text() string {
 	}
 
 	p("\nDecision\n")
-	switch d := r.Decision; {
-	case d == nil:
+	if d := r.Decision; d == nil {
 		p("  (nothing to decide)\n")
-	default:
+	} else {
 		if d.Source != "" {
 			p("  granted        %s (source %s) by %s\n", d.Where, d.Source, d.Rule)
 		} else if d.Granted {

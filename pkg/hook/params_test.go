@@ -240,7 +240,7 @@ func TestHideParamsMount(t *testing.T) {
 				// A second run sees our copy (tmpfs, not the accepted
 				// magic, or already 0): no second mount.
 				if done, err := r.hideDeviceNodeModification(magic); err != nil || done {
-					return fmt.Errorf("second run: done=%v err=%v", done, err)
+					return fmt.Errorf("second run: done=%v err=%w", done, err)
 				}
 				return nil
 			})
