@@ -1,113 +1,43 @@
 package plugin_test
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	nrigen "github.com/containerd/nri/pkg/runtime-tools/generate"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	rgen "github.com/opencontainers/runtime-tools/generate"
-	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
-	"github.com/gpu-nri/gpu-nri/plugin"
+	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// scenario is a real in-process NRI runtime (the adaptation containerd and
-// CRI-O embed) with the real gpu-nri plugin connected over a unix socket.
+// scenario is the real plugin behind a real in-process NRI runtime.
 type scenario struct {
-	t       *testing.T
-	host    *simhost.Host
-	cfg     *config.Config
-	runtime *adaptation.Adaptation
-	plugin  *plugin.Plugin
-	logs    *syncBuffer
+	*nritest.Daemon
+	t    *testing.T
+	host *simhost.Host
+	cfg  *config.Config
+	logs *nritest.Logs
 }
 
 func newScenario(t *testing.T, mutate func(*config.Config)) *scenario {
 	t.Helper()
-	dir := t.TempDir()
-	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(dir, "host"), GPUs: 4, MIG: map[int]int{3: 2}})
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: 4, MIG: map[int]int{3: 2}})
 	require.NoError(t, err)
-
-	// Short socket path: unix sockets are limited to 108 bytes.
-	sockDir, err := os.MkdirTemp("", "nri")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "nri.sock")
-
-	cfg := config.Default()
-	cfg.Host = h.Config
-	cfg.Host.RefreshInterval = 0
-	cfg.Plugin.Socket = sock
-	cfg.Plugin.ReconnectMin = config.Duration(50 * time.Millisecond)
-	cfg.Injection.HookPath = "/opt/gpu-nri/bin/gpu-nri"
-	cfg.Injection.CDISpecDirs = []string{filepath.Join(dir, "cdi")}
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cdi"), 0o755))
-	if mutate != nil {
-		mutate(cfg)
-	}
-	require.NoError(t, cfg.Validate())
-
-	r, err := adaptation.New("containerd", "v2.4.2",
-		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
-		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
-			return nil, nil
-		},
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
-		adaptation.WithSocketPath(sock))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(r.Stop)
-
-	logs := &syncBuffer{}
-	log := logrus.New()
-	log.SetOutput(logs)
-	log.SetLevel(logrus.DebugLevel)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(), NoFacts: true})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
-	return &scenario{t: t, host: h, cfg: cfg, runtime: r, plugin: p, logs: logs}
+	d := nritest.Start(t, h, mutate)
+	return &scenario{Daemon: d, t: t, host: h, cfg: d.Config, logs: d.Logs}
 }
 
 // create sends one CreateContainer through the runtime and returns the OCI
@@ -116,16 +46,14 @@ func (s *scenario) create(ns, name string, podAnn map[string]string, env []strin
 	s.t.Helper()
 	pod := &api.PodSandbox{Id: "pod-" + name, Name: "pod-" + name, Uid: "uid-" + name, Namespace: ns, Annotations: podAnn}
 	ctr := &api.Container{Id: "ctr-" + name, PodSandboxId: pod.Id, Name: name, Env: env, Mounts: mounts}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rpl, err := s.runtime.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	adj, err := s.CreateContainer(pod, ctr)
 	if err != nil {
 		return nil, err
 	}
 	g, err := rgen.New("linux")
 	require.NoError(s.t, err)
 	g.Config.Process.Env = append(g.Config.Process.Env, env...)
-	require.NoError(s.t, nrigen.SpecGenerator(&g).Adjust(rpl.GetAdjust()))
+	require.NoError(s.t, nrigen.SpecGenerator(&g).Adjust(adj))
 	return g.Config, nil
 }
 
@@ -338,4 +266,4 @@ func TestScenarioThirdPartyCDI(t *testing.T) {
 	require.ErrorContains(t, err, "example.com/fpga=f9")
 }
 
-func itoa(v int64) string { return strconvItoa(v) }
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

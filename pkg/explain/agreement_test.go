@@ -1,20 +1,14 @@
 package explain_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	nrigen "github.com/containerd/nri/pkg/runtime-tools/generate"
 	rgen "github.com/opencontainers/runtime-tools/generate"
-	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
-	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
@@ -22,81 +16,29 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 	"github.com/gpu-nri/gpu-nri/plugin"
+	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
-const (
-	runtimeName    = "containerd"
-	runtimeVersion = "v2.4.2"
-)
-
-// daemon is the real plugin behind an in-process NRI runtime (the
-// adaptation containerd and CRI-O embed), plus what explain needs to
-// evaluate the same containers offline.
+// daemon is the real plugin behind an in-process NRI runtime, plus what
+// explain needs to evaluate the same containers offline.
 type daemon struct {
-	t       *testing.T
-	runtime *adaptation.Adaptation
-	cfg     *config.Config
-	host    *simhost.Host
+	*nritest.Daemon
+	t *testing.T
 }
 
 func newDaemon(t *testing.T, h *simhost.Host, mutate func(*config.Config)) *daemon {
 	t.Helper()
-	dir := t.TempDir()
-	sockDir, err := os.MkdirTemp("", "nri")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "nri.sock")
-
-	cfg := config.Default()
-	cfg.Host = h.Config
-	cfg.Host.RefreshInterval = 0
-	cfg.Plugin.Socket = sock
-	cfg.Plugin.ReconnectMin = config.Duration(50 * time.Millisecond)
-	cfg.Injection.HookPath = "/opt/gpu-nri/bin/gpu-nri"
-	cfg.Injection.CDISpecDirs = []string{filepath.Join(dir, "cdi")}
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cdi"), 0o755))
-	if mutate != nil {
-		mutate(cfg)
-	}
-	require.NoError(t, cfg.Validate())
-
-	r, err := adaptation.New(runtimeName, runtimeVersion,
-		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
-		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
-			return nil, nil
-		},
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
-		adaptation.WithSocketPath(sock))
-	require.NoError(t, err)
-	require.NoError(t, r.Start())
-	t.Cleanup(r.Stop)
-
-	log := logrus.New()
-	log.SetOutput(os.Stderr)
-	log.SetLevel(logrus.WarnLevel)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(), NoFacts: true})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
-	return &daemon{t: t, runtime: r, cfg: cfg, host: h}
+	return &daemon{Daemon: nritest.Start(t, h, mutate), t: t}
 }
 
 // explainer builds what `gpu-nri explain` builds: the engine and inventory
 // of the same configuration and host.
 func (d *daemon) explainer() (*engine.Engine, *inventory.Inventory) {
-	cache, err := cdiapi.NewCache(cdiapi.WithSpecDirs(d.cfg.Injection.CDISpecDirs...), cdiapi.WithAutoRefresh(false))
+	eng, cdiErr, err := engine.ForHost(d.Config, d.Host.Stater(), false)
 	require.NoError(d.t, err)
-	eng, err := engine.New(d.cfg, engine.WithCDI(cache), engine.WithNodeStater(d.host.Stater()))
-	require.NoError(d.t, err)
-	inv, err := inventory.Discover(d.cfg.Host, inventory.WithNodeStater(d.host.Stater()))
+	require.NoError(d.t, cdiErr)
+	inv, err := inventory.Discover(d.Config.Host, inventory.WithNodeStater(d.Host.Stater()))
 	require.NoError(d.t, err)
 	return eng, inv
 }
@@ -128,16 +70,14 @@ func (d *daemon) compare(in input) *explain.Report {
 	t := d.t
 	t.Helper()
 	pod, ctr := in.nri()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rpl, rerr := d.runtime.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	adj, rerr := d.CreateContainer(pod, ctr)
 
 	// The runtime updates the request's container with each plugin's
 	// adjustment; explain gets fresh objects, as the daemon saw them.
 	pod, ctr = in.nri()
 	eng, inv := d.explainer()
 	rep := explain.Build(eng, inv, plugin.InputFromNRI(pod, ctr),
-		explain.Options{CgroupRules: nriadjust.CgroupRulesApplied(runtimeName, runtimeVersion), OCI: true})
+		explain.Options{CgroupRules: nriadjust.CgroupRulesApplied(nritest.RuntimeName, nritest.RuntimeVersion), OCI: true})
 
 	if rerr != nil {
 		require.Error(t, rep.Err(), "daemon failed (%v), explain did not", rerr)
@@ -150,7 +90,7 @@ func (d *daemon) compare(in input) *explain.Report {
 	base, err := explain.BaseSpec(plugin.InputFromNRI(pod, ctr))
 	require.NoError(t, err)
 	g := rgen.NewFromSpec(base)
-	require.NoError(t, nrigen.SpecGenerator(&g).Adjust(rpl.GetAdjust()))
+	require.NoError(t, nrigen.SpecGenerator(&g).Adjust(adj))
 	if a, b := specJSON(t, g.Config), specJSON(t, rep.OCI.After); a != b {
 		t.Fatalf("%s: OCI specs differ:\n%s", in.name, explain.Diff("daemon", "explain", a, b, 2))
 	}

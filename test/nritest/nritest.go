@@ -1,0 +1,124 @@
+// Package nritest runs the real gpu-nri plugin behind a real in-process NRI
+// runtime (github.com/containerd/nri/pkg/adaptation: the code containerd
+// and CRI-O embed) over a unix socket, for tests of the daemon and of the
+// tools that must agree with it. Test-only: nothing in the gpu-nri binary
+// imports it.
+package nritest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/plugin"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
+)
+
+// The runtime the in-process adaptation pretends to be.
+const (
+	RuntimeName    = "containerd"
+	RuntimeVersion = "v2.4.2"
+)
+
+// Logs is a goroutine-safe log sink.
+type Logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Daemon is a running plugin registered with an in-process runtime.
+type Daemon struct {
+	Runtime *adaptation.Adaptation
+	Plugin  *plugin.Plugin
+	Config  *config.Config
+	Host    *simhost.Host
+	Logs    *Logs
+}
+
+// Start configures gpu-nri for h (hook at /opt/gpu-nri/bin/gpu-nri, a
+// private CDI spec dir, no background polling), lets mutate change the
+// configuration, starts the runtime and the plugin, and waits until the
+// runtime has synchronized the plugin. Everything stops at test cleanup.
+func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
+	t.Helper()
+	dir := t.TempDir()
+	// Short socket path: unix sockets are limited to 108 bytes.
+	sockDir, err := os.MkdirTemp("", "nri")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "nri.sock")
+
+	cfg := config.Default()
+	cfg.Host = h.Config
+	cfg.Host.RefreshInterval = 0
+	cfg.Plugin.Socket = sock
+	cfg.Plugin.ReconnectMin = config.Duration(50 * time.Millisecond)
+	cfg.Injection.HookPath = "/opt/gpu-nri/bin/gpu-nri"
+	cfg.Injection.CDISpecDirs = []string{filepath.Join(dir, "cdi")}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "cdi"), 0o755))
+	if mutate != nil {
+		mutate(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+
+	r, err := adaptation.New(RuntimeName, RuntimeVersion,
+		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
+		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) { return nil, nil },
+		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
+		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+		adaptation.WithSocketPath(sock))
+	require.NoError(t, err)
+	require.NoError(t, r.Start())
+	t.Cleanup(r.Stop)
+
+	logs := &Logs{}
+	log := logrus.New()
+	log.SetOutput(logs)
+	log.SetLevel(logrus.DebugLevel)
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(), NoFacts: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
+	return &Daemon{Runtime: r, Plugin: p, Config: cfg, Host: h, Logs: logs}
+}
+
+// CreateContainer sends one CreateContainer through the runtime and returns
+// the merged adjustment. The runtime updates ctr with the adjustments: pass
+// fresh objects to anything that must see the request as the plugin did.
+func (d *Daemon) CreateContainer(pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rpl, err := d.Runtime.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	if err != nil {
+		return nil, err
+	}
+	return rpl.GetAdjust(), nil
+}
