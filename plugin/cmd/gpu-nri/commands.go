@@ -13,5 +13,7 @@ func subcommands() []*cobra.Command {
 		newCDICmd(),
 		newDoctorCmd(),
 		newCompletionCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
 	}
 }
