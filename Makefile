@@ -16,8 +16,9 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build the static gpu-nri binary into bin/
+build: ## build the static gpu-nri binary (and the small gpu-nri-hook) into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gpu-nri ./plugin/cmd/gpu-nri
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/gpu-nri-hook ./plugin/cmd/gpu-nri-hook
 
 test: ## the README's test command: unit tests, then e2e and k8s suites (root)
 	$(MAKE) test-unit

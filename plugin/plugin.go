@@ -18,7 +18,6 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
-	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
@@ -87,18 +86,9 @@ func New(o Options) (*Plugin, error) {
 }
 
 func (p *Plugin) newState(cfg *config.Config) (*state, error) {
-	var invOpts []inventory.Option
-	if p.opts.NodeStater != nil {
-		invOpts = append(invOpts, inventory.WithNodeStater(p.opts.NodeStater))
-	}
-	switch {
-	case p.opts.GPUFacts != nil:
+	invOpts := engine.InventoryOptions(cfg, p.opts.NodeStater, p.opts.NoFacts || p.opts.GPUFacts != nil)
+	if p.opts.GPUFacts != nil {
 		invOpts = append(invOpts, inventory.WithGPUFacts(p.opts.GPUFacts))
-	case !p.opts.NoFacts:
-		driverRoot := cfg.Host.View(cfg.Host.DriverRoot)
-		invOpts = append(invOpts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error {
-			return nvmlfacts.Fill(inv, driverRoot)
-		}))
 	}
 	w, err := inventory.NewWatcher(cfg.Host, invOpts...)
 	if err != nil {

@@ -9,7 +9,9 @@
 // Guarantees: every path emitted as a source (DeviceNode.HostPath,
 // Mount.HostPath, Hook.Path) is a host path taken from the inventory or the
 // configuration, never from the container; every mount is read-only,
-// nosuid, nodev, rbind, rprivate (sockets add noexec); device nodes carry the
+// nosuid, nodev, rbind, rprivate (sockets add noexec) except the host's CUDA
+// MPS pipe directory, which MPS clients must write to (read-write, nosuid,
+// nodev, noexec, only with compute); device nodes carry the
 // host node's real major, minor and mode; only the libraries, binaries and
 // config files of the requested capabilities are included; the output is
 // deterministic (sorted, deduplicated by container path).

@@ -68,6 +68,9 @@ func OptionsFromConfig(c *config.Config) Options {
 var (
 	fileMountOptions   = []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}
 	socketMountOptions = []string{"ro", "nosuid", "nodev", "noexec", "rbind", "rprivate"}
+	// The MPS pipe directory is where clients talk to the MPS control
+	// daemon: read-write, as NVIDIA mounts it, but never executable.
+	mpsMountOptions = []string{"nosuid", "nodev", "noexec", "rbind", "rprivate"}
 )
 
 // HookEnv is the explicit environment of every hook gpu-nri adds: the hook
@@ -164,6 +167,14 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	}
 	for _, f := range inv.Firmware {
 		b.mount(f, fileMountOptions)
+	}
+	for _, k := range sel.Extra {
+		for _, f := range inv.ExtraFiles[k] {
+			b.mount(f, fileMountOptions)
+		}
+	}
+	if caps[inventory.Compute] && inv.MPSPipeDir != nil {
+		b.mount(*inv.MPSPipeDir, mpsMountOptions)
 	}
 
 	b.e.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + VisibleDevicesAfter}

@@ -126,3 +126,25 @@ func TestBuildHooklessHasNoHook(t *testing.T) {
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so"])
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst[hook.HooklessDir+"/libcuda.so.1"])
 }
+
+func TestBuildGDSFilesAndMPSDir(t *testing.T) {
+	i := inv()
+	i.ExtraFiles = map[string][]inventory.File{"gds": {{HostPath: "/run/udev", Path: "/run/udev"}, {HostPath: "/etc/cufile.json", Path: "/etc/cufile.json"}}}
+	i.Extra = map[string][]inventory.DeviceNode{"gds": {{Path: "/dev/nvidia-fs0", HostPath: "/dev/nvidia-fs0", Type: "c", Major: 240, Minor: 0, FileMode: 0o666}}}
+	i.MPSPipeDir = &inventory.File{HostPath: "/tmp/nvidia-mps", Path: "/tmp/nvidia-mps", Capability: inventory.Compute}
+	mounts := func(sel edits.Selection) map[string][]string {
+		out := map[string][]string{}
+		for _, m := range edits.Build(i, sel, opts()).Mounts {
+			out[m.ContainerPath] = m.Options
+		}
+		return out
+	}
+	got := mounts(edits.Selection{Capabilities: []inventory.Capability{inventory.Utility}, Extra: []string{"gds"}})
+	require.Contains(t, got["/etc/cufile.json"], "ro")
+	require.Contains(t, got, "/run/udev")
+	require.NotContains(t, got, "/tmp/nvidia-mps", "MPS only with compute")
+
+	got = mounts(edits.Selection{Capabilities: []inventory.Capability{inventory.Compute}})
+	require.NotContains(t, got, "/etc/cufile.json", "GDS files only with NVIDIA_GDS")
+	require.Equal(t, []string{"nosuid", "nodev", "noexec", "rbind", "rprivate"}, got["/tmp/nvidia-mps"])
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
 )
 
 // ForHost builds the engine the daemon and the tools both use: device nodes
@@ -34,4 +35,22 @@ func ForHost(cfg *config.Config, stater inventory.NodeStater, autoRefresh bool) 
 	}
 	eng, err = New(cfg, opts...)
 	return eng, cdiErr, err
+}
+
+// InventoryOptions are the discovery options the daemon and the tools share
+// for cfg: device nodes read by stater (the default stat(2) when nil), the
+// MPS pipe directory, and, unless noFacts, the driver's own facts (CUDA
+// version, brands, compute capabilities) from NVML or nvidia-smi.
+func InventoryOptions(cfg *config.Config, stater inventory.NodeStater, noFacts bool) []inventory.Option {
+	opts := []inventory.Option{inventory.WithMPSPipeDirectory(cfg.Injection.MPSPipeDirectory)}
+	if stater != nil {
+		opts = append(opts, inventory.WithNodeStater(stater))
+	}
+	if !noFacts {
+		driverRoot := cfg.Host.View(cfg.Host.DriverRoot)
+		opts = append(opts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error {
+			return nvmlfacts.Fill(inv, driverRoot)
+		}))
+	}
+	return opts
 }

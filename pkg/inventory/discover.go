@@ -21,6 +21,19 @@ type Option func(*options) error
 type options struct {
 	stater NodeStater
 	facts  []func(*Inventory) error
+	mpsDir string
+}
+
+// WithMPSPipeDirectory names the host path of the CUDA MPS pipe directory
+// (injection.mpsPipeDirectory); Discover records it when it exists.
+func WithMPSPipeDirectory(hostPath string) Option {
+	return func(o *options) error {
+		if hostPath != "" && !filepath.IsAbs(hostPath) {
+			return fmt.Errorf("inventory: WithMPSPipeDirectory: %q is not absolute", hostPath)
+		}
+		o.mpsDir = hostPath
+		return nil
+	}
 }
 
 // WithNodeStater replaces the default stater (stat(2) of the node, which
@@ -108,6 +121,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 		Fingerprint:  fp,
 		IMEXChannels: map[int]DeviceNode{},
 		Extra:        map[string][]DeviceNode{},
+		ExtraFiles:   map[string][]File{},
 		Libraries:    map[Capability][]File{},
 		Binaries:     map[Capability][]File{},
 		Sockets:      map[Capability][]File{},
@@ -127,6 +141,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.mig()
 	d.imex()
 	d.extra()
+	d.extraFiles()
 	d.libraries()
 	d.binaries()
 	d.firmware()

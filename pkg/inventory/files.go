@@ -155,3 +155,28 @@ func (d *discovery) configFiles() {
 		}
 	}
 }
+
+// extraFiles finds the host files of the extra device groups (GPUDirect
+// Storage: the udev database cuFile reads and its configuration) and the
+// MPS pipe directory. All are on the host root, not the driver root.
+func (d *discovery) extraFiles() {
+	for _, f := range []struct {
+		group, p string
+		dir      bool
+	}{
+		{"gds", "/run/udev", true},
+		{"gds", "/etc/cufile.json", false},
+	} {
+		_, rel, fi, err := resolveIn(d.view("/"), f.p)
+		if err != nil || fi.IsDir() != f.dir || (!f.dir && !fi.Mode().IsRegular()) {
+			continue
+		}
+		d.inv.ExtraFiles[f.group] = append(d.inv.ExtraFiles[f.group], File{HostPath: filepath.Join("/", rel), Path: f.p})
+	}
+	if d.o.mpsDir != "" {
+		_, rel, fi, err := resolveIn(d.view("/"), d.o.mpsDir)
+		if err == nil && fi.IsDir() {
+			d.inv.MPSPipeDir = &File{HostPath: filepath.Join("/", rel), Path: d.o.mpsDir, Capability: Compute, BaseCapability: Compute}
+		}
+	}
+}

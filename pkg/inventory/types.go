@@ -112,6 +112,12 @@ type Inventory struct {
 	// Extra device groups: "gds" (/dev/nvidia-fs*), "mofed"
 	// (/dev/infiniband/...), "nvswitch", "gdrcopy".
 	Extra map[string][]DeviceNode
+	// ExtraFiles are host files that go with an extra device group: "gds"
+	// (/run/udev, /etc/cufile.json), each only when present on the host.
+	ExtraFiles map[string][]File
+	// MPSPipeDir is the host's CUDA MPS pipe directory (compute), nil when the
+	// host has none (see WithMPSPipeDirectory).
+	MPSPipeDir *File
 	// Libraries by capability (compat32 holds the 32-bit ones).
 	Libraries map[Capability][]File
 	// Binaries by capability.

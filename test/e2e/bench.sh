@@ -32,12 +32,13 @@ hostcfg() { sed -n "s/^[[:space:]]*$1:[[:space:]]*//p" "$E2E/host.yaml" | head -
 DEV_ROOT=$(hostcfg devRoot); DRIVER_ROOT=$(hostcfg driverRoot)
 
 # ------------------------------------------------------------------ two gpu-nri instances
-# bench_plugin NAME INDEX LOADER: config with its own name, index and annotation domain.
+# bench_plugin NAME INDEX LOADER [DOMAIN] [HOOK_BIN]: config with its own name, index and
+# annotation domain (DOMAIN.gpu-nri.io, default LOADER) and hook binary (default gpu-nri).
 bench_plugin() {
-  local name=$1 idx=$2 loader=$3 cfg=$E2E/etc/$1.yaml before
-  E2E_LOADER=$loader E2E_LOG_LEVEL=info e2e_plugin_config "$cfg"
+  local name=$1 idx=$2 loader=$3 domain=${4:-$3} cfg=$E2E/etc/$1.yaml before
+  E2E_LOADER=$loader E2E_LOG_LEVEL=info E2E_HOOK_BIN=${5:-$E2E/bin/gpu-nri} e2e_plugin_config "$cfg"
   sed -i -e "s/^  name: gpu-nri\$/  name: $name/" -e "s/^  index: \"10\"\$/  index: \"$idx\"/" \
-    -e "/^injection:\$/a\\  annotationDomain: $loader.gpu-nri.io" "$cfg"
+    -e "/^injection:\$/a\\  annotationDomain: $domain.gpu-nri.io" "$cfg"
   before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
   setsid "$E2E/bin/gpu-nri" run --config "$cfg" >>"$E2E/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$E2E/nri/extra-$name.pid"; disown
@@ -90,6 +91,7 @@ sample() {
   case $v in
     hook) ann=("gpus.hook.gpu-nri.io/pod=0,2") ;;
     hookless) ann=("gpus.hookless.gpu-nri.io/pod=0,2") ;;
+    smallhook) ann=("gpus.smallhook.gpu-nri.io/pod=0,2") ;;
     nvidia) extra=',"annotations":{"cdi.k8s.io/nvbench":"nvbench.example.com/gpu=gpus"}' ;;
   esac
   t0=$(date +%s%N)
@@ -131,12 +133,14 @@ tot() { awk '{print $1 + $2}' "$1"; }
 section "phase A: gpu-nri registered (hook and hookless instances)"
 bench_plugin gpu-nri-hook 10 hook
 bench_plugin gpu-nri-hookless 11 hookless
+bench_plugin gpu-nri-smallhook 12 hook smallhook "$E2E/bin/gpu-nri-hook"
 verify hook
 verify hookless
+verify smallhook
 hooks_in_spec=$(pod=$(pod_run b-inspect "gpus.hook.gpu-nri.io/pod=0,2") && cid=$(ctr_create "$pod" b-inspect glibc true) &&
   crictl inspect "$cid" | grep -c '"createContainer"'; pod_rm "$pod")
 T0=$(now_ms)
-run_phase A plain hook hookless
+run_phase A plain hook smallhook hookless
 log "phase A: $(( ($(now_ms) - T0) / 1000 )) s"
 bench_plugins_stop
 
@@ -152,7 +156,7 @@ rm -f "$E2E/cdi/nvbench.yaml"
 
 # ------------------------------------------------------------------ report
 declare -A MED
-for k in A-plain A-hook A-hookless B-plain B-nvidia; do
+for k in A-plain A-hook A-smallhook A-hookless B-plain B-nvidia; do
   MED[$k-runp]=$(col 1 "$E2E/bench/$k" | median)
   MED[$k-cs]=$(col 2 "$E2E/bench/$k" | median)
   MED[$k-tot]=$(tot "$E2E/bench/$k" | median)
@@ -177,8 +181,9 @@ default capabilities (compute, utility).
 Method: one private containerd; a sample is \`crictl runp\` (host network, no CNI) then \`crictl create\` + \`crictl start\` of
 one container running \`/bin/true\` in a glibc image; pods are removed between samples (not timed). $ROUNDS interleaved rounds
 per phase (each round runs every variant of its phase once, in a rotating order), after one warm-up sample each. Medians
-in milliseconds. Phase A has two gpu-nri instances registered (a hooked one answering \`gpus.hook.gpu-nri.io/pod\`, a
-hookless one answering \`gpus.hookless.gpu-nri.io/pod\`), so its plain pods also pay two NRI round trips. Phase B has no NRI
+in milliseconds. Phase A has three gpu-nri instances registered (hooked with the full \`gpu-nri\` binary as the hook, answering
+\`gpus.hook.gpu-nri.io/pod\`; hooked with the small \`gpu-nri-hook\` binary, \`gpus.smallhook.gpu-nri.io/pod\`; hookless,
+\`gpus.hookless.gpu-nri.io/pod\`), so its plain pods also pay three NRI round trips. Phase B has no NRI
 plugin; its GPU variant uses containerd's own CDI injection with a hand-written spec: the same ${nv_mounts} driver files and
 5 device nodes, plus NVIDIA's \`nvidia-cdi-hook create-symlinks\` ($nv_links links) and \`update-ldcache\` hooks, i.e. the
 loader part of what \`nvidia-ctk cdi generate\` emits. gpu-nri hooked adds $hooks_in_spec createContainer hook(s); hookless
@@ -191,7 +196,8 @@ Numbers from a shared 2-CPU VM are noisy (other builds ran at the same time); co
 | variant | samples | runp | create+start | pod total | create+start vs plain | total vs plain |
 |---|---|---|---|---|---|---|
 $(row "plain container (no GPU)" A-plain A-plain)
-$(row "gpu-nri, hook loader, GPUs 0,2" A-hook A-plain)
+$(row "gpu-nri, hook loader (hook = gpu-nri binary), GPUs 0,2" A-hook A-plain)
+$(row "gpu-nri, hook loader (hook = gpu-nri-hook binary), GPUs 0,2" A-smallhook A-plain)
 $(row "gpu-nri, hookless, GPUs 0,2" A-hookless A-plain)
 
 ## Against NVIDIA's hooks (no NRI plugin registered)
@@ -202,9 +208,10 @@ $(row "plain container (no GPU)" B-plain B-plain)
 $(row "CDI spec + nvidia-cdi-hook create-symlinks + update-ldcache" B-nvidia B-plain)
 
 Side by side (create+start medians, each against the plain row of its own phase): plain ${MED[A-plain-cs]} / ${MED[B-plain-cs]} ms,
-gpu-nri hooked ${MED[A-hook-cs]} ms ($(ratio "${MED[A-hook-cs]}" "${MED[A-plain-cs]}")x), gpu-nri hookless ${MED[A-hookless-cs]} ms
+gpu-nri hooked ${MED[A-hook-cs]} ms ($(ratio "${MED[A-hook-cs]}" "${MED[A-plain-cs]}")x), with the small hook binary
+${MED[A-smallhook-cs]} ms ($(ratio "${MED[A-smallhook-cs]}" "${MED[A-plain-cs]}")x), gpu-nri hookless ${MED[A-hookless-cs]} ms
 ($(ratio "${MED[A-hookless-cs]}" "${MED[A-plain-cs]}")x), NVIDIA's hooks ${MED[B-nvidia-cs]} ms ($(ratio "${MED[B-nvidia-cs]}" "${MED[B-plain-cs]}")x).
-The cost of having the two gpu-nri instances registered for a plain container: ${MED[A-plain-tot]} vs ${MED[B-plain-tot]} ms per pod.
+The cost of having the three gpu-nri instances registered for a plain container: ${MED[A-plain-tot]} vs ${MED[B-plain-tot]} ms per pod.
 
 Reproduce: \`sudo bash test/e2e/bench.sh\` (BENCH_ROUNDS=N for more rounds; raw samples in \$E2E_DIR/bench/).
 EOF

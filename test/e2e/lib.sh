@@ -111,6 +111,7 @@ e2e_build() {
   mkdir -p "$E2E/bin" "$E2E/build"
   local t0; t0=$(now_ms)
   (cd "$E2E_REPO" && CGO_ENABLED=0 go build -o "$E2E/bin/gpu-nri" ./plugin/cmd/gpu-nri) || die "building gpu-nri failed"
+  (cd "$E2E_REPO" && CGO_ENABLED=0 go build -o "$E2E/bin/gpu-nri-hook" ./plugin/cmd/gpu-nri-hook) || die "building gpu-nri-hook failed"
   (cd "$E2E_REPO" && go build -o "$E2E/bin/simhost" ./test/simhost/cmd/simhost) || die "building simhost failed"
   local src=$E2E_REPO/test/csrc/cudatest.c
   [ -f "$src" ] || die "$src missing"
@@ -435,7 +436,7 @@ plugin:
   reconnectMax: 1s
 injection:
   loader: $loader
-  hookPath: $E2E/bin/gpu-nri
+  hookPath: ${E2E_HOOK_BIN:-$E2E/bin/gpu-nri-hook}
   ldconfigPath: /sbin/ldconfig
   cdiSpecDirs: [$E2E/cdi]
 log:

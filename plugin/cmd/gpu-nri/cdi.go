@@ -21,8 +21,8 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
-	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
 
@@ -70,17 +70,7 @@ func (h *hostFlags) load(flags *pflag.FlagSet) (*config.Config, error) {
 
 // inventoryOptions are the discovery options the daemon uses, for cfg.
 func (h *hostFlags) inventoryOptions(cfg *config.Config, deps toolDeps) []inventory.Option {
-	var opts []inventory.Option
-	if deps.stater != nil {
-		opts = append(opts, inventory.WithNodeStater(deps.stater))
-	}
-	if !h.noNVML {
-		driverRoot := cfg.Host.View(cfg.Host.DriverRoot)
-		opts = append(opts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error {
-			return nvmlfacts.Fill(inv, driverRoot)
-		}))
-	}
-	return opts
+	return engine.InventoryOptions(cfg, deps.stater, h.noNVML)
 }
 
 // cdiFlags shape the generated spec.

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
-	"os"
-	"time"
+	"errors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gpu-nri/gpu-nri/pkg/hook"
 )
 
-// hookDeadline bounds one hook run even when the runtime sets no timeout.
-const hookDeadline = 30 * time.Second
+// errHookFailed is returned after hook.Main printed its error.
+var errHookFailed = errors.New("hook failed")
 
 func newHookCmd() *cobra.Command {
 	return &cobra.Command{
@@ -32,13 +30,10 @@ docs/threat-model.md. Flags are written by the plugin (pkg/hook.Options).`,
 					return cmd.Help()
 				}
 			}
-			o, err := hook.ParseArgs(args)
-			if err != nil {
-				return err
+			if code := hook.Main(args, cmd.InOrStdin(), cmd.ErrOrStderr()); code != 0 {
+				return errHookFailed
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), hookDeadline)
-			defer cancel()
-			return hook.Run(ctx, os.Stdin, o)
+			return nil
 		},
 	}
 }

@@ -4,20 +4,11 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
 
 	"github.com/gpu-nri/gpu-nri/pkg/hook"
 )
 
 func main() {
-	o, err := hook.ParseArgs(os.Args[2:])
-	if err == nil {
-		err = hook.Run(context.Background(), os.Stdin, o)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	os.Exit(hook.Main(os.Args[2:], os.Stdin, os.Stderr))
 }
