@@ -85,7 +85,9 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
 
 	r, err := adaptation.New(RuntimeName, RuntimeVersion,
 		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
-		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) { return nil, nil },
+		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
+			return nil, nil
+		},
 		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
 		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
 		adaptation.WithSocketPath(sock))
