@@ -56,8 +56,8 @@ type Plugin struct {
 	cgroupRules atomic.Bool
 	registered  atomic.Bool
 
-	mu          sync.Mutex // serializes state changes
-	stopWatcher context.CancelFunc
+	// swapped tells the watcher loop that Configure replaced the state.
+	swapped chan struct{}
 }
 
 // state is one configuration's worth of immutable machinery.
@@ -76,7 +76,7 @@ func New(o Options) (*Plugin, error) {
 	if o.Logger == nil {
 		o.Logger = logrus.New()
 	}
-	p := &Plugin{opts: o, log: o.Logger}
+	p := &Plugin{opts: o, log: o.Logger, swapped: make(chan struct{}, 1)}
 	st, err := p.newState(o.Config)
 	if err != nil {
 		return nil, err
@@ -150,12 +150,10 @@ func (p *Plugin) Configure(_ context.Context, cfgText, runtime, version string) 
 }
 
 func (p *Plugin) swapState(st *state) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.state.Store(st)
-	if p.stopWatcher != nil {
-		p.stopWatcher()
-		p.stopWatcher = nil
+	select {
+	case p.swapped <- struct{}{}:
+	default: // a swap is already pending; the loop reloads the latest state
 	}
 }
 
@@ -268,18 +266,37 @@ func InputFromNRI(pod *api.PodSandbox, ctr *api.Container) *request.Input {
 	return in
 }
 
-// runWatcher polls the host until ctx ends or the state is replaced.
-func (p *Plugin) runWatcher(ctx context.Context) {
-	p.mu.Lock()
-	st := p.state.Load()
-	wctx, cancel := context.WithCancel(ctx)
-	p.stopWatcher = cancel
-	p.mu.Unlock()
+// watchLoop keeps the current state's inventory fresh until ctx ends,
+// moving to the new state's watcher whenever Configure replaces it.
+func (p *Plugin) watchLoop(ctx context.Context) {
+	for {
+		st := p.state.Load()
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p.runWatcher(wctx, st)
+		}()
+		select {
+		case <-ctx.Done():
+		case <-p.swapped:
+		}
+		cancel()
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// runWatcher polls the host for st until ctx ends (no polling when
+// host.refreshInterval is 0).
+func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
 		return
 	}
-	st.watcher.Run(wctx, interval, func(old, cur *inventory.Inventory, err error) {
+	st.watcher.Run(ctx, interval, func(old, cur *inventory.Inventory, err error) {
 		if m := p.opts.Metrics; m != nil {
 			m.InventoryRefresh(err)
 		}
@@ -303,17 +320,7 @@ func (p *Plugin) runWatcher(ctx context.Context) {
 // the connection closes, since the runtime starts a new instance.
 func (p *Plugin) Run(ctx context.Context) error {
 	preRegistered := os.Getenv("NRI_PLUGIN_SOCKET") != ""
-	go func() {
-		for ctx.Err() == nil {
-			p.runWatcher(ctx)
-			// The watcher stops when the state is swapped; restart it for
-			// the new state unless we are done.
-			select {
-			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	go p.watchLoop(ctx)
 	cfg := p.state.Load().cfg
 	backoff := cfg.Plugin.ReconnectMin.Std()
 	for {

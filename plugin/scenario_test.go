@@ -1,6 +1,8 @@
 package plugin_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -267,3 +270,62 @@ func TestScenarioThirdPartyCDI(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// A driver upgrade under a running daemon: the background poll sees the new
+// driver and the next container gets the new libraries, never stale mounts.
+func TestScenarioDriverUpgradeIsPickedUp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "host")
+	h, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 2})
+	require.NoError(t, err)
+	d := nritest.Start(t, h, func(c *config.Config) { c.Host.RefreshInterval = config.Duration(50 * time.Millisecond) })
+	libcuda := func() string {
+		pod := &api.PodSandbox{Id: "p", Name: "p", Namespace: "default"}
+		ctr := &api.Container{Id: "c", PodSandboxId: "p", Name: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=0"}}
+		adj, err := d.CreateContainer(pod, ctr)
+		if err != nil {
+			// While the driver files are being replaced the request fails
+			// (never a GPU-less container); the next poll recovers.
+			return err.Error()
+		}
+		for _, m := range adj.GetMounts() {
+			if strings.Contains(m.Destination, "libcuda.so.") {
+				return m.Source
+			}
+		}
+		return ""
+	}
+	require.Contains(t, libcuda(), "libcuda.so."+h.DriverVersion)
+
+	h2, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 2, DriverVersion: "570.86.15"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.HasSuffix(libcuda(), "libcuda.so."+h2.DriverVersion) },
+		10*time.Second, 50*time.Millisecond, "the daemon kept the old driver's libraries")
+	require.Eventually(t, func() bool { return strings.Contains(d.Logs.String(), "host inventory changed") }, 5*time.Second, 20*time.Millisecond)
+}
+
+// Pre-registered mode: the runtime passes the configuration file's text
+// through Configure; the plugin swaps to it (and rejects a bad one).
+func TestConfigureFromRuntime(t *testing.T) {
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: 2})
+	require.NoError(t, err)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	p, err := plugin.New(plugin.Options{Config: cfg, NodeStater: h.Stater(), NoFacts: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx) //nolint:errcheck // no runtime here: Run only retries connecting until ctx ends
+
+	text := fmt.Sprintf("host:\n  driverRoot: %s\n  devRoot: %s\n  procRoot: %s\ninjection:\n  loader: hookless\n",
+		h.Config.DriverRoot, h.Config.DevRoot, h.Config.ProcRoot)
+	_, err = p.Configure(ctx, text, "containerd", "v2.4.2")
+	require.NoError(t, err)
+	adj, _, err := p.CreateContainer(ctx, &api.PodSandbox{Name: "p", Namespace: "n"},
+		&api.Container{Name: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=1"}})
+	require.NoError(t, err)
+	require.Nil(t, adj.GetHooks(), "the runtime's config (hookless) is in force")
+	require.NotEmpty(t, adj.GetLinux().GetResources().GetDevices(), "containerd 2.4 applies device-cgroup rules")
+
+	_, err = p.Configure(ctx, "injection:\n  loader: sometimes\n", "containerd", "v2.4.2")
+	require.ErrorContains(t, err, "injection.loader")
+}
