@@ -22,7 +22,7 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 		err = Run(ctx, stdin, o)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "gpu-nri hook:", err)
+		fmt.Fprintln(stderr, "gpu-nri:", err)
 		return 1
 	}
 	return 0
