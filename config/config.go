@@ -138,8 +138,10 @@ const (
 )
 
 // Sources lists every request source in precedence order (most trusted by
-// default first).
-var Sources = []string{SourceCDIDevices, SourceCDIAnnotation, SourceVolumeMounts, SourceAnnotation, SourceEnv}
+// default first). It returns a new slice on each call.
+func Sources() []string {
+	return []string{SourceCDIDevices, SourceCDIAnnotation, SourceVolumeMounts, SourceAnnotation, SourceEnv}
+}
 
 // Policy is the authorization policy.
 type Policy struct {
@@ -207,8 +209,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Std returns the time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// AllCapabilities lists every driver capability gpu-nri knows.
-var AllCapabilities = []string{"compute", "compat32", "graphics", "utility", "video", "display", "ngx"}
+// AllCapabilities lists every driver capability gpu-nri knows. It returns a
+// new slice on each call.
+func AllCapabilities() []string {
+	return []string{"compute", "compat32", "graphics", "utility", "video", "display", "ngx"}
+}
 
 // Default returns the built-in defaults: the standalone profile.
 func Default() *Config {
@@ -218,7 +223,7 @@ func Default() *Config {
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second)},
 		Injection: Injection{
 			DefaultCapabilities:           []string{"utility", "compute"},
-			SupportedCapabilities:         append([]string(nil), AllCapabilities...),
+			SupportedCapabilities:         AllCapabilities(),
 			Loader:                        LoaderHook,
 			HooklessLayout:                "auto",
 			HookPath:                      "/usr/local/bin/gpu-nri",
@@ -242,7 +247,7 @@ func Default() *Config {
 // everywhere, "all" included.
 func StandalonePolicy() Policy {
 	p := Policy{Profile: "standalone", Sources: map[string]SourceRule{}}
-	for _, s := range Sources {
+	for _, s := range Sources() {
 		p.Sources[s] = SourceRule{Trusted: true, AllowAll: true}
 	}
 	return p
@@ -336,7 +341,7 @@ func (c *Config) Validate() error {
 		bad("requirements.unverifiable", "must be refuse or allow, got %q", c.Requirements.Unverifiable)
 	}
 	known := map[string]bool{}
-	for _, k := range AllCapabilities {
+	for _, k := range AllCapabilities() {
 		known[k] = true
 	}
 	for _, list := range []struct {
@@ -345,7 +350,7 @@ func (c *Config) Validate() error {
 	}{{"injection.defaultCapabilities", c.Injection.DefaultCapabilities}, {"injection.supportedCapabilities", c.Injection.SupportedCapabilities}} {
 		for _, k := range list.caps {
 			if !known[k] {
-				bad(list.key, "unknown capability %q (known: %s)", k, strings.Join(AllCapabilities, ", "))
+				bad(list.key, "unknown capability %q (known: %s)", k, strings.Join(AllCapabilities(), ", "))
 			}
 		}
 	}
@@ -356,11 +361,11 @@ func (c *Config) Validate() error {
 	}
 	for s := range c.Policy.Sources {
 		ok := false
-		for _, k := range Sources {
+		for _, k := range Sources() {
 			ok = ok || k == s
 		}
 		if !ok {
-			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources, ", "))
+			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources(), ", "))
 		}
 	}
 	if c.Injection.HookTimeout <= 0 {

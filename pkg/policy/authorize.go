@@ -91,7 +91,7 @@ func Compile(p config.Policy) (*Policy, error) {
 	c := &Policy{profile: p.Profile, rules: make(map[string]*rule, len(p.Sources))}
 	for src, r := range p.Sources {
 		if !knownSource(src) {
-			return nil, fmt.Errorf("policy.sources: unknown source %q (known: %s)", src, strings.Join(config.Sources, ", "))
+			return nil, fmt.Errorf("policy.sources: unknown source %q (known: %s)", src, strings.Join(config.Sources(), ", "))
 		}
 		cr := &rule{source: src, trusted: r.Trusted, all: r.AllowAll}
 		var err error
@@ -107,7 +107,7 @@ func Compile(p config.Policy) (*Policy, error) {
 }
 
 func knownSource(s string) bool {
-	for _, k := range config.Sources {
+	for _, k := range config.Sources() {
 		if k == s {
 			return true
 		}
@@ -152,7 +152,7 @@ func Authorize(p config.Policy, in *request.Input, req *request.Request) (Decisi
 // and the untrusted ones are refused (not merged); trusted sources that
 // disagree, or only untrusted ones that disagree, refuse the request. Sources
 // asking for the same devices agree and the first (most trusted by
-// config.Sources order) is honoured.
+// config.Sources() order) is honoured.
 //
 // A request whose every source is refused returns a *RefusedError.
 // Authorize does no I/O and does not modify its arguments.

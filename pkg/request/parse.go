@@ -9,7 +9,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
-// Source positions in a Request, in config.Sources order (a test checks).
+// Source positions in a Request, in config.Sources() order (a test checks).
 const (
 	posCDIDevices = iota
 	posCDIAnnotation

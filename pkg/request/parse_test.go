@@ -28,7 +28,7 @@ func devs(d ...Device) []Device { return d }
 func idx(raw string, gpu int) Device { return Device{Kind: KindIndex, Raw: raw, GPU: gpu} }
 
 func TestSourcesOrderMatchesConfig(t *testing.T) {
-	require.Equal(t, config.Sources, sourceNames[:])
+	require.Equal(t, config.Sources(), sourceNames[:])
 }
 
 func TestParseNothing(t *testing.T) {
@@ -364,7 +364,7 @@ func TestParseVolumeMountsAndCDIDevices(t *testing.T) {
 		for _, s := range r.Sources {
 			got = append(got, s.Source)
 		}
-		require.Equal(t, config.Sources, got)
+		require.Equal(t, config.Sources(), got)
 	})
 }
 

@@ -298,7 +298,7 @@ func (o Options) resolved() (Options, error) {
 		o.CapsMajor = DefaultCapsMajor
 	}
 	if len(o.Capabilities) == 0 {
-		for _, c := range config.AllCapabilities {
+		for _, c := range config.AllCapabilities() {
 			o.Capabilities = append(o.Capabilities, inventory.Capability(c))
 		}
 	}
