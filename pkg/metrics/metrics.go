@@ -22,13 +22,15 @@ const (
 	OutcomeError    = "error"    // the request could not be handled
 )
 
-// Outcomes lists every outcome label value; each is exported as 0 from the start.
-var Outcomes = []string{OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError}
+// outcomes lists every outcome label value; each is exported as 0 from the start.
+func outcomes() []string { return []string{OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError} }
 
-// CreateBuckets are the latency histogram buckets in seconds: the handler is
+// createBuckets are the latency histogram buckets in seconds: the handler is
 // expected to answer in well under a millisecond from a cached inventory, and
 // the runtime drops a plugin after 2 s.
-var CreateBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
+func createBuckets() []float64 {
+	return []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
+}
 
 // Metrics is the daemon's set of metrics in its own registry. The zero value
 // is not usable; a nil *Metrics ignores every call, so callers need no checks
@@ -53,7 +55,7 @@ func New(version string) *Metrics {
 		createSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gpu_nri_create_container_seconds",
 			Help:    "Time gpu-nri spent handling one NRI CreateContainer request, by outcome.",
-			Buckets: CreateBuckets,
+			Buckets: createBuckets(),
 		}, []string{"outcome"}),
 		containers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gpu_nri_containers_total",
@@ -87,7 +89,7 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(m.createSeconds, m.containers, m.devices, m.refreshes, m.refreshErrors,
 		m.connected, m.reconnects, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range Outcomes {
+	for _, o := range outcomes() {
 		m.containers.WithLabelValues(o)
 		m.createSeconds.WithLabelValues(o)
 	}

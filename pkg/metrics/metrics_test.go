@@ -40,8 +40,8 @@ func TestObserveCreate(t *testing.T) {
 	if got := testutil.ToFloat64(m.devices); got != 3 {
 		t.Errorf("gpu_nri_devices_injected_total = %v, want 3", got)
 	}
-	if n := testutil.CollectAndCount(m.createSeconds); n != len(Outcomes) {
-		t.Errorf("histogram series = %d, want %d", n, len(Outcomes))
+	if n := testutil.CollectAndCount(m.createSeconds); n != len(outcomes()) {
+		t.Errorf("histogram series = %d, want %d", n, len(outcomes()))
 	}
 	want := `
 # HELP gpu_nri_devices_injected_total GPU devices given to containers.
