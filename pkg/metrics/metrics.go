@@ -23,7 +23,9 @@ const (
 )
 
 // outcomes lists every outcome label value; each is exported as 0 from the start.
-func outcomes() []string { return []string{OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError} }
+func outcomes() []string {
+	return []string{OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError}
+}
 
 // createBuckets are the latency histogram buckets in seconds: the handler is
 // expected to answer in well under a millisecond from a cached inventory, and
