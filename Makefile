@@ -11,16 +11,21 @@ FUZZTIME ?= 5s
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help build test test-unit test-e2e test-k8s fuzz-smoke lint bench demo clean
+.PHONY: help tools build test test-unit test-e2e test-k8s fuzz-smoke lint bench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+tools: ## install what the tests use (apt packages as root; containerd, crictl, helm from the module proxy)
+	TOOLS=e2e bash test/tools.sh >/dev/null
+	TOOLS=helm bash test/k8s/tools.sh >/dev/null
 
 build: ## build the static gpu-nri binary (and the small gpu-nri-hook) into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gpu-nri ./plugin/cmd/gpu-nri
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/gpu-nri-hook ./plugin/cmd/gpu-nri-hook
 
-test: ## the README's test command: unit tests, then e2e and k8s suites (root)
+test: ## the README's test command: tools, unit tests, then e2e and k8s suites (root)
+	$(MAKE) tools
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
 	$(MAKE) test-k8s
