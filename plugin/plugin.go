@@ -22,14 +22,6 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
 
-// Outcomes of a CreateContainer, as logged and counted.
-const (
-	OutcomeInjected = "injected"
-	OutcomeNotGPU   = "not-gpu"
-	OutcomeRefused  = "refused"
-	OutcomeError    = "error"
-)
-
 // Options configure a Plugin.
 type Options struct {
 	// Config is the initial configuration (config.Default() when nil).
@@ -184,15 +176,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if err == nil && res.Injected() {
 		adj, warnings, err = nriadjust.ToAdjustment(res.Edits, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
 	}
-	outcome := OutcomeNotGPU
-	switch {
-	case err != nil && isRefusal(err):
-		outcome = OutcomeRefused
-	case err != nil:
-		outcome = OutcomeError
-	case res.Injected():
-		outcome = OutcomeInjected
-	}
+	outcome := engine.Outcome(res, err)
 	p.audit(in, res, warnings, outcome, err, time.Since(start))
 	if err != nil {
 		return nil, nil, err
@@ -204,12 +188,6 @@ func retryable(err error) bool {
 	return errors.Is(err, engine.ErrNoDriver) || errors.Is(err, engine.ErrUnknownDevice)
 }
 
-func isRefusal(err error) bool {
-	var re *policy.RefusedError
-	var qe *policy.RequirementError
-	return errors.As(err, &re) || errors.As(err, &qe)
-}
-
 func (p *Plugin) audit(in *request.Input, res *engine.Result, warnings []string, outcome string, err error, d time.Duration) {
 	if m := p.opts.Metrics; m != nil {
 		n := 0
@@ -218,7 +196,7 @@ func (p *Plugin) audit(in *request.Input, res *engine.Result, warnings []string,
 		}
 		m.ObserveCreate(outcome, n, d)
 	}
-	if outcome == OutcomeNotGPU {
+	if outcome == engine.OutcomeNotGPU {
 		p.log.WithFields(logrus.Fields{"namespace": in.Namespace, "pod": in.Pod, "container": in.Container,
 			"outcome": outcome}).Debug("not a GPU container")
 		return
@@ -238,9 +216,9 @@ func (p *Plugin) audit(in *request.Input, res *engine.Result, warnings []string,
 		entry.Warn(w)
 	}
 	switch outcome {
-	case OutcomeInjected:
+	case engine.OutcomeInjected:
 		entry.Info("GPU request granted")
-	case OutcomeRefused:
+	case engine.OutcomeRefused:
 		entry.WithError(err).Warn("GPU request refused")
 	default:
 		entry.WithError(err).Error("GPU request failed")

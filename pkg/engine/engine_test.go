@@ -161,3 +161,26 @@ func TestEvaluateMIGManagementNeedsAllowList(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, nodes(r), inv.MIGConfig.Path)
 }
+
+func TestOutcome(t *testing.T) {
+	h, inv := fixture(t)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	for env, want := range map[string]string{
+		"PATH=/bin":                          engine.OutcomeNotGPU,
+		"NVIDIA_VISIBLE_DEVICES=0":           engine.OutcomeInjected,
+		"NVIDIA_VISIBLE_DEVICES=9":           engine.OutcomeError,
+		"NVIDIA_REQUIRE_CUDA=cuda>=99":       engine.OutcomeRefused,
+		"NVIDIA_MIG_MONITOR_DEVICES=all":     engine.OutcomeRefused,
+		"NVIDIA_DRIVER_CAPABILITIES=nothing": engine.OutcomeError,
+	} {
+		in := &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: []string{env}}
+		if env != "PATH=/bin" && env != "NVIDIA_VISIBLE_DEVICES=0" && env != "NVIDIA_VISIBLE_DEVICES=9" {
+			in.Env = append([]string{"NVIDIA_VISIBLE_DEVICES=1"}, env)
+		}
+		res, err := eng.Evaluate(inv, in)
+		require.Equal(t, want, engine.Outcome(res, err), env)
+	}
+}

@@ -22,12 +22,12 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
 
-// Outcomes, as the daemon logs and counts them (plugin.Outcome*).
+// Outcomes, as the daemon logs and counts them.
 const (
-	OutcomeInjected = "injected"
-	OutcomeNotGPU   = "not-gpu"
-	OutcomeRefused  = "refused"
-	OutcomeError    = "error"
+	OutcomeInjected = engine.OutcomeInjected
+	OutcomeNotGPU   = engine.OutcomeNotGPU
+	OutcomeRefused  = engine.OutcomeRefused
+	OutcomeError    = engine.OutcomeError
 )
 
 // Options shape a report.
@@ -146,13 +146,8 @@ func Build(eng *engine.Engine, inv *inventory.Inventory, in *request.Input, o Op
 	if res != nil {
 		r.fill(res)
 	}
-	switch {
-	case err != nil && isRefusal(err):
-		r.Outcome = OutcomeRefused
-	case err != nil:
-		r.Outcome = OutcomeError
-	case res.Injected():
-		r.Outcome = OutcomeInjected
+	r.Outcome = engine.Outcome(res, err)
+	if r.Outcome == OutcomeInjected {
 		r.Adjustment = adj
 	}
 	if err != nil {
@@ -221,12 +216,6 @@ func refusals(in []policy.Refusal) []Refusal {
 		out = append(out, Refusal{Source: x.Source, Where: x.Where, Rule: x.Rule, Reason: x.Reason})
 	}
 	return out
-}
-
-func isRefusal(err error) bool {
-	var re *policy.RefusedError
-	var qe *policy.RequirementError
-	return errors.As(err, &re) || errors.As(err, &qe)
 }
 
 // BaseSpec is the minimal OCI spec explain applies adjustments to:

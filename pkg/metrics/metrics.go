@@ -12,14 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 )
 
-// Outcomes of one CreateContainer request, the values of the outcome label.
+// Outcomes of one CreateContainer request, the values of the outcome label:
+// engine.Outcome's classification.
 const (
-	OutcomeInjected = "injected" // GPUs were given to the container
-	OutcomeNotGPU   = "not-gpu"  // the container asked for no GPU
-	OutcomeRefused  = "refused"  // a policy rule or requirement refused the request
-	OutcomeError    = "error"    // the request could not be handled
+	OutcomeInjected = engine.OutcomeInjected
+	OutcomeNotGPU   = engine.OutcomeNotGPU
+	OutcomeRefused  = engine.OutcomeRefused
+	OutcomeError    = engine.OutcomeError
 )
 
 // outcomes lists every outcome label value; each is exported as 0 from the start.
