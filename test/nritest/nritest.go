@@ -42,6 +42,13 @@ func (l *Logs) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// Reset forgets what was logged so far.
+func (l *Logs) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
 func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -109,7 +116,18 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
 		require.NoError(t, <-done)
 	})
 	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
-	return &Daemon{Runtime: r, Plugin: p, Config: cfg, Host: h, Logs: logs}
+	d := &Daemon{Runtime: r, Plugin: p, Config: cfg, Host: h, Logs: logs}
+	// The plugin is ready once it answered Synchronize, but the runtime only
+	// sends it requests after it has processed that answer: probe with a
+	// GPU request until the plugin visibly takes part (an adjustment or its
+	// refusal), then forget the probes' log lines.
+	require.Eventually(t, func() bool {
+		adj, err := d.CreateContainer(&api.PodSandbox{Id: "probe", Name: "probe", Namespace: "probe"},
+			&api.Container{Id: "probe", PodSandboxId: "probe", Name: "probe", Env: []string{"NVIDIA_VISIBLE_DEVICES=none"}})
+		return err != nil || len(adj.GetLinux().GetDevices()) > 0
+	}, 10*time.Second, 10*time.Millisecond, "the runtime never routed a request to the plugin")
+	logs.Reset()
+	return d
 }
 
 // CreateContainer sends one CreateContainer through the runtime and returns
