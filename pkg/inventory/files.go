@@ -56,15 +56,7 @@ func (d *discovery) firmware() {
 	seen := map[string]bool{}
 	for _, dir := range []string{"/lib/firmware/nvidia", "/usr/lib/firmware/nvidia"} {
 		dir = path.Join(dir, d.inv.DriverVersion)
-		real, _, _, err := resolveIn(root, dir)
-		if err != nil {
-			continue
-		}
-		names, err := readDirNames(real)
-		if err != nil {
-			continue
-		}
-		slices.Sort(names)
+		names := sortedNamesIn(root, dir)
 		for _, n := range names {
 			if path.Ext(n) != ".bin" {
 				continue
@@ -134,15 +126,7 @@ func (d *discovery) configFiles() {
 		seen := map[string]bool{}
 		for _, base := range []string{"/etc", "/usr/share"} {
 			dir := path.Join(base, path.Dir(cf.pattern))
-			real, _, _, err := resolveIn(root, dir)
-			if err != nil {
-				continue
-			}
-			names, err := readDirNames(real)
-			if err != nil {
-				continue
-			}
-			slices.Sort(names)
+			names := sortedNamesIn(root, dir)
 			for _, n := range names {
 				if ok, _ := path.Match(path.Base(cf.pattern), n); !ok || seen[n] {
 					continue
@@ -179,4 +163,19 @@ func (d *discovery) extraFiles() {
 			d.inv.MPSPipeDir = &File{HostPath: filepath.Join("/", rel), Path: d.o.mpsDir, Capability: Compute, BaseCapability: Compute}
 		}
 	}
+}
+
+// sortedNamesIn resolves dir inside root (never leaving it) and returns its
+// entries, sorted; none when it is missing or unreadable.
+func sortedNamesIn(root, dir string) []string {
+	real, _, _, err := resolveIn(root, dir)
+	if err != nil {
+		return nil
+	}
+	names, err := readDirNames(real)
+	if err != nil {
+		return nil
+	}
+	slices.Sort(names)
+	return names
 }
