@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -30,6 +29,20 @@ func fixture(t *testing.T) (*simhost.Host, *inventory.Inventory) {
 	return h, inv
 }
 
+// newEngine builds the engine for h's host with the default configuration,
+// changed by mutate.
+func newEngine(t *testing.T, h *simhost.Host, mutate func(*config.Config)) *engine.Engine {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Host = h.Config
+	if mutate != nil {
+		mutate(cfg)
+	}
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	return eng
+}
+
 func nodes(r *engine.Result) []string {
 	var out []string
 	for _, d := range r.Edits.DeviceNodes {
@@ -41,10 +54,7 @@ func nodes(r *engine.Result) []string {
 
 func TestEvaluate(t *testing.T) {
 	h, inv := fixture(t)
-	cfg := config.Default()
-	cfg.Host = h.Config
-	eng, err := engine.New(cfg)
-	require.NoError(t, err)
+	eng := newEngine(t, h, nil)
 	in := func(env ...string) *request.Input {
 		return &request.Input{Namespace: "ns", Pod: "p", Container: "c", Env: env}
 	}
@@ -112,12 +122,10 @@ func TestEvaluate(t *testing.T) {
 
 func TestEvaluateHooklessFallbackKeepsImageLibraryPath(t *testing.T) {
 	h, inv := fixture(t)
-	cfg := config.Default()
-	cfg.Host = h.Config
-	cfg.Injection.Loader = config.LoaderHookless
-	cfg.Injection.HooklessLayout = hook.LayoutFallback
-	eng, err := engine.New(cfg)
-	require.NoError(t, err)
+	eng := newEngine(t, h, func(c *config.Config) {
+		c.Injection.Loader = config.LoaderHookless
+		c.Injection.HooklessLayout = hook.LayoutFallback
+	})
 	r, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
 		Env: []string{"NVIDIA_VISIBLE_DEVICES=0", "LD_LIBRARY_PATH=/opt/lib"}})
 	require.NoError(t, err)
@@ -127,10 +135,7 @@ func TestEvaluateHooklessFallbackKeepsImageLibraryPath(t *testing.T) {
 
 func TestEvaluateIsDeterministic(t *testing.T) {
 	h, inv := fixture(t)
-	cfg := config.Default()
-	cfg.Host = h.Config
-	eng, err := engine.New(cfg)
-	require.NoError(t, err)
+	eng := newEngine(t, h, nil)
 	in := &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=2,0", "NVIDIA_DRIVER_CAPABILITIES=all"}}
 	a, err := eng.Evaluate(inv, in)
 	require.NoError(t, err)
@@ -139,24 +144,18 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, a.Edits, b.Edits)
 	}
-	require.False(t, errors.Is(nil, engine.ErrNoDriver))
 }
 
 func TestEvaluateMIGManagementNeedsAllowList(t *testing.T) {
 	h, inv := fixture(t)
-	cfg := config.Default()
-	cfg.Host = h.Config
-	eng, err := engine.New(cfg)
-	require.NoError(t, err)
+	eng := newEngine(t, h, nil)
 	in := &request.Input{Namespace: "team", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=none", "NVIDIA_MIG_CONFIG_DEVICES=all"}}
-	_, err = eng.Evaluate(inv, in)
+	_, err := eng.Evaluate(inv, in)
 	var re *policy.RefusedError
 	require.ErrorAs(t, err, &re)
 	require.ErrorContains(t, err, "policy.managementNamespaces")
 
-	cfg.Policy.ManagementNamespaces = []string{"gpu-*", "team"}
-	eng, err = engine.New(cfg)
-	require.NoError(t, err)
+	eng = newEngine(t, h, func(c *config.Config) { c.Policy.ManagementNamespaces = []string{"gpu-*", "team"} })
 	r, err := eng.Evaluate(inv, in)
 	require.NoError(t, err)
 	require.Contains(t, nodes(r), inv.MIGConfig.Path)
@@ -164,23 +163,19 @@ func TestEvaluateMIGManagementNeedsAllowList(t *testing.T) {
 
 func TestOutcome(t *testing.T) {
 	h, inv := fixture(t)
-	cfg := config.Default()
-	cfg.Host = h.Config
-	eng, err := engine.New(cfg)
-	require.NoError(t, err)
-	for env, want := range map[string]string{
-		"PATH=/bin":                          engine.OutcomeNotGPU,
-		"NVIDIA_VISIBLE_DEVICES=0":           engine.OutcomeInjected,
-		"NVIDIA_VISIBLE_DEVICES=9":           engine.OutcomeError,
-		"NVIDIA_REQUIRE_CUDA=cuda>=99":       engine.OutcomeRefused,
-		"NVIDIA_MIG_MONITOR_DEVICES=all":     engine.OutcomeRefused,
-		"NVIDIA_DRIVER_CAPABILITIES=nothing": engine.OutcomeError,
+	eng := newEngine(t, h, nil)
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"PATH=/bin"}, engine.OutcomeNotGPU},
+		{[]string{"NVIDIA_VISIBLE_DEVICES=0"}, engine.OutcomeInjected},
+		{[]string{"NVIDIA_VISIBLE_DEVICES=9"}, engine.OutcomeError},
+		{[]string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_DRIVER_CAPABILITIES=nothing"}, engine.OutcomeError},
+		{[]string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_REQUIRE_CUDA=cuda>=99"}, engine.OutcomeRefused},
+		{[]string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_MIG_MONITOR_DEVICES=all"}, engine.OutcomeRefused},
 	} {
-		in := &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: []string{env}}
-		if env != "PATH=/bin" && env != "NVIDIA_VISIBLE_DEVICES=0" && env != "NVIDIA_VISIBLE_DEVICES=9" {
-			in.Env = append([]string{"NVIDIA_VISIBLE_DEVICES=1"}, env)
-		}
-		res, err := eng.Evaluate(inv, in)
-		require.Equal(t, want, engine.Outcome(res, err), env)
+		res, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: tc.env})
+		require.Equal(t, tc.want, engine.Outcome(res, err), "%v", tc.env)
 	}
 }
