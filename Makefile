@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TOOLS := $(CURDIR)/.cache/tools/bin
 GOLANGCI := $(TOOLS)/golangci-lint
-FUZZTIME ?= 5s
+FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
@@ -39,7 +39,7 @@ test-e2e: build ## end-to-end suite: private containerd + runc + crictl + simula
 test-k8s: build ## real single-node Kubernetes suite (root)
 	bash test/k8s/run.sh
 
-fuzz-smoke: ## run every fuzz target for $(FUZZTIME)
+fuzz-smoke: ## run every fuzz target for $(FUZZTIME) executions (a count: see test/fuzz-smoke.sh)
 	bash test/fuzz-smoke.sh $(FUZZTIME)
 
 lint: ## golangci-lint (built from the module proxy into .cache/tools)

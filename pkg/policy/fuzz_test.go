@@ -3,7 +3,6 @@ package policy
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -21,7 +20,6 @@ func FuzzParseRequirement(f *testing.F) {
 	}
 	host := Facts{CUDA: "12.4", Driver: "550.54.14", Arch: "9.0", Brand: "Tesla"}
 	f.Fuzz(func(t *testing.T, s string) {
-		start := time.Now()
 		e, err := ParseRequirement(s)
 		if err != nil {
 			return
@@ -30,9 +28,6 @@ func FuzzParseRequirement(f *testing.F) {
 		_ = e.Eval(Facts{})
 		_, _ = CheckRequirements([]request.Requirement{{Name: "NVIDIA_REQUIRE_X", Expr: s}}, testInventory().GPUs, testInventory(),
 			config.Requirements{Unverifiable: "allow"}, false)
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("%d bytes took %s", len(s), d)
-		}
 		back, err := ParseRequirement(e.String())
 		require.NoError(t, err, "canonical form %q of %q", e.String(), s)
 		require.Equal(t, e.String(), back.String())

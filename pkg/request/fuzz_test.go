@@ -6,14 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"tags.cncf.io/container-device-interface/pkg/parser"
 )
-
-// maxParseTime bounds one Parse call on fuzzed input; real calls take
-// microseconds, so this only trips on super-linear behaviour.
-const maxParseTime = 250 * time.Millisecond
 
 // checkDevice reports why d is not a syntactically valid Device.
 func checkDevice(d Device, cdiKind string) error {
@@ -153,11 +148,7 @@ func FuzzParse(f *testing.F) {
 			{CDIDevices: []string{a, b}},
 		}
 		for _, in := range inputs {
-			start := time.Now()
 			r, err := Parse(in, opts)
-			if d := time.Since(start); d > maxParseTime {
-				t.Fatalf("Parse took %v", d)
-			}
 			checkRequest(t, in, opts, r, err)
 		}
 	})
