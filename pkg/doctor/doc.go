@@ -1,8 +1,10 @@
 // Package doctor checks that a node is set up for gpu-nri and says, for
 // every problem, how to fix it: the NVIDIA driver and its version, device
 // nodes against the GPUs found, the container runtime's NRI configuration
-// (containerd config version 2, 3 or 4, or CRI-O with its crio.conf.d
-// drop-ins): NRI enabled, socket path, plugin directories and request
+// (containerd config version 2, 3 or 4 with every file it imports, merged
+// and migrated as containerd 2.4 does, or CRI-O with its crio.conf.d
+// drop-ins): NRI enabled (also not in disabled_plugins), socket path,
+// plugin directories and request
 // timeout; whether gpu-nri is connected (the NRI socket accepts connections;
 // registration itself through the daemon's /readyz when metrics.address is
 // configured); the hook binary and ldconfig at the host paths the
@@ -14,7 +16,7 @@
 // Guarantees: Run only reads (files under the host root, one unix socket
 // connection, one HTTP GET when configured) and never changes the node;
 // every finding names what was checked, what was seen and, unless it is
-// fine, the fix; findings come in a fixed order. Healthy is false exactly
+// fine, the fix, naming the file whose value won when drop-ins are merged; findings come in a fixed order. Healthy is false exactly
 // when a finding is a warning or a failure.
 //
 // It does not start or restart anything, does not read runtime state over

@@ -170,15 +170,18 @@ func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath)
 
 func (d *doctor) runtime() runtimeInfo {
 	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig
-	cData, cErr := os.ReadFile(d.view(cPath))
 	crio, crioFiles, crioErr := d.crioConfig(crioPath)
 	var rt runtimeInfo
 	found := false
-	if cErr == nil {
+	if _, err := os.Stat(d.view(cPath)); err == nil {
 		found = true
-		rt = d.containerd(cPath, cData)
-	} else if !errors.Is(cErr, os.ErrNotExist) {
-		d.add("runtime", Fail, "make the file readable", "containerd config %s: %v", cPath, cErr)
+		if c, err := d.loadContainerd(cPath); err != nil {
+			d.add("runtime", Fail, "fix the named file's TOML syntax or import (containerd refuses to start with it too)", "containerd config: %v", err)
+		} else {
+			rt = d.containerd(c)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		d.add("runtime", Fail, "make the file readable", "containerd config %s: %v", cPath, err)
 	}
 	if crioErr != nil {
 		d.add("runtime", Fail, "fix the TOML syntax", "CRI-O config: %v", crioErr)
@@ -242,39 +245,39 @@ func isNvidiaRuntime(s string) bool {
 
 const nriSection = "io.containerd.nri.v1.nri"
 
-func (d *doctor) containerd(path string, data []byte) runtimeInfo {
+// criRuntimeV3 is the CRI runtime plugin of config versions 3 and 4.
+const criRuntimeV3 = "io.containerd.cri.v1.runtime"
+
+func (d *doctor) containerd(c *containerdFiles) runtimeInfo {
 	rt := runtimeInfo{name: "containerd"}
-	var m map[string]any
-	if err := toml.Unmarshal(data, &m); err != nil {
-		d.add("runtime", Fail, "fix the TOML syntax (containerd refuses to start with it too)", "containerd config %s: %v", path, err)
-		return rt
-	}
-	version := int64(1)
-	if v, ok := get(m, "version"); ok {
-		if n, ok := v.(int64); ok {
-			version = n
-		}
-	}
+	m, version, main := c.merged, c.version, c.files[0]
 	criRuntime := "io.containerd.grpc.v1.cri"
 	switch version {
 	case 2:
 	case 3, 4:
-		criRuntime = "io.containerd.cri.v1.runtime"
+		criRuntime = criRuntimeV3
 	default:
 		d.add("runtime", Fail, "migrate it: containerd config migrate > config.toml (containerd 2.x), or set version = 2 (containerd 1.7)",
-			"containerd config %s has version %d; NRI needs containerd 1.7+ (config version 2) or 2.x (3, 4)", path, version)
+			"containerd config %s has version %d; NRI needs containerd 1.7+ (config version 2) or 2.x (3, 4)", main, version)
 		return rt
 	}
-	d.add("runtime", OK, "", "containerd config %s, version %d", path, version)
+	d.add("runtime", OK, "", "containerd config %s, version %d", c.describe(), version)
+	for _, n := range c.notes {
+		d.add("runtime", Warn, "add version = 2 (or the main file's version) to the imported file", "%s", n)
+	}
 
 	_, hasNRI := get(m, "plugins", nriSection)
 	disable, hasDisable := getBool(m, "plugins", nriSection, "disable")
+	disableFile := c.fileOf("plugins", nriSection, "disable")
 	switch {
+	case slices.Contains(getStrings(m, "disabled_plugins"), nriSection):
+		d.add("nri", Fail, fmt.Sprintf("remove %q from disabled_plugins in %s and restart containerd", nriSection, c.fileOf("disabled_plugins")),
+			"NRI is disabled: disabled_plugins lists %s", nriSection)
 	case hasDisable && disable:
-		d.add("nri", Fail, fmt.Sprintf(`set [plugins."%s"] disable = false in %s and restart containerd`, nriSection, path), "NRI is disabled in %s", path)
+		d.add("nri", Fail, fmt.Sprintf(`set [plugins."%s"] disable = false in %s and restart containerd`, nriSection, disableFile), "NRI is disabled in %s", disableFile)
 	case !hasDisable && version == 2:
-		d.add("nri", Warn, fmt.Sprintf(`containerd 1.7 disables NRI by default: add [plugins."%s"] disable = false to %s (containerd 2.x enables it by default)`, nriSection, path),
-			"NRI is not explicitly enabled in %s (config version 2)", path)
+		d.add("nri", Warn, fmt.Sprintf(`containerd 1.7 disables NRI by default: add [plugins."%s"] disable = false to %s (containerd 2.x enables it by default)`, nriSection, main),
+			"NRI is not explicitly enabled in %s (config version 2)", c.describe())
 		rt.nri = true
 	default:
 		rt.nri = true
@@ -291,13 +294,13 @@ func (d *doctor) containerd(path string, data []byte) runtimeInfo {
 	timeout, _ := getString(m, "plugins", nriSection, "plugin_request_timeout")
 	disableConns, _ := getBool(m, "plugins", nriSection, "disable_connections")
 	d.nriSettings("containerd", rt.socket, orDefault(pluginPath, "/opt/nri/plugins"), orDefault(confPath, "/etc/nri/conf.d"), orDefault(timeout, "2s"), disableConns,
-		`[plugins."`+nriSection+`"]`)
+		fmt.Sprintf(`[plugins."%s"] of %s`, nriSection, c.fileOf("plugins", nriSection, "socket_path")))
 
 	// Default validator.
 	vkey := []string{"plugins", nriSection, "default_validator"}
 	enabled, _ := getBool(m, append(vkey, "enable")...)
 	d.validator("containerd", enabled, getStrings(m, append(vkey, "required_plugins")...), boolAt(m, append(vkey, "reject_oci_hook_adjustment")...),
-		`[plugins."`+nriSection+`".default_validator]`)
+		fmt.Sprintf(`[plugins."%s".default_validator] of %s`, nriSection, c.fileOf(append(vkey, "required_plugins")...)))
 
 	// Leftover NVIDIA runtime.
 	base := []string{"plugins", criRuntime, "containerd"}
@@ -319,10 +322,12 @@ func (d *doctor) containerd(path string, data []byte) runtimeInfo {
 			continue
 		}
 		if n == def {
-			d.add("runtime", Fail, fmt.Sprintf(`set default_runtime_name = "runc" in %s of %s (gpu-nri replaces nvidia-container-runtime) and restart containerd`, section, path),
+			d.add("runtime", Fail, fmt.Sprintf(`set default_runtime_name = "runc" in %s of %s (gpu-nri replaces nvidia-container-runtime) and restart containerd`,
+				section, c.fileOf(append(base, "default_runtime_name")...)),
 				"the default runtime %q is NVIDIA's (BinaryName %q): GPU containers would be injected twice", n, bin)
 		} else {
-			d.add("runtime", Warn, fmt.Sprintf("remove the runtime %q from %s, and any RuntimeClass naming it, once workloads use gpu-nri", n, path),
+			d.add("runtime", Warn, fmt.Sprintf("remove the runtime %q from %s, and any RuntimeClass naming it, once workloads use gpu-nri",
+				n, c.fileOf(append(base, "runtimes", n, "runtime_type")...)),
 				"runtime %q (BinaryName %q) is NVIDIA's: pods with runtimeClassName %s would be injected twice", n, bin, n)
 		}
 	}

@@ -248,3 +248,95 @@ func TestFindings(t *testing.T) {
 		})
 	}
 }
+
+// shipped reads a runtime drop-in from deploy/runtime/containerd.
+func shipped(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "runtime", "containerd", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// The main config imports drop-ins the way containerd does (test/k8s runs
+// the same files through a real containerd and gpu-nri doctor).
+func TestContainerdImports(t *testing.T) {
+	const mainV3 = `version = 3
+imports = ["conf.d/*.toml"]
+[plugins."io.containerd.nri.v1.nri"]
+  socket_path = "SOCK"
+`
+	nvidiaV2 := `version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "nvidia"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]
+    BinaryName = "/usr/bin/nvidia-container-runtime"
+`
+	tests := []struct {
+		name  string
+		main  string
+		files map[string]string // under dir
+		check string
+		sev   doctor.Severity
+		want  string // in the message
+		fix   string // in the fix; "DIR" is the node's directory
+		ok    bool   // healthy
+	}{
+		{name: "shipped v3 drop-ins", main: mainV3,
+			files: map[string]string{"conf.d/10-gpu-nri.toml": shipped(t, "v3/10-gpu-nri.toml"), "conf.d/20-gpu-nri-required.toml": shipped(t, "v3/20-gpu-nri-required.toml")},
+			check: "validator", sev: doctor.OK, want: `requires plugin "gpu-nri"`, ok: true},
+		{name: "files named in load order", main: mainV3,
+			files: map[string]string{"conf.d/10-gpu-nri.toml": shipped(t, "v3/10-gpu-nri.toml"), "conf.d/20-gpu-nri-required.toml": shipped(t, "v3/20-gpu-nri-required.toml")},
+			check: "runtime", sev: doctor.OK, want: "containerd.toml (imports DIR/conf.d/10-gpu-nri.toml, DIR/conf.d/20-gpu-nri-required.toml), version 3", ok: true},
+		{name: "shipped v2 drop-ins under a v3 main file", main: mainV3,
+			files: map[string]string{"conf.d/10-gpu-nri.toml": shipped(t, "v2/10-gpu-nri.toml"), "conf.d/20-gpu-nri-required.toml": shipped(t, "v2/20-gpu-nri-required.toml")},
+			check: "validator", sev: doctor.OK, want: `requires plugin "gpu-nri"`, ok: true},
+		{name: "a later drop-in wins and is named in the fix", main: mainV3,
+			files: map[string]string{"conf.d/10-gpu-nri.toml": shipped(t, "v3/10-gpu-nri.toml"), "conf.d/99-off.toml": "version = 3\n[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n"},
+			check: "nri", sev: doctor.Fail, want: "NRI is disabled in DIR/conf.d/99-off.toml", fix: "in DIR/conf.d/99-off.toml"},
+		{name: "the main file's value when no drop-in sets it", main: mainV3 + "  disable = true\n",
+			files: map[string]string{"conf.d/20-gpu-nri-required.toml": shipped(t, "v3/20-gpu-nri-required.toml")},
+			check: "nri", sev: doctor.Fail, want: "NRI is disabled in DIR/containerd.toml", fix: "in DIR/containerd.toml"},
+		{name: "arrays in plugin tables are replaced, not merged", main: mainV3 + "  [plugins.\"io.containerd.nri.v1.nri\".default_validator]\n    enable = true\n    required_plugins = [\"gpu-nri\"]\n",
+			files: map[string]string{"conf.d/30-other.toml": "version = 3\n[plugins.\"io.containerd.nri.v1.nri\".default_validator]\n  required_plugins = [\"other\"]\n"},
+			check: "validator", sev: doctor.Info, want: "fail-open", fix: "of DIR/conf.d/30-other.toml", ok: true},
+		{name: "v2 drop-in's NVIDIA default runtime, migrated", main: mainV3,
+			files: map[string]string{"conf.d/50-nvidia.toml": nvidiaV2},
+			check: "runtime", sev: doctor.Fail, want: "injected twice", fix: "of DIR/conf.d/50-nvidia.toml"},
+		{name: "disabled_plugins in a drop-in (top-level arrays are unions)", main: "disabled_plugins = [\"io.containerd.snapshotter.v1.btrfs\"]\n" + mainV3,
+			files: map[string]string{"conf.d/10-x.toml": "version = 3\ndisabled_plugins = [\"io.containerd.nri.v1.nri\"]\n"},
+			check: "nri", sev: doctor.Fail, want: "disabled_plugins lists io.containerd.nri.v1.nri", fix: "in DIR/conf.d/10-x.toml"},
+		{name: "a missing explicit import stops containerd", main: strings.Replace(mainV3, `"conf.d/*.toml"`, `"conf.d/*.toml", "/nonexistent/gpu.toml"`, 1),
+			check: "runtime", sev: doctor.Fail, want: "/nonexistent/gpu.toml, imported by DIR/containerd.toml", fix: "TOML syntax or import"},
+		{name: "bad TOML in a drop-in", main: mainV3, files: map[string]string{"conf.d/10-x.toml": "version = = 3\n"},
+			check: "runtime", sev: doctor.Fail, want: "DIR/conf.d/10-x.toml", fix: "TOML syntax"},
+		{name: "import cycle, each file once", main: mainV3,
+			files: map[string]string{"conf.d/10-a.toml": "version = 3\nimports = [\"../containerd.toml\", \"10-a.toml\"]\n" + strings.SplitN(shipped(t, "v3/20-gpu-nri-required.toml"), "version = 3\n", 2)[1]},
+			check: "runtime", sev: doctor.OK, want: "(imports DIR/conf.d/10-a.toml), version 3", ok: true},
+		{name: "unversioned drop-in", main: mainV3, files: map[string]string{"conf.d/10-x.toml": "[plugins.cri]\n"},
+			check: "runtime", sev: doctor.Warn, want: "DIR/conf.d/10-x.toml has no version 2 or newer", fix: "version = 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t, simhost.Options{GPUs: 1})
+			n.write(t, n.containerd, tt.main)
+			for name, text := range tt.files {
+				n.write(t, filepath.Join(n.dir, name), text)
+			}
+			r := n.run(t)
+			want := strings.ReplaceAll(tt.want, "DIR", n.dir)
+			require.True(t, find(r, tt.check, tt.sev, want), "want %s %s %q in:\n%s", tt.sev, tt.check, want, r.Text())
+			if tt.fix != "" {
+				fix := strings.ReplaceAll(tt.fix, "DIR", n.dir)
+				found := false
+				for _, f := range r.Findings {
+					if f.Check == tt.check && f.Severity == tt.sev && strings.Contains(f.Message, want) {
+						require.Contains(t, f.Fix, fix)
+						found = true
+					}
+				}
+				require.True(t, found)
+			}
+			require.Equal(t, tt.ok, r.Healthy, r.Text())
+		})
+	}
+}

@@ -358,6 +358,29 @@ out=$(run_in_pod fc-tol busybox 'echo started' 2>&1)
 POD_ANN=()
 check "a pod annotated tolerate-missing-plugins.gpu-nri.io=true starts" "started" "$out"
 
+section "gpu-nri doctor against this containerd (main config importing the v3 drop-ins)"
+mkdir -p "$E2E/etc"
+DOCTOR_CFG=$E2E/etc/doctor.yaml
+e2e_plugin_config "$DOCTOR_CFG" "metrics:" "  address: 127.0.0.1:19477"
+doctor() { "$E2E/bin/gpu-nri" doctor --config "$DOCTOR_CFG" --containerd-config "$E2E/ctd/config.toml" 2>&1; }
+out=$(doctor); rc=$?
+check "doctor follows containerd's imports" "(imports $REPO/deploy/runtime/containerd/v3/10-gpu-nri.toml, $REPO/deploy/runtime/containerd/v3/20-gpu-nri-required.toml), version 3" "$out"
+check "doctor sees fail-closed through the drop-in" 'containerd requires plugin "gpu-nri" (fail-closed' "$out"
+check "doctor: NRI socket of the merged config matches plugin.socket" "socket $E2E/nri/nri.sock (matches plugin.socket)" "$out"
+check "doctor: the live NRI socket accepts connections" "accepts connections" "$out"
+check "doctor: gpu-nri not running is a failure" "gpu-nri's /readyz at http://127.0.0.1:19477/readyz did not answer" "$out"
+[ "$rc" = 1 ] && ok "doctor exits 1 while gpu-nri is down" || { bad "doctor exited $rc while gpu-nri is down"; show "$out"; }
+if e2e_plugin_start "$DOCTOR_CFG"; then
+  out=$(doctor); rc=$?
+  check "doctor: gpu-nri registered with this containerd (/readyz)" "gpu-nri is registered with the runtime" "$out"
+  [ "$rc" = 0 ] && ok "doctor: node healthy, exit 0" || { bad "doctor exited $rc with gpu-nri running"; show "$out"; }
+  out=$(run_in_pod fc-gpu busybox 'echo started' 2>&1)
+  check "with gpu-nri running, the required plugin is present and a container starts" "started" "$out"
+  e2e_plugin_stop
+else
+  bad "gpu-nri did not register with containerd"
+fi
+
 [ "${K8S_STOP_AFTER:-}" = runtime ] && { e2e_summary; exit; }
 
 section "single-node Kubernetes v1.37"
