@@ -7,7 +7,7 @@ T=$ROOT/.cache/tools
 CONTAINERD_VER=v2.4.2 CRICTL_VER=v1.37.0 GOLANGCI_VER=v2.15.0
 mkdir -p "$T/bin"
 
-apt_pkgs=(runc busybox-static musl-tools)
+apt_pkgs=(runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev)
 [ "${WITH_PODMAN:-1}" = 1 ] && apt_pkgs+=(podman)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -26,7 +26,28 @@ build() { # dir pkg@ver...
   fi
   ln -sf "$d"/* "$T/bin/"
 }
+# crun: Debian bookworm's crun 1.8.1 cannot read containerd 2.x's OCI spec 1.2 ("unknown version
+# specified", fixed in crun 1.14.3) and trixie's binary needs glibc 2.38, so crun is built from
+# the upstream tarball Debian trixie ships (sha256 as in trixie's signed Sources index) against
+# bookworm's libraries. Optional: when it cannot be built, the crun scenarios are skipped.
+CRUN_VER=1.21 CRUN_SHA256=4bfb700e764a4804a4de3ecf07753f4c391005356d60356df65d80ae0914c486
+build_crun() {
+  local d=$T/crun-$CRUN_VER src
+  if [ ! -x "$d/crun" ]; then
+    echo "building crun $CRUN_VER into $d" >&2
+    src=$(mktemp -d)
+    curl -fsSL -o "$src/crun.tar.gz" "http://deb.debian.org/debian/pool/main/c/crun/crun_$CRUN_VER.orig.tar.gz" &&
+      echo "$CRUN_SHA256  $src/crun.tar.gz" | sha256sum -c --quiet - &&
+      tar -C "$src" -xzf "$src/crun.tar.gz" &&
+      (cd "$src/crun-$CRUN_VER" && ./configure --disable-systemd --disable-shared && make git-version.h .version && make -j"$(nproc)" crun) >"$src/build.log" 2>&1 &&
+      mkdir -p "$d" && cp "$src/crun-$CRUN_VER/crun" "$d/crun" ||
+      { echo "crun $CRUN_VER not built (the crun scenarios will be skipped): $(tail -3 "$src/build.log" 2>/dev/null)" >&2; rm -rf "$src"; return 0; }
+    rm -rf "$src"
+  fi
+  ln -sf "$d/crun" "$T/bin/crun"
+}
 if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ]; then
+  build_crun
   build containerd-$CONTAINERD_VER github.com/containerd/containerd/v2/cmd/{containerd,ctr,containerd-shim-runc-v2}@$CONTAINERD_VER
   build crictl-$CRICTL_VER sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VER
 fi

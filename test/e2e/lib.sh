@@ -97,6 +97,7 @@ e2e_tools() {
   [ -x "$bin/containerd" ] && [ -x "$bin/crictl" ] && [ -x "$bin/containerd-shim-runc-v2" ] || die "tools missing in $bin"
   export PATH=$bin:$PATH
   E2E_RUNC=$(command -v runc) || die "runc not installed (apt-get install runc)"
+  E2E_CRUN=${E2E_CRUN:-$(command -v crun || true)}   # optional: the crun runtime handler and its scenarios
   [ -x /bin/busybox ] || die "busybox-static not installed"
   if ! command -v musl-gcc >/dev/null && [ "${E2E_NO_APT:-0}" != 1 ]; then
     log "installing musl-tools (musl image)"
@@ -371,6 +372,7 @@ imports = []
           BinaryName = "$E2E_RUNC"
           Root = "$E2E/runc"
           SystemdCgroup = false
+$(e2e_crun_runtime)
     [plugins."io.containerd.cri.v1.runtime".cni]
       bin_dirs = ["$E2E/cni/bin"]
       conf_dir = "$E2E/cni/net.d"
@@ -385,13 +387,33 @@ image-endpoint: unix://$E2E/ctd/containerd.sock
 timeout: 30
 EOF
 }
+# e2e_crun_runtime: a second runtime handler, "crun", when crun is installed (pods choose it
+# with POD_RUNTIME=crun).
+e2e_crun_runtime() {
+  [ -n "${E2E_CRUN:-}" ] || return 0
+  cat <<EOF
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun]
+        runtime_type = "io.containerd.runc.v2"
+        pod_annotations = ["*.gpu-nri.io/*", "gpus.gpu-nri.io/*", "capabilities.gpu-nri.io/*", "cdi.k8s.io/*"]
+        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun.options]
+          BinaryName = "$E2E_CRUN"
+          Root = "$E2E/crun"
+          SystemdCgroup = false
+EOF
+}
 crictl() { command crictl --config "$E2E/cri/crictl.yaml" "$@"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# e2e_containerd_start: containerd with the e2e config. With E2E_CTD_CGROUP_V1=1 it runs in a
+# private mount namespace without /sys/fs/cgroup/unified: on a hybrid-cgroup host its shims and
+# runtimes then see plain cgroup v1 (crun refuses hybrid hierarchies with cgroup2 controllers);
+# the host's own mounts are not changed.
 e2e_containerd_start() {
-  local t0; t0=$(now_ms)
+  local t0 pre=(); t0=$(now_ms)
   rm -f "$E2E/nri/nri.sock"
-  setsid "$(command -v containerd)" --config "$E2E/ctd/config.toml" >>"$E2E/logs/containerd.log" 2>&1 </dev/null &
+  [ "${E2E_CTD_CGROUP_V1:-0}" = 1 ] &&
+    pre=(unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"')
+  setsid "${pre[@]}" "$(command -v containerd)" --config "$E2E/ctd/config.toml" >>"$E2E/logs/containerd.log" 2>&1 </dev/null &
   echo $! >"$E2E/ctd/containerd.pid"; disown
   local i
   for i in $(seq 400); do
@@ -496,7 +518,7 @@ pod_run() {
  "log_directory":"$E2E/podlogs/$name","annotations":{$(kv_json "$@")},
  "linux":{"cgroup_parent":"$E2E_CGROUP","security_context":{"namespace_options":{"network":2}}}}
 JSON
-  id=$(crictl runp "$f" 2>"$E2E/cri/last.err") || { cat "$E2E/cri/last.err" >&2; return 1; }
+  id=$(crictl runp ${POD_RUNTIME:+--runtime "$POD_RUNTIME"} "$f" 2>"$E2E/cri/last.err") || { cat "$E2E/cri/last.err" >&2; return 1; }
   echo "$f" >"$E2E/cri/pod.$id"
   echo "$id"
 }
@@ -561,7 +583,7 @@ e2e_teardown() {
   e2e_containerd_stop
   awk -v p="$E2E/" 'index($5,p)==1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$E2E/ctd/root" "$E2E/ctd/state" "$E2E/ctd/tmp" "$E2E/s" "$E2E/runc" "$E2E/nri" "$E2E/host" "$E2E/podlogs"
+  rm -rf "$E2E/ctd/root" "$E2E/ctd/state" "$E2E/ctd/tmp" "$E2E/s" "$E2E/runc" "$E2E/crun" "$E2E/nri" "$E2E/host" "$E2E/podlogs"
   local c; for c in /sys/fs/cgroup/*/; do [ -d "$c${E2E_CGROUP#/}" ] && rmdir "$c${E2E_CGROUP#/}" 2>/dev/null; done
   true
 }

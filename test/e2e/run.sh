@@ -336,6 +336,54 @@ if want hostile; then
   done
 fi
 
+# ------------------------------------------------------------------ crun
+# crun_s1 MODE: NVIDIA_VISIBLE_DEVICES=0,2 in a pod of the "crun" runtime handler: the same
+# adjustment works on crun (device cgroup through crun's eBPF program, the hook under crun).
+crun_s1() {
+  local mode=$1 pod out handler
+  if [ -z "${E2E_CRUN:-}" ]; then skip "crun ($mode): crun not installed"; return; fi
+  pod=$(POD_RUNTIME=crun pod_run "crun-$mode") || { bad "crun ($mode): pod not created"; show "$(cat "$E2E/cri/last.err")"; return; }
+  handler=$(crictl inspectp -o go-template --template '{{.status.runtimeHandler}}' "$pod" 2>&1)
+  if [ "$handler" = crun ] && [ -d "$E2E/crun/k8s.io/$pod" ]; then ok "crun ($mode): the pod runs under crun (handler crun, state in crun's root)"
+  else bad "crun ($mode): pod not under crun (handler '$handler')"; ls "$E2E/crun" 2>&1 | head -5; fi
+  out=$(ctr_run "$pod" "crun-$mode" glibc "$PROBE
+cat /dev/nvidia0 2>&1 | head -1
+mknod /tmp/gpu1 c 195 1 && cat /tmp/gpu1 2>&1 | head -1
+$CUDATEST" NVIDIA_VISIBLE_DEVICES=0,2)
+  pod_rm "$pod"
+  expect_gpus "crun ($mode)" "$out" 0 2
+  check "crun ($mode): open(/dev/nvidia0) allowed by the device cgroup (ENXIO)" "can't open '/dev/nvidia0': No such device or address" "$out"
+  check "crun ($mode): GPU 1 node made with mknod inside is denied (EPERM)" "can't open '/tmp/gpu1': Operation not permitted" "$out"
+  check "crun ($mode): cudatest dlopen(libcuda.so.1) sees 2 devices" "dlopen=ok lib=libcuda.so.1 devices=2 cuda=$CUDA_VERSION" "$out"
+}
+# ctd_restart: containerd restarted (with the E2E_CTD_* environment of the call); the running
+# external gpu-nri reconnects by itself.
+ctd_restart() {
+  local before; before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  e2e_containerd_stop && e2e_containerd_start && e2e_plugin_wait_registered "$before"
+}
+if want crun; then
+  section "crun instead of runc (hook and hookless loader)"
+  if [ -z "${E2E_CRUN:-}" ]; then
+    skip "crun: not installed (test/tools.sh builds it)"
+  else
+    log "crun: $("$E2E_CRUN" --version | head -1)"
+    hybrid=$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)
+    if [ -n "$hybrid" ]; then
+      log "hybrid cgroups (cgroup2 controllers: $hybrid): containerd restarted without /sys/fs/cgroup/unified in its own mount namespace, so runc and crun use cgroup v1"
+      E2E_CTD_CGROUP_V1=1 ctd_restart || bad "crun: containerd (cgroup v1 view) did not come back with gpu-nri registered"
+    fi
+    crun_s1 hook
+    e2e_plugin_stop
+    E2E_LOADER=hookless e2e_plugin_config "$E2E/etc/gpu-nri-hookless.yaml"
+    e2e_plugin_start "$E2E/etc/gpu-nri-hookless.yaml" || bad "crun: gpu-nri (hookless) did not register"
+    crun_s1 hookless
+    e2e_plugin_stop
+    e2e_plugin_start "$E2E/etc/gpu-nri.yaml" || bad "crun: gpu-nri (hook) did not register again"
+    if [ -n "$hybrid" ]; then ctd_restart || bad "crun: containerd did not come back with gpu-nri registered"; fi
+  fi
+fi
+
 # ------------------------------------------------------------------ 6. faults
 if want s6; then
   section "6. faults: containerd killed and restarted, plugin killed and restarted"
