@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help tools build test test-unit test-e2e test-k8s fuzz-smoke lint bench demo clean
+.PHONY: help tools build test test-unit test-e2e test-k8s test-image fuzz-smoke lint bench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,11 +24,12 @@ build: ## build the static gpu-nri binary (and the small gpu-nri-hook) into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gpu-nri ./plugin/cmd/gpu-nri
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/gpu-nri-hook ./plugin/cmd/gpu-nri-hook
 
-test: ## the README's test command: tools, unit tests, then e2e and k8s suites (root)
+test: ## the README's test command: tools, unit tests, then e2e, k8s and image suites (root)
 	$(MAKE) tools
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
 	$(MAKE) test-k8s
+	$(MAKE) test-image
 
 test-unit: ## go tests with -race (includes fuzz seed corpora)
 	$(GO) test -race -count=1 ./...
@@ -38,6 +39,9 @@ test-e2e: build ## end-to-end suite: private containerd + runc + crictl + simula
 
 test-k8s: build ## real single-node Kubernetes suite (root)
 	bash test/k8s/run.sh
+
+test-image: ## build deploy/image/Dockerfile with Podman (offline, stand-in base images) and check the image (root)
+	bash test/image/run.sh
 
 fuzz-smoke: ## run every fuzz target for $(FUZZTIME) executions (a count: see test/fuzz-smoke.sh)
 	bash test/fuzz-smoke.sh $(FUZZTIME)

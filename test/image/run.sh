@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test/image/run.sh (`make test-image`): build deploy/image/Dockerfile itself with Podman, offline,
+# and check the image: the static binary runs in a base without libc, the entrypoint, command,
+# user and labels are what the Kubernetes manifests and test/k8s's hand-made image assume.
+#
+# The machine reaches no registry, so the Dockerfile's two base images are local stand-ins made
+# here: golang:$GO_VERSION from this machine's Go toolchain (plus busybox for RUN's /bin/sh), and
+# gcr.io/distroless/static-debian12 as an image with only /etc/passwd, /etc/group and /tmp (what
+# the binary may use of distroless/static; no libc, no shell). Go modules come from this
+# machine's module cache through GOPROXY=file://, falling back to its GOPROXY.
+# Root only (rootful Podman); ends with one line "N passed, M failed".
+set -uo pipefail
+E2E_DIR=${IMAGE_DIR:-/tmp/gpu-nri-image}
+# shellcheck source=test/e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
+REPO=$E2E_REPO
+W=$E2E
+
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: building the image with rootful Podman needs root"; echo "0 passed, 0 failed"; exit 0
+fi
+TOOLBIN=$(TOOLS=none bash "$REPO/test/tools.sh" | tail -1) || die "test/tools.sh failed"
+command -v podman >/dev/null || die "podman is not installed (test/tools.sh installs it)"
+[ -x /bin/busybox ] || die "busybox-static is not installed"
+
+GO_VERSION=$(sed -n 's/^ARG GO_VERSION=//p' "$REPO/deploy/image/Dockerfile")
+GOROOT=$(go env GOROOT) GOMODCACHE=$(go env GOMODCACHE)
+[ "$(go env GOVERSION)" = "go$GO_VERSION" ] || log "host Go is $(go env GOVERSION), the Dockerfile asks for $GO_VERSION: the stand-in carries the host's"
+GOLANG=docker.io/library/golang:$GO_VERSION DISTROLESS=gcr.io/distroless/static-debian12:latest
+IMG=localhost/gpu-nri:image-test
+# This VM has no CAP_SYS_RESOURCE: Podman's default rlimits (nofile 1048576) cannot be set.
+RUN=(podman --runtime runc run --rm --network=none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+VERSION=image-test COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+cleanup() {
+  podman rmi -f "$IMG" "$GOLANG" "$DISTROLESS" >/dev/null 2>&1
+  rm -rf "$W"
+}
+trap cleanup EXIT
+rm -rf "$W"; mkdir -p "$W"
+
+section "stand-in base images"
+t0=$(now_ms)
+r=$W/golang
+mkdir -p "$r/bin" "$r/usr/local" "$r/tmp" "$r/go" "$r/etc"
+chmod 1777 "$r/tmp"
+cp /bin/busybox "$r/bin/busybox"
+for a in sh mkdir cp ls cat env; do ln -s busybox "$r/bin/$a"; done
+cp -a "$GOROOT" "$r/usr/local/go"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
+echo 'root:x:0:' >"$r/etc/group"
+tar -C "$r" -cf - . | podman import \
+  --change "ENV PATH=/go/bin:/usr/local/go/bin:/bin" --change "ENV GOPATH=/go" --change "ENV GOTOOLCHAIN=local" \
+  --change "ENV GOPROXY=file:///gomodcache,$(go env GOPROXY)" --change "ENV GOFLAGS=-modcacherw" \
+  --change "WORKDIR /go" - "$GOLANG" >/dev/null && ok "stand-in $GOLANG ($(go env GOVERSION) from this machine)" || bad "stand-in golang image"
+r=$W/distroless
+mkdir -p "$r/etc" "$r/tmp"; chmod 1777 "$r/tmp"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$r/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$r/etc/group"
+tar -C "$r" -cf - . | podman import - "$DISTROLESS" >/dev/null && ok "stand-in $DISTROLESS (passwd, group, /tmp; no libc, no shell)" || bad "stand-in distroless image"
+rm -rf "$W/golang" "$W/distroless"
+log "base images in $(( $(now_ms) - t0 )) ms"
+
+section "podman build -f deploy/image/Dockerfile"
+t0=$(now_ms)
+if out=$(cd "$REPO" && podman --runtime runc build --layers=false --pull=never --network=host -v "$GOMODCACHE/cache/download:/gomodcache:ro" \
+  --build-arg TARGETARCH="$(go env GOARCH)" --build-arg VERSION=$VERSION --build-arg COMMIT="$COMMIT" -f deploy/image/Dockerfile -t "$IMG" . 2>&1); then
+  ok "the Dockerfile builds ($(( $(now_ms) - t0 )) ms)"
+else
+  bad "podman build failed"; show "$(tail -30 <<<"$out")"
+  e2e_summary; exit 1
+fi
+
+section "the image"
+cfg=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$IMG")
+check_eq "entrypoint, command and user" '["/usr/local/bin/gpu-nri"] ["run","--config","/etc/gpu-nri/config.yaml"] 0:0' "$cfg"
+for want in '"Entrypoint":["/usr/local/bin/gpu-nri"]' '"Cmd":["run","--config","/etc/gpu-nri/config.yaml"]' '"User":"0:0"'; do
+  check "test/k8s's hand-made image has the same $want" "$want" "$(cat "$REPO/test/k8s/run.sh")"
+done
+for l in org.opencontainers.image.version=$VERSION org.opencontainers.image.revision=$COMMIT org.opencontainers.image.source=https://github.com/gpu-nri/gpu-nri org.opencontainers.image.licenses=Apache-2.0; do
+  got=$(podman image inspect --format "{{index .Config.Labels \"${l%%=*}\"}}" "$IMG")
+  check_eq "label ${l%%=*}" "${l#*=}" "$got"
+done
+out=$("${RUN[@]}" "$IMG" version 2>&1)
+check "the binary runs in a base without libc (static) and carries the build's version" "$VERSION" "$out"
+check "... and commit" "$COMMIT" "$out"
+out=$("${RUN[@]}" "$IMG" config default 2>&1)
+check "gpu-nri config default runs in the image" "plugin:" "$out"
+size=$(podman image inspect --format '{{.Size}}' "$IMG")
+bin=$(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$W/gpu-nri" ./plugin/cmd/gpu-nri && stat -c %s "$W/gpu-nri")
+log "image $((size / 1024)) KiB, binary $((bin / 1024)) KiB"
+if [ "$size" -lt $((bin + 1024 * 1024)) ]; then ok "the image is the binary and the base, nothing of the build context (.dockerignore)"
+else bad "the image is $size bytes for a $bin-byte binary: something else got in"; podman history "$IMG"; fi
+
+e2e_summary
