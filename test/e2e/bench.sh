@@ -9,6 +9,9 @@
 #   plain pod | GPUs 0,2 through containerd's native CDI with a hand-written spec that mounts the
 #   same driver files as gpu-nri and runs NVIDIA's nvidia-cdi-hook create-symlinks + update-ldcache
 #   (v1.20.2), i.e. what NVIDIA's generated spec does for the loader, cut to its two essential hooks.
+# Phase C, crun (when test/tools.sh built it), the same containerd with a "crun" runtime handler and
+#   two gpu-nri instances (hook, hookless): runc plain | crun plain | crun + gpu-nri hooked | crun +
+#   gpu-nri hookless. On a hybrid-cgroup host containerd runs without the cgroup2 mount (cgroup v1).
 # Each round runs every variant of the phase once, in a rotating order (interleaved); a sample is
 # the wall time of `crictl runp` + `crictl create` + `crictl start` of a one-container pod
 # (container: /bin/true in the glibc image). BENCH_ROUNDS (default 20) rounds per phase.
@@ -87,8 +90,11 @@ write_nvidia_spec() {
 # ------------------------------------------------------------------ one sample
 # sample VARIANT: prints "runp_ms create_start_ms"; the pod is removed afterwards (not timed).
 sample() {
-  local v=$1 pod cid t0 t1 t2 ann=() extra=''
+  local v=$1 pod cid t0 t1 t2 ann=() extra='' POD_RUNTIME=''
   case $v in
+    cplain) POD_RUNTIME=crun ;;
+    chook) POD_RUNTIME=crun ann=("gpus.hook.gpu-nri.io/pod=0,2") ;;
+    chookless) POD_RUNTIME=crun ann=("gpus.hookless.gpu-nri.io/pod=0,2") ;;
     hook) ann=("gpus.hook.gpu-nri.io/pod=0,2") ;;
     hookless) ann=("gpus.hookless.gpu-nri.io/pod=0,2") ;;
     smallhook) ann=("gpus.smallhook.gpu-nri.io/pod=0,2") ;;
@@ -154,9 +160,28 @@ run_phase B plain nvidia
 log "phase B: $(( ($(now_ms) - T0) / 1000 )) s"
 rm -f "$E2E/cdi/nvbench.yaml"
 
+PHASE_C=0
+if [ -n "${E2E_CRUN:-}" ]; then
+  section "phase C: crun ($("$E2E_CRUN" --version | head -1)), gpu-nri registered"
+  if [ -n "$(e2e_hybrid_cgroup2)" ]; then e2e_containerd_stop; E2E_CTD_CGROUP_V1=1 e2e_containerd_start; fi
+  bench_plugin gpu-nri-hook 10 hook
+  bench_plugin gpu-nri-hookless 11 hookless
+  verify chook
+  verify chookless
+  T0=$(now_ms)
+  run_phase C plain cplain chook chookless
+  log "phase C: $(( ($(now_ms) - T0) / 1000 )) s"
+  bench_plugins_stop
+  PHASE_C=1
+else
+  log "phase C skipped: no crun (test/tools.sh builds it)"
+fi
+
 # ------------------------------------------------------------------ report
 declare -A MED
-for k in A-plain A-hook A-smallhook A-hookless B-plain B-nvidia; do
+keys=(A-plain A-hook A-smallhook A-hookless B-plain B-nvidia)
+[ "$PHASE_C" = 1 ] && keys+=(C-plain C-cplain C-chook C-chookless)
+for k in "${keys[@]}"; do
   MED[$k-runp]=$(col 1 "$E2E/bench/$k" | median)
   MED[$k-cs]=$(col 2 "$E2E/bench/$k" | median)
   MED[$k-tot]=$(tot "$E2E/bench/$k" | median)
@@ -165,6 +190,23 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 row() { # label key base
   echo "| $1 | ${MED[$2-n]} | ${MED[$2-runp]} | ${MED[$2-cs]} | ${MED[$2-tot]} | $(ratio "${MED[$2-cs]}" "${MED[$3-cs]}") | $(ratio "${MED[$2-tot]}" "${MED[$3-tot]}") |"
+}
+phase_c() {
+  [ "$PHASE_C" = 1 ] || { printf '\n(No crun: phase C was skipped.)\n'; return; }
+  cat <<EOT
+
+## crun instead of runc (gpu-nri registered, hooked and hookless instances)
+
+$("$E2E_CRUN" --version | head -1) (test/tools.sh), pods of containerd's \`crun\` runtime handler; runc plain in the same rounds for
+reference.$( [ -n "$(e2e_hybrid_cgroup2)" ] && echo " This host has hybrid cgroups, which crun refuses: containerd ran in its own mount namespace without the cgroup2 mount, so both runtimes used cgroup v1.")
+
+| variant | samples | runp | create+start | pod total | create+start vs crun plain | total vs crun plain |
+|---|---|---|---|---|---|---|
+$(row "runc, plain container (no GPU)" C-plain C-cplain)
+$(row "crun, plain container (no GPU)" C-cplain C-cplain)
+$(row "crun, gpu-nri hook loader, GPUs 0,2" C-chook C-cplain)
+$(row "crun, gpu-nri hookless, GPUs 0,2" C-chookless C-cplain)
+EOT
 }
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 REPORT=$(cat <<EOF
@@ -212,6 +254,7 @@ gpu-nri hooked ${MED[A-hook-cs]} ms ($(ratio "${MED[A-hook-cs]}" "${MED[A-plain-
 ${MED[A-smallhook-cs]} ms ($(ratio "${MED[A-smallhook-cs]}" "${MED[A-plain-cs]}")x), gpu-nri hookless ${MED[A-hookless-cs]} ms
 ($(ratio "${MED[A-hookless-cs]}" "${MED[A-plain-cs]}")x), NVIDIA's hooks ${MED[B-nvidia-cs]} ms ($(ratio "${MED[B-nvidia-cs]}" "${MED[B-plain-cs]}")x).
 The cost of having the three gpu-nri instances registered for a plain container: ${MED[A-plain-tot]} vs ${MED[B-plain-tot]} ms per pod.
+$(phase_c)
 
 Reproduce: \`sudo bash test/e2e/bench.sh\` (BENCH_ROUNDS=N for more rounds; raw samples in \$E2E_DIR/bench/).
 EOF

@@ -424,6 +424,15 @@ e2e_containerd_start() {
   [ -S "$E2E/nri/nri.sock" ] || die "containerd not ready after 20 s (log: $E2E/logs/containerd.log)"
   log "containerd ready after $(( $(now_ms) - t0 )) ms"
 }
+# e2e_containerd_restart: containerd restarted (with the E2E_CTD_* environment of the call); a
+# running external gpu-nri reconnects by itself; returns once it has registered again.
+e2e_containerd_restart() {
+  local before; before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  e2e_containerd_stop && e2e_containerd_start && e2e_plugin_wait_registered "$before"
+}
+# e2e_hybrid_cgroup2: the controllers of a hybrid host's cgroup2 mount (empty when none): crun
+# refuses such hosts, so its scenarios run containerd with E2E_CTD_CGROUP_V1=1.
+e2e_hybrid_cgroup2() { cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true; }
 # e2e_containerd_stop [KILL]: remove every pod, then stop containerd (SIGKILL with KILL, no pod removal).
 e2e_containerd_stop() {
   local pid

@@ -356,22 +356,16 @@ $CUDATEST" NVIDIA_VISIBLE_DEVICES=0,2)
   check "crun ($mode): GPU 1 node made with mknod inside is denied (EPERM)" "can't open '/tmp/gpu1': Operation not permitted" "$out"
   check "crun ($mode): cudatest dlopen(libcuda.so.1) sees 2 devices" "dlopen=ok lib=libcuda.so.1 devices=2 cuda=$CUDA_VERSION" "$out"
 }
-# ctd_restart: containerd restarted (with the E2E_CTD_* environment of the call); the running
-# external gpu-nri reconnects by itself.
-ctd_restart() {
-  local before; before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
-  e2e_containerd_stop && e2e_containerd_start && e2e_plugin_wait_registered "$before"
-}
 if want crun; then
   section "crun instead of runc (hook and hookless loader)"
   if [ -z "${E2E_CRUN:-}" ]; then
     skip "crun: not installed (test/tools.sh builds it)"
   else
     log "crun: $("$E2E_CRUN" --version | head -1)"
-    hybrid=$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)
+    hybrid=$(e2e_hybrid_cgroup2)
     if [ -n "$hybrid" ]; then
       log "hybrid cgroups (cgroup2 controllers: $hybrid): containerd restarted without /sys/fs/cgroup/unified in its own mount namespace, so runc and crun use cgroup v1"
-      E2E_CTD_CGROUP_V1=1 ctd_restart || bad "crun: containerd (cgroup v1 view) did not come back with gpu-nri registered"
+      E2E_CTD_CGROUP_V1=1 e2e_containerd_restart || bad "crun: containerd (cgroup v1 view) did not come back with gpu-nri registered"
     fi
     crun_s1 hook
     e2e_plugin_stop
@@ -380,7 +374,7 @@ if want crun; then
     crun_s1 hookless
     e2e_plugin_stop
     e2e_plugin_start "$E2E/etc/gpu-nri.yaml" || bad "crun: gpu-nri (hook) did not register again"
-    if [ -n "$hybrid" ]; then ctd_restart || bad "crun: containerd did not come back with gpu-nri registered"; fi
+    if [ -n "$hybrid" ]; then e2e_containerd_restart || bad "crun: containerd did not come back with gpu-nri registered"; fi
   fi
 fi
 
