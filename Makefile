@@ -46,9 +46,11 @@ test-image: ## build deploy/image/Dockerfile with Podman (offline, stand-in base
 fuzz-smoke: ## run every fuzz target for $(FUZZTIME) executions (a count: see test/fuzz-smoke.sh)
 	bash test/fuzz-smoke.sh $(FUZZTIME)
 
-lint: ## golangci-lint (built from the module proxy into .cache/tools)
+lint: ## golangci-lint (built from the module proxy into .cache/tools) and shellcheck of the shell harnesses
 	@[ -x $(GOLANGCI) ] || TOOLS=lint bash test/tools.sh >/dev/null
 	$(GOLANGCI) run ./...
+	@command -v shellcheck >/dev/null || TOOLS=none bash test/tools.sh >/dev/null
+	git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x -S warning
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...

@@ -8,7 +8,7 @@
 # at the deadline with no crashing input (golang/go#75804, fixed in go1.27).
 # A count has no deadline to race. A duration still works if asked for.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 t=${1:-20000x}
 pass=0 fail=0
 for pkg in $(go list ./...); do

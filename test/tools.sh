@@ -7,7 +7,7 @@ T=$ROOT/.cache/tools
 CONTAINERD_VER=v2.4.2 CRICTL_VER=v1.37.0 GOLANGCI_VER=v2.15.0
 mkdir -p "$T/bin"
 
-apt_pkgs=(runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev)
+apt_pkgs=(runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev shellcheck)
 [ "${WITH_PODMAN:-1}" = 1 ] && apt_pkgs+=(podman)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -32,7 +32,7 @@ if [ ! -x "$NVHOOK_DIR/nvidia-cdi-hook" ]; then
 fi
 NVHOOK=$NVHOOK_DIR/nvidia-cdi-hook
 hostcfg() { sed -n "s/^[[:space:]]*$1:[[:space:]]*//p" "$E2E/host.yaml" | head -1; }
-DEV_ROOT=$(hostcfg devRoot); DRIVER_ROOT=$(hostcfg driverRoot)
+DEV_ROOT=$(hostcfg devRoot)
 
 # ------------------------------------------------------------------ two gpu-nri instances
 # bench_plugin NAME INDEX LOADER [DOMAIN] [HOOK_BIN]: config with its own name, index and

@@ -251,7 +251,7 @@ e2e_images_build() {
   mkimage "$r" localhost/gpu-nri-e2e/rhel:1 "[$E2E_PATH_ENV]" null '["/bin/sh"]'
 
   r=$b/distroless; mkdir -p "$r"/{dev,proc,sys,tmp,etc,run,var,lib64,usr/local/bin}
-  busybox_rootfs "$r" /busybox; rm -rf "$r/bin"
+  busybox_rootfs "$r" /busybox; rm -rf "${r:?}/bin"
   glibc_libs "$r" /lib/x86_64-linux-gnu
   ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$r/lib64/ld-linux-x86-64.so.2"
   cp "$E2E/build/cudatest" "$r/usr/local/bin/cudatest"
@@ -415,8 +415,8 @@ e2e_containerd_start() {
     pre=(unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"')
   setsid "${pre[@]}" "$(command -v containerd)" --config "$E2E/ctd/config.toml" >>"$E2E/logs/containerd.log" 2>&1 </dev/null &
   echo $! >"$E2E/ctd/containerd.pid"; disown
-  local i
-  for i in $(seq 400); do
+  local _
+  for _ in $(seq 400); do
     [ -S "$E2E/nri/nri.sock" ] && crictl version >/dev/null 2>&1 && break
     alive "$E2E/ctd/containerd.pid" || { tail -20 "$E2E/logs/containerd.log" >&2; die "containerd exited"; }
     sleep 0.05
@@ -434,6 +434,7 @@ e2e_containerd_restart() {
 # refuses such hosts, so its scenarios run containerd with E2E_CTD_CGROUP_V1=1.
 e2e_hybrid_cgroup2() { cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true; }
 # e2e_containerd_stop [KILL]: remove every pod, then stop containerd (SIGKILL with KILL, no pod removal).
+# shellcheck disable=SC2120 # run.sh passes KILL
 e2e_containerd_stop() {
   local pid
   alive "$E2E/ctd/containerd.pid" || { rm -f "$E2E/ctd/containerd.pid"; return 0; }
@@ -444,7 +445,7 @@ e2e_containerd_stop() {
     crictl rmp --all --force >/dev/null 2>&1 || true
     kill "$pid"
   fi
-  local i; for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  local _; for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
   rm -f "$E2E/ctd/containerd.pid"
 }
@@ -488,8 +489,8 @@ e2e_plugin_start() {
 }
 # e2e_plugin_wait_registered N: until containerd logs more than N "registered" lines naming gpu-nri.
 e2e_plugin_wait_registered() {
-  local i n
-  for i in $(seq 200); do
+  local _ n
+  for _ in $(seq 200); do
     n=$(grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true)
     if [ "${n:-0}" -gt "${1:-0}" ] && grep 'registered as' "$E2E/logs/containerd.log" | tail -n +$((${1:-0} + 1)) | grep -q 'gpu-nri'; then
       return 0
@@ -501,7 +502,7 @@ e2e_plugin_wait_registered() {
 e2e_plugin_stop() {
   if alive "$E2E/nri/plugin.pid"; then
     local pid; pid=$(cat "$E2E/nri/plugin.pid"); kill "$pid"
-    local i; for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    local _; for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
   fi
   rm -f "$E2E/nri/plugin.pid"
@@ -555,8 +556,8 @@ JSON
 }
 # ctr_wait ID [TIMEOUT_S]: until the container exits.
 ctr_wait() {
-  local i st
-  for i in $(seq $((${2:-20} * 20))); do
+  local _ st
+  for _ in $(seq $((${2:-20} * 20))); do
     st=$(crictl inspect -o go-template --template '{{.status.state}}' "$1" 2>/dev/null) || true
     [ "$st" = CONTAINER_EXITED ] && return 0
     sleep 0.05

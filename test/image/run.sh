@@ -19,7 +19,7 @@ W=$E2E
 if [ "$(id -u)" != 0 ]; then
   echo "SKIP: building the image with rootful Podman needs root"; echo "0 passed, 0 failed"; exit 0
 fi
-TOOLBIN=$(TOOLS=none bash "$REPO/test/tools.sh" | tail -1) || die "test/tools.sh failed"
+TOOLS=none bash "$REPO/test/tools.sh" >/dev/null || die "test/tools.sh failed (apt packages)"
 command -v podman >/dev/null || die "podman is not installed (test/tools.sh installs it)"
 [ -x /bin/busybox ] || die "busybox-static is not installed"
 

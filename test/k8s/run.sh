@@ -408,7 +408,6 @@ if want s1 || want s2 || want s3 || want s4 || want s5; then
   else bad "DaemonSet not Ready"; show "$(kubectl -n gpu-nri describe pods 2>&1 | tail -30)"; fi
   if e2e_plugin_wait_registered "$before"; then ok "gpu-nri registered with containerd from inside its pod"
   else bad "no registration of gpu-nri in the containerd log"; fi
-  PP=$(plugin_pod)
   [ -x "$E2E/hookbin/gpu-nri" ] && cmp -s "$E2E/hookbin/gpu-nri" "$E2E/bin/gpu-nri" && ok "the init container installed the image's binary at injection.hookPath" || bad "hook binary missing or different at $E2E/hookbin/gpu-nri"
 fi
 
