@@ -340,3 +340,20 @@ imports = ["conf.d/*.toml"]
 		})
 	}
 }
+
+// In a pod the host is seen under host.root; imports name host paths and
+// findings name them too.
+func TestContainerdImportsUnderHostRoot(t *testing.T) {
+	n := newNode(t, simhost.Options{GPUs: 1})
+	root := filepath.Join(n.dir, "hostroot")
+	n.write(t, filepath.Join(root, "etc/containerd/config.toml"), "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+	n.write(t, filepath.Join(root, "etc/containerd/conf.d/20-gpu-nri-required.toml"), shipped(t, "v3/20-gpu-nri-required.toml"))
+	n.write(t, filepath.Join(root, "etc/containerd/conf.d/30-off.toml"), "version = 3\n[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n")
+	n.cfg.Host.Root = root
+	r := doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: "/etc/containerd/config.toml", CRIOConfig: "/etc/crio/crio.conf",
+		Inventory: []inventory.Option{inventory.WithNodeStater(n.h.Stater())}})
+	require.True(t, find(r, "runtime", doctor.OK,
+		"containerd config /etc/containerd/config.toml (imports /etc/containerd/conf.d/20-gpu-nri-required.toml, /etc/containerd/conf.d/30-off.toml), version 3"), r.Text())
+	require.True(t, find(r, "validator", doctor.OK, `requires plugin "gpu-nri"`), r.Text())
+	require.True(t, find(r, "nri", doctor.Fail, "NRI is disabled in /etc/containerd/conf.d/30-off.toml"), r.Text())
+}
