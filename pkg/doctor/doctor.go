@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	toml "github.com/pelletier/go-toml/v2"
-
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
@@ -170,7 +168,7 @@ func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath)
 
 func (d *doctor) runtime() runtimeInfo {
 	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig
-	crio, crioFiles, crioErr := d.crioConfig(crioPath)
+	crio, crioErr := d.crioConfig(crioPath)
 	var rt runtimeInfo
 	found := false
 	if _, err := os.Stat(d.view(cPath)); err == nil {
@@ -185,9 +183,9 @@ func (d *doctor) runtime() runtimeInfo {
 	}
 	if crioErr != nil {
 		d.add("runtime", Fail, "fix the TOML syntax", "CRI-O config: %v", crioErr)
-	} else if len(crioFiles) > 0 {
+	} else if len(crio.files) > 0 {
 		found = true
-		r := d.crio(crioFiles, crio)
+		r := d.crio(crio)
 		if rt.name == "" {
 			rt = r
 		}
@@ -347,8 +345,8 @@ func orDefault(s, def string) string {
 }
 
 // crioConfig merges crio.conf and crio.conf.d/*.conf (lexical order, later
-// files win key by key).
-func (d *doctor) crioConfig(path string) (map[string]any, []string, error) {
+// files win key by key, arrays included).
+func (d *doctor) crioConfig(path string) (*layered, error) {
 	var files []string
 	if _, err := os.Stat(d.view(path)); err == nil {
 		files = append(files, path)
@@ -356,46 +354,31 @@ func (d *doctor) crioConfig(path string) (map[string]any, []string, error) {
 	dropins, _ := filepath.Glob(filepath.Join(d.view(path+".d"), "*.conf"))
 	sort.Strings(dropins)
 	for _, f := range dropins {
-		rel, err := filepath.Rel(d.view("/"), f)
+		h, err := d.hostPath(f)
 		if err != nil {
-			rel = f
+			return nil, err
 		}
-		files = append(files, "/"+rel)
+		files = append(files, h)
 	}
-	merged := map[string]any{}
+	c := newLayered()
 	for _, f := range files {
-		data, err := os.ReadFile(d.view(f))
+		m, err := d.readTOML(f)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", f, err)
+			return nil, err
 		}
-		var m map[string]any
-		if err := toml.Unmarshal(data, &m); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", f, err)
-		}
-		merge(merged, m)
+		c.add(f, m, false)
 	}
-	return merged, files, nil
+	return c, nil
 }
 
-func merge(dst, src map[string]any) {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				merge(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-}
-
-func (d *doctor) crio(files []string, m map[string]any) runtimeInfo {
+func (d *doctor) crio(c *layered) runtimeInfo {
 	rt := runtimeInfo{name: "cri-o", nri: true, socket: config.Default().Plugin.Socket}
-	d.add("runtime", OK, "", "CRI-O config %s", strings.Join(files, ", "))
-	last := files[len(files)-1]
+	m := c.merged
+	d.add("runtime", OK, "", "CRI-O config %s", strings.Join(c.files, ", "))
 	if on, ok := getBool(m, "crio", "nri", "enable_nri"); ok && !on {
 		rt.nri = false
-		d.add("nri", Fail, fmt.Sprintf("set [crio.nri] enable_nri = true (e.g. in %s) and restart CRI-O", last), "NRI is disabled in CRI-O (enable_nri = false)")
+		d.add("nri", Fail, fmt.Sprintf("set [crio.nri] enable_nri = true in %s and restart CRI-O", c.fileOf("crio", "nri", "enable_nri")),
+			"NRI is disabled in CRI-O (enable_nri = false in %s)", c.fileOf("crio", "nri", "enable_nri"))
 	} else if !ok {
 		d.add("nri", Info, "CRI-O before 1.30 needs [crio.nri] enable_nri = true", "enable_nri is not set: enabled by default since CRI-O 1.30")
 	} else {

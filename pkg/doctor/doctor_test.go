@@ -208,6 +208,11 @@ func TestFindings(t *testing.T) {
 			"crio.conf":               "[crio.nri]\nenable_nri = true\nnri_listen = \"SOCK\"\n",
 			"crio.conf.d/10-nri.conf": "[crio.nri]\nenable_nri = false\n"},
 			check: "nri", sev: doctor.Fail, substr: "NRI is disabled in CRI-O", fix: "enable_nri = true"},
+		{name: "CRI-O fix names the drop-in that disabled NRI", crio: map[string]string{
+			"crio.conf":                 "[crio.nri]\nenable_nri = true\nnri_listen = \"SOCK\"\n",
+			"crio.conf.d/10-nri.conf":   "[crio.nri]\nenable_nri = false\n",
+			"crio.conf.d/20-other.conf": "[crio.runtime]\ndefault_runtime = \"crun\"\n"},
+			check: "nri", sev: doctor.Fail, substr: "enable_nri = false in ", fix: "crio.conf.d/10-nri.conf and restart"},
 		{name: "CRI-O NVIDIA default runtime", crio: map[string]string{
 			"crio.conf": "[crio.nri]\nnri_listen = \"SOCK\"\n[crio.runtime]\ndefault_runtime = \"nvidia\"\n[crio.runtime.runtimes.nvidia]\nruntime_path = \"/usr/bin/nvidia-container-runtime\"\n"},
 			check: "runtime", sev: doctor.Fail, substr: "injected twice", fix: "default_runtime back"},

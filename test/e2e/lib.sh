@@ -365,14 +365,8 @@ imports = []
     restrict_oom_score_adj = true
     [plugins."io.containerd.cri.v1.runtime".containerd]
       default_runtime_name = "runc"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        pod_annotations = ["*.gpu-nri.io/*", "gpus.gpu-nri.io/*", "capabilities.gpu-nri.io/*", "cdi.k8s.io/*"]
-        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-          BinaryName = "$E2E_RUNC"
-          Root = "$E2E/runc"
-          SystemdCgroup = false
-$(e2e_crun_runtime)
+$(e2e_runtime runc "$E2E_RUNC")
+$([ -n "${E2E_CRUN:-}" ] && e2e_runtime crun "$E2E_CRUN")
     [plugins."io.containerd.cri.v1.runtime".cni]
       bin_dirs = ["$E2E/cni/bin"]
       conf_dir = "$E2E/cni/net.d"
@@ -387,17 +381,16 @@ image-endpoint: unix://$E2E/ctd/containerd.sock
 timeout: 30
 EOF
 }
-# e2e_crun_runtime: a second runtime handler, "crun", when crun is installed (pods choose it
-# with POD_RUNTIME=crun).
-e2e_crun_runtime() {
-  [ -n "${E2E_CRUN:-}" ] || return 0
+# e2e_runtime NAME BINARY: a runtime handler of the runc shim running BINARY, state under
+# $E2E/NAME. "runc" is the default; "crun" exists when crun is installed (POD_RUNTIME=crun).
+e2e_runtime() {
   cat <<EOF
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun]
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$1]
         runtime_type = "io.containerd.runc.v2"
         pod_annotations = ["*.gpu-nri.io/*", "gpus.gpu-nri.io/*", "capabilities.gpu-nri.io/*", "cdi.k8s.io/*"]
-        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun.options]
-          BinaryName = "$E2E_CRUN"
-          Root = "$E2E/crun"
+        [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$1.options]
+          BinaryName = "$2"
+          Root = "$E2E/$1"
           SystemdCgroup = false
 EOF
 }

@@ -11,17 +11,49 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 )
 
-// containerdFiles is containerd's configuration as containerd itself reads
-// it: the main file and everything it imports, merged.
-type containerdFiles struct {
-	// files are host paths, in the order containerd loads them.
+// layered is a runtime configuration merged from several TOML files, with
+// the file each value came from.
+type layered struct {
+	// files are host paths, in the order the runtime loads them.
 	files []string
-	// merged is the merged configuration at version.
-	merged  map[string]any
-	version int64
+	// merged is the merged configuration.
+	merged map[string]any
 	// origin maps a dotted key path ("plugins.<id>.disable") to the host
 	// path of the file whose value won.
 	origin map[string]string
+}
+
+func newLayered() *layered {
+	return &layered{merged: map[string]any{}, origin: map[string]string{}}
+}
+
+// readTOML reads the host file path as a TOML table.
+func (d *doctor) readTOML(path string) (map[string]any, error) {
+	data, err := os.ReadFile(d.view(path))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// hostPath turns a path under the host view back into the host path.
+func (d *doctor) hostPath(view string) (string, error) {
+	rel, err := filepath.Rel(d.view("/"), view)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join("/", rel), nil
+}
+
+// containerdFiles is containerd's configuration as containerd itself reads
+// it: the main file and everything it imports, merged and migrated.
+type containerdFiles struct {
+	*layered
+	version int64
 	// notes are findings about the imports themselves (unknown version).
 	notes []string
 }
@@ -60,16 +92,12 @@ func (d *doctor) loadContainerd(path string) (*containerdFiles, error) {
 			continue
 		}
 		loaded[p] = true
-		data, err := os.ReadFile(d.view(p))
+		m, err := d.readTOML(p)
 		if err != nil {
 			if r.parent != "" {
 				return nil, fmt.Errorf("%s, imported by %s: %w", p, r.parent, err)
 			}
 			return nil, err
-		}
-		var m map[string]any
-		if err := toml.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		version := int64(1)
 		if v, ok := m["version"].(int64); ok {
@@ -85,13 +113,13 @@ func (d *doctor) loadContainerd(path string) (*containerdFiles, error) {
 		}
 	}
 
-	c := &containerdFiles{merged: map[string]any{}, origin: map[string]string{}, version: files[0].version}
-	for _, f := range files[1:] {
+	c := &containerdFiles{layered: newLayered()}
+	for _, f := range files {
 		c.version = max(c.version, f.version)
 	}
 	for i, f := range files {
-		c.files = append(c.files, f.path)
 		if i > 0 && f.version < 2 {
+			c.files = append(c.files, f.path)
 			c.notes = append(c.notes, fmt.Sprintf("%s has no version 2 or newer (containerd reads it as version %d, with short plugin names): its settings are not checked", f.path, f.version))
 			continue
 		}
@@ -99,9 +127,8 @@ func (d *doctor) loadContainerd(path string) (*containerdFiles, error) {
 			migrateCRIRuntime(f.m)
 		}
 		delete(f.m, "imports")
-		c.merge(c.merged, f.m, nil, f.path, true)
+		c.add(f.path, f.m, true)
 	}
-	c.merged["version"] = c.version
 	return c, nil
 }
 
@@ -121,13 +148,12 @@ func (d *doctor) resolveImports(parent string, imports []string) ([]string, erro
 		if err != nil {
 			return nil, fmt.Errorf("%s: import %q: %w", parent, p, err)
 		}
-		root := d.view("/")
 		for _, m := range matches {
-			rel, err := filepath.Rel(root, m)
+			h, err := d.hostPath(m)
 			if err != nil {
 				return nil, fmt.Errorf("%s: import %q: %w", parent, p, err)
 			}
-			out = append(out, filepath.Join("/", rel))
+			out = append(out, h)
 		}
 	}
 	return out, nil
@@ -163,9 +189,15 @@ func migrateCRIRuntime(m map[string]any) {
 	}
 }
 
-// merge merges src into dst the way containerd merges its files, recording
-// where each leaf came from.
-func (c *containerdFiles) merge(dst, src map[string]any, keys []string, from string, top bool) {
+// add merges the file path's table m over what is there: tables key by
+// key, recursively; any other value replaces the earlier one, except that
+// top-level arrays are unions when unionTop (containerd; CRI-O replaces).
+func (c *layered) add(path string, m map[string]any, unionTop bool) {
+	c.files = append(c.files, path)
+	c.merge(c.merged, m, nil, path, unionTop)
+}
+
+func (c *layered) merge(dst, src map[string]any, keys []string, from string, union bool) {
 	for k, v := range src {
 		path := append(slices.Clip(keys), k)
 		if sm, ok := v.(map[string]any); ok {
@@ -177,7 +209,7 @@ func (c *containerdFiles) merge(dst, src map[string]any, keys []string, from str
 			c.merge(dm, sm, path, from, false)
 			continue
 		}
-		if sl, ok := v.([]any); ok && top {
+		if sl, ok := v.([]any); ok && union {
 			dl, _ := dst[k].([]any)
 			for _, x := range sl {
 				if !slices.ContainsFunc(dl, func(y any) bool { return reflect.DeepEqual(x, y) }) {
@@ -192,7 +224,7 @@ func (c *containerdFiles) merge(dst, src map[string]any, keys []string, from str
 }
 
 // fileOf names the file whose value for keys won, or the main file.
-func (c *containerdFiles) fileOf(keys ...string) string {
+func (c *layered) fileOf(keys ...string) string {
 	if f, ok := c.origin[strings.Join(keys, ".")]; ok {
 		return f
 	}
@@ -200,7 +232,7 @@ func (c *containerdFiles) fileOf(keys ...string) string {
 }
 
 // describe names the files for the runtime finding.
-func (c *containerdFiles) describe() string {
+func (c *layered) describe() string {
 	if len(c.files) == 1 {
 		return c.files[0]
 	}
