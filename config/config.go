@@ -275,8 +275,8 @@ func Parse(data []byte) (*Config, error) {
 		if err := yaml.UnmarshalStrict(data, c); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		if c.Policy.Sources == nil {
-			c.Policy = StandalonePolicy()
+		if c.Policy.Sources == nil { // the rest of policy: (e.g. managementNamespaces) stays
+			c.Policy.Sources = StandalonePolicy().Sources
 		}
 	}
 	if err := c.Validate(); err != nil {

@@ -57,6 +57,12 @@ func TestParse(t *testing.T) {
 			}},
 		{name: "policy replaces defaults", in: "policy:\n  sources:\n    env: {trusted: true}\n",
 			check: func(t *testing.T, c *Config) { require.Len(t, c.Policy.Sources, 1) }},
+		{name: "management namespaces without sources keep the default sources", in: "policy:\n  managementNamespaces: [gpu-operator]\n",
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, []string{"gpu-operator"}, c.Policy.ManagementNamespaces)
+				require.Equal(t, StandalonePolicy().Sources, c.Policy.Sources)
+				require.Equal(t, "standalone", c.Policy.Profile)
+			}},
 		{name: "unknown key", in: "host:\n  drvRoot: /x\n", err: "drvRoot"},
 		{name: "bad loader", in: "injection:\n  loader: magic\n", err: "injection.loader"},
 		{name: "relative path", in: "host:\n  devRoot: dev\n", err: "host.devRoot"},
