@@ -194,24 +194,9 @@ func (r *rootFS) readFile(p string, limit int64) (data []byte, ok bool, err erro
 	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
 		return nil, false, refuse(p, t)
 	}
-	// Re-open the very inode we checked through its fd: no second lookup.
-	rfd, err := unix.Openat(fd, "", unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		// Older kernels lack openat(fd, "") on O_PATH; resolve again but
-		// refuse anything but a regular file opened without blocking.
-		rfd, err = r.openat2(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
-		if err != nil {
-			return nil, false, fmt.Errorf("hook: open %s in container root: %w", p, err)
-		}
-	}
-	f := os.NewFile(uintptr(rfd), p)
-	defer f.Close()
-	data, err = io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, false, fmt.Errorf("hook: read %s in container root: %w", p, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, false, fmt.Errorf("hook: %s in container root is larger than %d bytes: %w", p, limit, ErrHostileRoot)
+	// Opened again for reading; the same inode as the one checked, or refused.
+	if data, err = r.readSameFile(fd, &st, p, int(limit)); err != nil {
+		return nil, false, err
 	}
 	return data, true, nil
 }
