@@ -15,6 +15,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -261,3 +262,16 @@ func nil2empty(s []string) []string {
 }
 
 func strconvItoa(i int) string { return strconv.Itoa(i) }
+
+// The hookless fallback layout needs LD_LIBRARY_PATH in a CDI spec too (the
+// same edits.Build rule as the daemon; no image value is known here).
+func TestGenerateHooklessFallbackSetsLibraryPath(t *testing.T) {
+	_, inv := host(t, simhost.Options{GPUs: 1})
+	o := options(inventory.Compute, inventory.Utility)
+	o.Edits.Loader = config.LoaderHookless
+	o.Edits.HooklessLayout = hook.LayoutFallback
+	s, _, err := cdispec.Generate(inv, o)
+	require.NoError(t, err)
+	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hook.HooklessDir)
+	require.Empty(t, merged(s, device(t, s, "0")).Hooks)
+}

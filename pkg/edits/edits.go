@@ -28,6 +28,9 @@ type Selection struct {
 	IMEXAll      bool
 	// Extra device groups by inventory.Extra key (gds, mofed, nvswitch, gdrcopy).
 	Extra []string
+	// ImageLibraryPath is the container's LD_LIBRARY_PATH (empty when unknown,
+	// as in a CDI spec): the hookless fallback layout puts its directory first.
+	ImageLibraryPath string
 }
 
 // Options shape the edits.
@@ -109,10 +112,8 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 		}
 	}
 	for _, m := range sel.MIGs {
-		for i := range inv.GPUs {
-			if inv.GPUs[i].Index == m.GPU {
-				b.node(&inv.GPUs[i].Node)
-			}
+		if g, ok := inv.GPUByIndex(m.GPU); ok {
+			b.node(&g.Node)
 		}
 		for i := range m.Caps {
 			b.node(&m.Caps[i])
@@ -185,6 +186,9 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 				b.seenMount[m.ContainerPath] = true
 				b.e.Mounts = append(b.e.Mounts, m)
 			}
+		}
+		if o.HooklessLayout == hook.LayoutFallback {
+			b.e.Env = append(b.e.Env, "LD_LIBRARY_PATH="+hook.HooklessLibraryPath(sel.ImageLibraryPath, hook.HooklessDir))
 		}
 	default:
 		if len(libs) > 0 {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
@@ -132,13 +131,8 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 	}
 	var thirdParty []string
 	sel := edits.Selection{Capabilities: req.Capabilities, MIGConfig: req.MIGConfig, MIGMonitor: req.MIGMonitor,
-		IMEXChannels: req.IMEXChannels, IMEXAll: req.IMEXAll}
-	for flag, name := range map[*bool]string{&req.GDS: "gds", &req.MOFED: "mofed", &req.NVSwitch: "nvswitch", &req.GDRCopy: "gdrcopy"} {
-		if *flag {
-			sel.Extra = append(sel.Extra, name)
-		}
-	}
-	slices.Sort(sel.Extra)
+		IMEXChannels: req.IMEXChannels, IMEXAll: req.IMEXAll, Extra: req.Extras(),
+		ImageLibraryPath: lastEnv(in.Env, "LD_LIBRARY_PATH")}
 	src := res.Decision.Source
 	if src != nil {
 		sel.IMEXChannels = append(sel.IMEXChannels, src.IMEXChannels...)
@@ -165,8 +159,8 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		for _, g := range sel.GPUs {
 			gpus = append(gpus, *g)
 		}
-		for _, m := range sel.MIGs {
-			if g, ok := inv.GPUByIndex(m.GPU); ok {
+		for _, m := range sel.MIGs { // each parent once, even for several of its MIG devices
+			if g, ok := inv.GPUByIndex(m.GPU); ok && !slices.ContainsFunc(gpus, func(x inventory.GPU) bool { return x.Index == g.Index }) {
 				gpus = append(gpus, *g)
 			}
 		}
@@ -177,9 +171,6 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		}
 		res.Selection = sel
 		res.Edits = edits.Build(inv, sel, e.editOpts)
-		if e.editOpts.Loader == config.LoaderHookless && e.editOpts.HooklessLayout == hook.LayoutFallback {
-			res.Edits.Env = append(res.Edits.Env, "LD_LIBRARY_PATH="+hook.HooklessLibraryPath(lastEnv(in.Env, "LD_LIBRARY_PATH"), hook.HooklessDir))
-		}
 	}
 	if len(thirdParty) > 0 {
 		merged, err := e.thirdParty(in, thirdParty, res.Edits)

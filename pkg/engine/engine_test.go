@@ -3,6 +3,7 @@ package engine_test
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -178,4 +179,16 @@ func TestOutcome(t *testing.T) {
 		res, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: tc.env})
 		require.Equal(t, tc.want, engine.Outcome(res, err), "%v", tc.env)
 	}
+}
+
+// Two MIG devices of one GPU: the parent's requirement is checked, and an
+// unmet one reported, once.
+func TestEvaluateMIGParentCheckedOnce(t *testing.T) {
+	h, inv := fixture(t)
+	eng := newEngine(t, h, nil)
+	_, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
+		Env: []string{"NVIDIA_VISIBLE_DEVICES=3:0,3:1", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"}})
+	var qe *policy.RequirementError
+	require.ErrorAs(t, err, &qe)
+	require.Equal(t, 1, strings.Count(err.Error(), h.GPUs[3].UUID), err.Error())
 }

@@ -188,14 +188,7 @@ func (r *Report) fill(res *engine.Result) {
 		for _, x := range q.Requirements {
 			rq.Requirements = append(rq.Requirements, Requirement{Name: x.Name, Expr: x.Expr})
 		}
-		for _, e := range []struct {
-			on   bool
-			name string
-		}{{q.GDS, "gds"}, {q.MOFED, "mofed"}, {q.NVSwitch, "nvswitch"}, {q.GDRCopy, "gdrcopy"}} {
-			if e.on {
-				rq.Extras = append(rq.Extras, e.name)
-			}
-		}
+		rq.Extras = q.Extras()
 		r.Request = rq
 		d := &Decision{Rule: res.Decision.Rule, Refused: refusals(res.Decision.Refused)}
 		if s := res.Decision.Source; s != nil {

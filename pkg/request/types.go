@@ -105,6 +105,21 @@ type Request struct {
 	GDS, MOFED, NVSwitch, GDRCopy bool
 }
 
+// Extras names the feature flags that are on, by their inventory.Extra keys
+// (gdrcopy, gds, mofed, nvswitch), sorted.
+func (r *Request) Extras() []string {
+	var out []string
+	for _, e := range [...]struct {
+		on   bool
+		name string
+	}{{r.GDRCopy, "gdrcopy"}, {r.GDS, "gds"}, {r.MOFED, "mofed"}, {r.NVSwitch, "nvswitch"}} {
+		if e.on {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
 // Requirement is one NVIDIA_REQUIRE_* value.
 type Requirement struct {
 	// Name is the variable (NVIDIA_REQUIRE_CUDA) or "legacy CUDA_VERSION".
