@@ -9,7 +9,7 @@
 #
 # Conventions: functions are e2e_* (harness), pod_*/ctr_* (CRI), ok/bad/check* (results).
 # Environment: E2E_DIR (work dir), E2E_KEEP=1 (leave containerd and the plugin running on exit),
-# E2E_VERBOSE=1 (print container output on failures and more), E2E_NO_APT=1 (never apt-get).
+# E2E_CRUN (a crun binary instead of the one test/tools.sh builds).
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E=${E2E_DIR:-/tmp/gpu-nri-e2e}
@@ -97,14 +97,10 @@ e2e_tools() {
   [ -x "$bin/containerd" ] && [ -x "$bin/crictl" ] && [ -x "$bin/containerd-shim-runc-v2" ] || die "tools missing in $bin"
   export PATH=$bin:$PATH
   E2E_RUNC=$(command -v runc) || die "runc not installed (apt-get install runc)"
-  E2E_CRUN=${E2E_CRUN:-$(command -v crun || true)}   # optional: the crun runtime handler and its scenarios
+  # Optional: the crun runtime handler and its scenarios. Only the crun tools.sh built: Debian's
+  # (1.8.1, which podman may pull in) cannot read containerd 2.x's specs.
+  if [ -z "${E2E_CRUN:-}" ] && [ -x "$bin/crun" ]; then E2E_CRUN=$bin/crun; fi
   [ -x /bin/busybox ] || die "busybox-static not installed"
-  if ! command -v musl-gcc >/dev/null && [ "${E2E_NO_APT:-0}" != 1 ]; then
-    log "installing musl-tools (musl image)"
-    { apt-get install -y -q --no-install-recommends musl musl-tools musl-dev >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends musl musl-tools musl-dev >/dev/null 2>&1; }; } ||
-      log "musl-tools not installable: the musl image is skipped"
-  fi
 }
 
 # e2e_build: gpu-nri (static), simhost, the C test programs.
@@ -145,28 +141,43 @@ e2e_simhost() {
 }
 
 # ------------------------------------------------------------------ images (hand-made OCI archives)
-# mkimage ROOTFS NAME ENV-JSON-ARRAY ENTRYPOINT-JSON CMD-JSON: add an image to the OCI layout
-# $E2E/build/oci; mkimage_archive tars every image added so far into $E2E/build/images.tar.
+# mkimage ROOTFS NAME ENV-JSON-ARRAY ENTRYPOINT-JSON CMD-JSON [MORE-CONFIG-FIELDS]: add an image
+# to the OCI layout $E2E/build/oci (MORE-CONFIG-FIELDS: e.g. '"User":"0:0"'); mkimage_archive
+# [FILE] tars every image added so far into FILE (default $E2E/build/images.tar).
+E2E_ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 mkimage() {
-  local rootfs=$1 name=$2 env=$3 ep=$4 cmd=$5 w=$E2E/build/oci ld ls cd cs md mz
+  local rootfs=$1 name=$2 env=$3 ep=$4 cmd=$5 more=${6:+,$6} w=$E2E/build/oci ld ls cd cs md mz
   mkdir -p "$w/blobs/sha256"
   tar -C "$rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$w/l" .
   ld=$(sha256sum "$w/l" | cut -d' ' -f1); ls=$(stat -c %s "$w/l"); mv "$w/l" "$w/blobs/sha256/$ld"
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":%s,"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$env" "$ep" "$cmd" "$ld" >"$w/c"
+  printf '{"architecture":"%s","os":"linux","config":{"Env":%s,"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$E2E_ARCH" "$env" "$ep" "$cmd" "$more" "$ld" >"$w/c"
   cd=$(sha256sum "$w/c" | cut -d' ' -f1); cs=$(stat -c %s "$w/c"); mv "$w/c" "$w/blobs/sha256/$cd"
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
     "$cd" "$cs" "$ld" "$ls" >"$w/m"
   md=$(sha256sum "$w/m" | cut -d' ' -f1); mz=$(stat -c %s "$w/m"); mv "$w/m" "$w/blobs/sha256/$md"
-  printf '{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}\n' \
-    "$md" "$mz" "$name" "${name##*:}" >>"$w/manifests"
+  printf '{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"platform":{"architecture":"%s","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}\n' \
+    "$md" "$mz" "$E2E_ARCH" "$name" "${name##*:}" >>"$w/manifests"
 }
 mkimage_archive() {
   local w=$E2E/build/oci
   printf '{"schemaVersion":2,"manifests":[%s]}' "$(paste -sd, "$w/manifests")" >"$w/index.json"
   echo '{"imageLayoutVersion":"1.0.0"}' >"$w/oci-layout"
-  tar -C "$w" -cf "$E2E/build/images.tar" oci-layout index.json blobs || die "image archive failed"
+  tar -C "$w" -cf "${1:-$E2E/build/images.tar}" oci-layout index.json blobs || die "image archive failed"
   rm -rf "$w"
+}
+
+# gpunri_image_archive NAME:TAG BINARY FILE: deploy/image/Dockerfile's content without a Docker
+# engine (the binary at /usr/local/bin/gpu-nri, its entrypoint, command, user and labels) as an
+# OCI archive; test/image/run.sh checks it against the image the Dockerfile builds.
+gpunri_image_archive() {
+  local r=$E2E/build/gpunri-rootfs
+  rm -rf "$r"; mkdir -p "$r/usr/local/bin" "$r/etc/gpu-nri" "$r/tmp"
+  install -m 0755 "$2" "$r/usr/local/bin/gpu-nri"
+  mkimage "$r" "$1" '["PATH=/usr/local/bin:/usr/bin:/bin"]' '["/usr/local/bin/gpu-nri"]' '["run","--config","/etc/gpu-nri/config.yaml"]' \
+    '"User":"0:0","Labels":{"org.opencontainers.image.title":"gpu-nri","org.opencontainers.image.source":"https://github.com/gpu-nri/gpu-nri","org.opencontainers.image.version":"'"${1##*:}"'"}'
+  mkimage_archive "$3"
+  rm -rf "$r"
 }
 
 E2E_PATH_ENV='"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
@@ -185,7 +196,7 @@ busybox_rootfs() {
   echo 'root:x:0:' >"$r/etc/group"
   chmod 1777 "$r/tmp"
 }
-# glibc_libs ROOTFS LIBDIR LOADERDIR: the host's loader, libc and libdl in LIBDIR, the PT_INTERP
+# glibc_libs ROOTFS LIBDIR: the host's loader, libc and libdl in LIBDIR, the PT_INTERP
 # path /lib64/ld-linux-x86-64.so.2 resolvable.
 glibc_libs() {
   local r=$1 libdir=$2 f

@@ -170,23 +170,7 @@ k8s_down() {
 # ------------------------------------------------------------------ the gpu-nri image (no Docker engine)
 # gpunri_image TAG BINARY: the Dockerfile's content as an OCI archive, imported into k8s.io.
 gpunri_image() {
-  local tag=$1 bin=$2 w=$E2E/build/img-$1 arch ld ls cd cs md mz
-  arch=$(go env GOARCH)
-  rm -rf "$w"; mkdir -p "$w/rootfs/usr/local/bin" "$w/rootfs/etc/gpu-nri" "$w/rootfs/tmp" "$w/oci/blobs/sha256"
-  cp "$bin" "$w/rootfs/usr/local/bin/gpu-nri"; chmod 0755 "$w/rootfs/usr/local/bin/gpu-nri"
-  tar -C "$w/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$w/l" .
-  ld=$(sha256sum "$w/l" | cut -d' ' -f1); ls=$(stat -c %s "$w/l"); mv "$w/l" "$w/oci/blobs/sha256/$ld"
-  printf '{"architecture":"%s","os":"linux","config":{"User":"0:0","Env":["PATH=/usr/local/bin:/usr/bin:/bin"],"Entrypoint":["/usr/local/bin/gpu-nri"],"Cmd":["run","--config","/etc/gpu-nri/config.yaml"],"Labels":{"org.opencontainers.image.title":"gpu-nri","org.opencontainers.image.source":"https://github.com/gpu-nri/gpu-nri","org.opencontainers.image.version":"%s"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$arch" "$tag" "$ld" >"$w/c"
-  cd=$(sha256sum "$w/c" | cut -d' ' -f1); cs=$(stat -c %s "$w/c"); mv "$w/c" "$w/oci/blobs/sha256/$cd"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}],"annotations":{"org.opencontainers.image.title":"gpu-nri","org.opencontainers.image.version":"%s"}}' \
-    "$cd" "$cs" "$ld" "$ls" "$tag" >"$w/m"
-  md=$(sha256sum "$w/m" | cut -d' ' -f1); mz=$(stat -c %s "$w/m"); mv "$w/m" "$w/oci/blobs/sha256/$md"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"platform":{"architecture":"%s","os":"linux"},"annotations":{"io.containerd.image.name":"%s:%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$md" "$mz" "$arch" "$IMG" "$tag" "$tag" >"$w/oci/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$w/oci/oci-layout"
-  tar -C "$w/oci" -cf "$E2E/build/gpu-nri-$tag.tar" oci-layout index.json blobs && rm -rf "$w"
-  ctr -n k8s.io images import "$E2E/build/gpu-nri-$tag.tar" >/dev/null
+  gpunri_image_archive "$IMG:$1" "$2" "$E2E/build/gpu-nri-$1.tar" && ctr -n k8s.io images import "$E2E/build/gpu-nri-$1.tar" >/dev/null
 }
 
 # ------------------------------------------------------------------ the test overlay
