@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.." || exit 1
 t=${1:-20000x}
 pass=0 fail=0
 for pkg in $(go list ./...); do
-  for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz'); do
+  if ! list=$(go test -list '^Fuzz' "$pkg" 2>&1); then
+    echo "FAIL $pkg (cannot list its fuzz targets)"; tail -20 <<<"$list"; fail=$((fail+1)); continue
+  fi
+  for f in $(grep '^Fuzz' <<<"$list"); do
     if go test -run '^$' -fuzz "^${f}\$" -fuzztime "$t" "$pkg" >/tmp/fuzz-$f.log 2>&1; then
       echo "ok   $pkg $f"; pass=$((pass+1))
     else

@@ -133,14 +133,14 @@ func TestFindings(t *testing.T) {
 		so         simhost.Options
 		containerd string
 		crio       map[string]string // file name under dir -> content
-		mutate     func(*node)
+		mutate     func(*testing.T, *node)
 		check      string
 		sev        doctor.Severity
 		substr     string
 		fix        string
 	}{
 		{name: "no driver", so: simhost.Options{GPUs: 1}, containerd: healthyV3,
-			mutate: func(n *node) { n.cfg.Host.ProcRoot = filepath.Join(n.dir, "noproc") },
+			mutate: func(t *testing.T, n *node) { n.cfg.Host.ProcRoot = filepath.Join(n.dir, "noproc") },
 			check:  "driver", sev: doctor.Fail, substr: "no NVIDIA driver loaded", fix: "install the NVIDIA driver"},
 		{name: "GPU without node", so: simhost.Options{GPUs: 2, Omit: []string{"gpu:1-node"}}, containerd: healthyV3,
 			check: "devices", sev: doctor.Fail, substr: "GPU 1", fix: "nvidia-modprobe -c 1"},
@@ -181,22 +181,22 @@ func TestFindings(t *testing.T) {
 		{name: "hooks rejected", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
 			check: "validator", sev: doctor.Fail, substr: "rejects OCI hook adjustments", fix: "injection.loader: hookless"},
 		{name: "hooks rejected, hookless", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
-			mutate: func(n *node) { n.cfg.Injection.Loader = config.LoaderHookless },
+			mutate: func(t *testing.T, n *node) { n.cfg.Injection.Loader = config.LoaderHookless },
 			check:  "validator", sev: doctor.OK, substr: "injection.loader is hookless"},
 		{name: "hook binary missing", containerd: healthyV3,
-			mutate: func(n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
+			mutate: func(t *testing.T, n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
 			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},
 		{name: "hook not executable", containerd: healthyV3,
-			mutate: func(n *node) { require.NoError(t, os.Chmod(n.cfg.Injection.HookPath, 0o644)) },
+			mutate: func(t *testing.T, n *node) { require.NoError(t, os.Chmod(n.cfg.Injection.HookPath, 0o644)) },
 			check:  "hook", sev: doctor.Fail, substr: "not executable", fix: "chmod 755"},
 		{name: "socket absent", containerd: healthyV3,
-			mutate: func(n *node) {
+			mutate: func(t *testing.T, n *node) {
 				n.cfg.Plugin.Socket = filepath.Join(n.dir, "none.sock")
 				n.write(t, n.containerd, healthyV3)
 			},
 			check: "connection", sev: doctor.Fail, substr: "none.sock", fix: "start the runtime"},
 		{name: "not registered", containerd: healthyV3,
-			mutate: func(n *node) {
+			mutate: func(t *testing.T, n *node) {
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					http.Error(w, "not registered with the container runtime", http.StatusServiceUnavailable)
 				}))
@@ -235,7 +235,7 @@ func TestFindings(t *testing.T) {
 				n.write(t, filepath.Join(n.dir, name), text)
 			}
 			if tt.mutate != nil {
-				tt.mutate(n)
+				tt.mutate(t, n)
 			}
 			r := n.run(t)
 			require.True(t, find(r, tt.check, tt.sev, tt.substr), "want %s %s %q in:\n%s", tt.sev, tt.check, tt.substr, r.Text())

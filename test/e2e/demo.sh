@@ -32,7 +32,10 @@ fi
 
 say "Preparing: containerd, crictl, gpu-nri and $WHAT (cached after the first run)"
 t0=$(now_ms)
-e2e_setup >"$E2E_DIR.setup.log" 2>&1 || { cat "$E2E_DIR.setup.log"; die "setup failed"; }
+exec 3>&2
+E2E_ON_DIE='tail -40 "$E2E_DIR.setup.log" >&3'   # e2e_setup's own die() would exit before the || below
+e2e_setup >"$E2E_DIR.setup.log" 2>&1 || die "setup failed"
+E2E_ON_DIE=
 trap 'e2e_teardown; rm -f "$E2E_DIR.setup.log"' EXIT
 echo "    ready in $(( ($(now_ms) - t0) / 1000 )) s: containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $("$E2E/bin/gpu-nri" version | head -1)"
 

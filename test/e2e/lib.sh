@@ -31,7 +31,8 @@ else
 fi
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "${C_DIM}# $*${C_OFF}" >&2; }
-die() { echo "${C_BAD}e2e: $*${C_OFF}" >&2; exit 1; }
+# die MESSAGE: stop the script; E2E_ON_DIE (a command) runs first, e.g. to show a log.
+die() { echo "${C_BAD}e2e: $*${C_OFF}" >&2; [ -z "${E2E_ON_DIE:-}" ] || eval "$E2E_ON_DIE"; exit 1; }
 section() { echo; echo "${C_HEAD}== $*${C_OFF}"; }
 ok() { echo "  ${C_OK}PASS${C_OFF} $*"; E2E_PASS=$((E2E_PASS + 1)); }
 bad() { echo "  ${C_BAD}FAIL${C_OFF} $*"; E2E_FAIL=$((E2E_FAIL + 1)); E2E_FAILED+=("$*"); }

@@ -410,8 +410,8 @@ fi
 # ================================================================== 5. readiness and metrics
 if want s5; then
   section "5. /readyz reflects registration, metrics move"
-  check "/healthz answers" "ok" "$(curl -s $METRICS/healthz)"
-  check "/readyz ready while registered" "ok" "$(curl -s $METRICS/readyz)"
+  check_eq "/healthz answers" "ok" "$(curl -fsS $METRICS/healthz 2>&1)"
+  check_eq "/readyz ready while registered" "ok" "$(curl -fsS $METRICS/readyz 2>&1)"
   check_eq "gpu_nri_nri_connected" "1" "$(metric gpu_nri_nri_connected)"
   inj0=$(metric 'gpu_nri_containers_total{outcome="injected"}'); dev0=$(metric gpu_nri_devices_injected_total)
   gpu_pod gpu-metrics default "1"
@@ -427,7 +427,7 @@ if want s5; then
     ok "/readyz is 503 while the runtime is gone: $(curl -s $METRICS/readyz | head -1)"
   else bad "/readyz stayed ready with containerd down"; fi
   e2e_containerd_start
-  if waitfor 30 sh -c "curl -sf $METRICS/readyz | grep -q ok"; then ok "/readyz ready again after the runtime restarted (gpu-nri reconnected through the mounted directory)"
+  if waitfor 30 sh -c "curl -sf $METRICS/readyz | grep -qx ok"; then ok "/readyz ready again after the runtime restarted (gpu-nri reconnected through the mounted directory)"
   else bad "/readyz not ready after containerd restart"; fi
   rc=$(metric gpu_nri_nri_reconnects_total)
   [ "${rc%.*}" -ge 1 ] 2>/dev/null && ok "gpu_nri_nri_reconnects_total = $rc" || bad "reconnects_total = '$rc'"

@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +125,10 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
 	require.Eventually(t, func() bool {
 		adj, err := d.CreateContainer(&api.PodSandbox{Id: "probe", Name: "probe", Namespace: "probe"},
 			&api.Container{Id: "probe", PodSandboxId: "probe", Name: "probe", Env: []string{"NVIDIA_VISIBLE_DEVICES=none"}})
-		return err != nil || len(adj.GetLinux().GetDevices()) > 0
+		if err != nil { // a refusal counts only when it is gpu-nri's own
+			return strings.Contains(err.Error(), "gpu-nri: container probe/probe/probe")
+		}
+		return len(adj.GetLinux().GetDevices()) > 0
 	}, 10*time.Second, 10*time.Millisecond, "the runtime never routed a request to the plugin")
 	logs.Reset()
 	return d
