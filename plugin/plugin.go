@@ -129,13 +129,7 @@ func (p *Plugin) Configure(_ context.Context, cfgText, runtime, version string) 
 		log = log.WithField("config", "from runtime")
 	}
 	cfg := p.state.Load().cfg
-	rules := false
-	switch cfg.Injection.DeviceCgroupRules {
-	case "always":
-		rules = true
-	case "auto":
-		rules = nriadjust.CgroupRulesApplied(runtime, version)
-	}
+	rules := nriadjust.CgroupRules(cfg.Injection.DeviceCgroupRules, runtime, version)
 	p.cgroupRules.Store(rules)
 	log.WithField("device_cgroup_rules", rules).Info("configured by runtime")
 	return api.MustParseEventMask("CreateContainer"), nil

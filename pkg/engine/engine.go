@@ -83,9 +83,6 @@ func New(cfg *config.Config, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-// Config returns the configuration the engine was built from.
-func (e *Engine) Config() *config.Config { return e.cfg }
-
 // Result is the full account of one evaluation.
 type Result struct {
 	// Request is the parsed request; nil when the container asks for nothing.

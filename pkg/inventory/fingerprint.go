@@ -29,7 +29,7 @@ import (
 // (permissions, I/O) are errors.
 func ComputeFingerprint(h config.Host) (string, error) {
 	h = normalizeHost(h)
-	f := fingerprinter{h: h, sum: sha256.New()}
+	f := fingerprinter{sum: sha256.New()}
 	proc := func(elem ...string) string {
 		return h.View(filepath.Join(append([]string{h.ProcRoot}, elem...)...))
 	}
@@ -63,7 +63,6 @@ func ComputeFingerprint(h config.Host) (string, error) {
 }
 
 type fingerprinter struct {
-	h    config.Host
 	sum  hash.Hash
 	errs []error
 }

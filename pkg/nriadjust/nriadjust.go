@@ -127,6 +127,19 @@ func addDevice(adj *api.ContainerAdjustment, d *cdi.DeviceNode, o Options) error
 	return nil
 }
 
+// CgroupRules decides injection.deviceCgroupRules for a runtime: "always"
+// adds the rules, "never" does not, "auto" adds them when the runtime
+// applies them (CgroupRulesApplied).
+func CgroupRules(mode, runtime, version string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "auto":
+		return CgroupRulesApplied(runtime, version)
+	}
+	return false
+}
+
 // CgroupRulesApplied reports whether runtime (name and version as given to
 // the plugin's Configure) applies explicit device-cgroup rules from NRI
 // adjustments: containerd 2.2+ and CRI-O 1.34+.

@@ -71,3 +71,15 @@ func TestCgroupRulesApplied(t *testing.T) {
 		require.Equal(t, tc.want, nriadjust.CgroupRulesApplied(tc.rt, tc.v), "%s %s", tc.rt, tc.v)
 	}
 }
+
+func TestCgroupRulesModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode, rt, v string
+		want        bool
+	}{
+		{"always", "containerd", "1.7.30", true}, {"never", "containerd", "v2.4.2", false},
+		{"auto", "containerd", "v2.4.2", true}, {"auto", "containerd", "1.7.30", false},
+	} {
+		require.Equal(t, tc.want, nriadjust.CgroupRules(tc.mode, tc.rt, tc.v), "%s %s %s", tc.mode, tc.rt, tc.v)
+	}
+}

@@ -64,7 +64,6 @@ type Policy struct {
 }
 
 type rule struct {
-	source  string
 	trusted bool
 	all     bool
 	allow   []pattern
@@ -93,7 +92,7 @@ func Compile(p config.Policy) (*Policy, error) {
 		if !knownSource(src) {
 			return nil, fmt.Errorf("policy.sources: unknown source %q (known: %s)", src, strings.Join(config.Sources(), ", "))
 		}
-		cr := &rule{source: src, trusted: r.Trusted, all: r.AllowAll}
+		cr := &rule{trusted: r.Trusted, all: r.AllowAll}
 		var err error
 		if cr.allow, err = compilePatterns(r.AllowNamespaces, key(src, "allowNamespaces")); err != nil {
 			return nil, err
@@ -131,16 +130,6 @@ func key(src, field string) string {
 		return "policy.sources." + src
 	}
 	return "policy.sources." + src + "." + field
-}
-
-// Authorize compiles p and authorizes req; see (*Policy).Authorize. Compile
-// once at config load instead where the policy is used per container.
-func Authorize(p config.Policy, in *request.Input, req *request.Request) (Decision, error) {
-	c, err := Compile(p)
-	if err != nil {
-		return Decision{}, err
-	}
-	return c.Authorize(in, req)
 }
 
 // Authorize decides which request source of a container is honoured.

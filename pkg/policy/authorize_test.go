@@ -154,11 +154,12 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-func TestAuthorizeWrapperValidates(t *testing.T) {
-	_, err := Authorize(config.Policy{Sources: map[string]config.SourceRule{config.SourceEnv: {AllowNamespaces: []string{"["}}}},
-		&request.Input{}, &request.Request{Sources: []request.SourceRequest{env("GPU-1")}})
+func TestCompileValidates(t *testing.T) {
+	_, err := Compile(config.Policy{Sources: map[string]config.SourceRule{config.SourceEnv: {AllowNamespaces: []string{"["}}}})
 	require.ErrorContains(t, err, "bad glob")
-	d, err := Authorize(config.StandalonePolicy(), &request.Input{}, &request.Request{Sources: []request.SourceRequest{env("GPU-1")}})
+	c, err := Compile(config.StandalonePolicy())
+	require.NoError(t, err)
+	d, err := c.Authorize(&request.Input{}, &request.Request{Sources: []request.SourceRequest{env("GPU-1")}})
 	require.NoError(t, err)
 	require.Equal(t, config.SourceEnv, d.Source.Source)
 }

@@ -112,14 +112,13 @@ func (c *cdiFlags) spec(flags *pflag.FlagSet, deps toolDeps) (*generated, error)
 	if err != nil {
 		return nil, err
 	}
-	return &generated{spec: s, warnings: warnings, cfg: cfg, opts: o}, nil
+	return &generated{spec: s, warnings: warnings, driver: inv.DriverVersion}, nil
 }
 
 type generated struct {
 	spec     *specs.Spec
 	warnings []string
-	cfg      *config.Config
-	opts     cdispec.Options
+	driver   string // the inventory's driver version
 }
 
 // options turns flags and configuration into cdispec.Options.
@@ -259,7 +258,7 @@ func (c *cdiFlags) generate(cmd *cobra.Command, deps toolDeps) error {
 		}
 		s, warnings, err := cdispec.Generate(inv, o)
 		if err == nil {
-			err = c.emit(cmd.OutOrStdout(), stderr, &generated{spec: s, warnings: warnings, cfg: cfg, opts: o})
+			err = c.emit(cmd.OutOrStdout(), stderr, &generated{spec: s, warnings: warnings, driver: inv.DriverVersion})
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "gpu-nri:", err)
@@ -295,24 +294,8 @@ func (c *cdiFlags) emit(stdout, stderr io.Writer, g *generated) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "gpu-nri: wrote %s: %s (driver %s)\n", path, cdispec.Summary(g.spec), driverOf(g))
+	fmt.Fprintf(stderr, "gpu-nri: wrote %s: %s (driver %s)\n", path, cdispec.Summary(g.spec), g.driver)
 	return nil
-}
-
-func driverOf(g *generated) string {
-	for _, m := range g.spec.ContainerEdits.Mounts {
-		if i := strings.Index(m.ContainerPath, "libcuda.so."); i >= 0 {
-			return m.ContainerPath[i+len("libcuda.so."):]
-		}
-	}
-	for _, h := range g.spec.ContainerEdits.Hooks {
-		for i, a := range h.Args {
-			if a == "--driver-version" && i+1 < len(h.Args) {
-				return h.Args[i+1]
-			}
-		}
-	}
-	return "unknown"
 }
 
 func newCDIListCmd(deps toolDeps) *cobra.Command {

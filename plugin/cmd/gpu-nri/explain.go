@@ -236,13 +236,7 @@ func (f *explainFlags) run(cmd *cobra.Command, deps toolDeps) error {
 	if err != nil && !errors.Is(err, inventory.ErrNoDriver) {
 		return err
 	}
-	rules := false
-	switch cfg.Injection.DeviceCgroupRules {
-	case "always":
-		rules = true
-	case "auto":
-		rules = nriadjust.CgroupRulesApplied(f.runtime, f.runtimeVersion)
-	}
+	rules := nriadjust.CgroupRules(cfg.Injection.DeviceCgroupRules, f.runtime, f.runtimeVersion)
 	rep := explain.Build(eng, inv, plugin.InputFromNRI(pod, ctr), explain.Options{CgroupRules: rules, OCI: f.oci})
 	if err := rep.Write(cmd.OutOrStdout(), f.output); err != nil {
 		return err
