@@ -170,13 +170,19 @@ func TestGenerateMIGWithoutUUIDs(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: 1, MIG: map[int]int{0: 1}})
 	o := options(inventory.Utility)
 	o.NameStrategy = cdispec.NameUUID
+	inv.GPUs[0].MIG[0].UUID = "" // as without NVML
 	s, warnings, err := cdispec.Generate(inv, o)
 	require.NoError(t, err)
-	if inv.GPUs[0].MIG[0].UUID == "" {
-		require.Equal(t, []string{"nvidia.com/gpu=0:0", "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
-		require.Len(t, warnings, 1)
-		require.Contains(t, warnings[0], "no UUID")
-	}
+	require.Equal(t, []string{"nvidia.com/gpu=0:0", "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "no UUID")
+
+	const uuid = "MIG-aaaaaaaa-1111-2222-3333-444444444444"
+	inv.GPUs[0].MIG[0].UUID = uuid // as NVML reports it
+	s, warnings, err = cdispec.Generate(inv, o)
+	require.NoError(t, err)
+	require.Equal(t, []string{"nvidia.com/gpu=" + uuid, "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
+	require.Empty(t, warnings)
 }
 
 func TestWriteValidatesAndIsAtomic(t *testing.T) {

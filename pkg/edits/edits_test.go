@@ -148,3 +148,14 @@ func TestBuildGDSFilesAndMPSDir(t *testing.T) {
 	require.NotContains(t, got, "/etc/cufile.json", "GDS files only with NVIDIA_GDS")
 	require.Equal(t, []string{"nosuid", "nodev", "noexec", "rbind", "rprivate"}, got["/tmp/nvidia-mps"])
 }
+
+// Groups come from a map: the result is sorted, the same on every build.
+func TestBuildAdditionalGIDsSorted(t *testing.T) {
+	i := inv()
+	i.GPUs[0].Node.FileMode, i.GPUs[0].Node.GID = 0o660, 27
+	i.GPUs[1].Node.FileMode, i.GPUs[1].Node.GID = 0o660, 109
+	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1], &i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Display}}
+	for range 20 {
+		require.Equal(t, []uint32{27, 44, 109}, edits.Build(i, sel, opts()).AdditionalGIDs)
+	}
+}

@@ -55,7 +55,7 @@ func BenchmarkLookup(b *testing.B) {
 		if _, ok := inv.GPUByUUID(uuid); !ok {
 			b.Fatal("not found")
 		}
-		if _, ok := inv.GPUByPCI("00000000:40:00.0"); !ok {
+		if _, ok := inv.GPUByPCI("00000000:4A:00.0"); !ok {
 			b.Fatal("not found")
 		}
 	}

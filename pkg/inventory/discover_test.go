@@ -23,7 +23,7 @@ func TestDiscoverFakeHost(t *testing.T) {
 			check: func(t *testing.T, inv *inventory.Inventory) {
 				require.Len(t, inv.GPUs, 1)
 				g := inv.GPUs[0]
-				require.Equal(t, inventory.GPU{Index: 0, Minor: 0, UUID: uuidOf(0), PCIBusID: "0000:10:00.0",
+				require.Equal(t, inventory.GPU{Index: 0, Minor: 0, UUID: uuidOf(0), PCIBusID: "0000:1a:00.0",
 					Model: "NVIDIA H200",
 					Node: inventory.DeviceNode{Path: "/dev/nvidia0", HostPath: "/dev/nvidia0", Type: "c",
 						Major: 195, Minor: 0, FileMode: 0o666},

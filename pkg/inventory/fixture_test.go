@@ -69,8 +69,9 @@ type fixture struct {
 	omit    map[string]bool // "ldcache", "uvm", "firmware", "dri", "driver"
 }
 
-// pciOf returns GPU i's bus id: deliberately not in minor order.
-func pciOf(i int) string { return fmt.Sprintf("0000:%02x:00.0", 0x10+i*0x10) }
+// pciOf returns GPU i's bus id: deliberately not in minor order, with hex
+// letters (1a, 2a, ...) so that letter case matters to lookups.
+func pciOf(i int) string { return fmt.Sprintf("0000:%02x:00.0", 0x1a+i*0x10) }
 
 func minorOf(i, n int) int { return n - 1 - i }
 

@@ -43,11 +43,12 @@ func TestLookups(t *testing.T) {
 		{"uuid lower case", func() (*inventory.GPU, bool) { return inv.GPUByUUID(strings.ToLower(uuidOf(2))) }, 2},
 		{"unknown uuid", func() (*inventory.GPU, bool) { return inv.GPUByUUID("GPU-nope") }, -1},
 		{"empty uuid", func() (*inventory.GPU, bool) { return inv.GPUByUUID("") }, -1},
-		{"pci", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:30:00.0") }, 2},
-		{"pci 8-digit domain upper case", func() (*inventory.GPU, bool) { return inv.GPUByPCI("00000000:40:00.0") }, 3},
-		{"pci short", func() (*inventory.GPU, bool) { return inv.GPUByPCI("1a:00.0") }, -1},
-		{"pci short found", func() (*inventory.GPU, bool) { return inv.GPUByPCI("10:00.0") }, 0},
-		{"pci upper hex", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:2A:00.0") }, -1},
+		{"pci", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:3a:00.0") }, 2},
+		{"pci 8-digit domain upper case", func() (*inventory.GPU, bool) { return inv.GPUByPCI("00000000:4A:00.0") }, 3},
+		{"pci short", func() (*inventory.GPU, bool) { return inv.GPUByPCI("1b:00.0") }, -1},
+		{"pci short found", func() (*inventory.GPU, bool) { return inv.GPUByPCI("1A:00.0") }, 0},
+		{"pci upper hex", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:2A:00.0") }, 1},
+		{"pci unknown bus", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:2B:00.0") }, -1},
 		{"pci malformed", func() (*inventory.GPU, bool) { return inv.GPUByPCI("0000:10:00") }, -1},
 	}
 	for _, tt := range gpuTests {

@@ -69,7 +69,7 @@ func TestDefaultStaterRefusesPlainFiles(t *testing.T) {
 	require.Empty(t, inv.GPUs[0].DRI)
 	require.Empty(t, inv.Extra["gds"])
 	require.True(t, hasWarning(inv, "/dev/nvidia0 is not a character device"), inv.Warnings)
-	require.True(t, hasWarning(inv, "GPU 0 (0000:10:00.0) is unusable"), inv.Warnings)
+	require.True(t, hasWarning(inv, "GPU 0 (0000:1a:00.0) is unusable"), inv.Warnings)
 	// The libraries do not depend on nodes.
 	require.NotEmpty(t, inv.Libraries[inventory.Compute])
 }

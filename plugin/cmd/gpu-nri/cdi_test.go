@@ -93,18 +93,21 @@ func TestCDIGenerateStdoutAndList(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=all\n", out)
 
-	// Bad input: errors name the flag, nothing written.
-	for _, args := range [][]string{
-		{"generate", "--format", "toml", "-o", "-"},
-		{"generate", "--kind", "nvidia.com/gpu", "--vendor", "x.com", "-o", "-"},
-		{"generate", "--kind", "nogpu", "-o", "-"},
-		{"generate", "--capabilities", "compute,bogus", "-o", "-"},
-		{"generate", "--device-name-strategy", "type-index", "-o", "-"},
-		{"generate", "--hook-path", "gpu-nri", "-o", "-"},
-		{"generate", "--watch", "-o", "-"},
+	// Bad input: errors name the flag or the bad value, nothing written.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"generate", "--format", "toml", "-o", "-"}, `--format "toml"`},
+		{[]string{"generate", "--kind", "nvidia.com/gpu", "--vendor", "x.com", "-o", "-"}, "--kind and --vendor/--class are exclusive"},
+		{[]string{"generate", "--kind", "nogpu", "-o", "-"}, `kind "nogpu"`},
+		{[]string{"generate", "--capabilities", "compute,bogus", "-o", "-"}, `unknown capability "bogus"`},
+		{[]string{"generate", "--device-name-strategy", "type-index", "-o", "-"}, `strategy "type-index"`},
+		{[]string{"generate", "--hook-path", "gpu-nri", "-o", "-"}, `--hook-path "gpu-nri": must be an absolute host path`},
+		{[]string{"generate", "--watch", "-o", "-"}, "--watch writes to --output-dir"},
 	} {
-		_, _, err := execute(newCDICmdWith(deps), append(args, flags...)...)
-		require.Error(t, err, args)
+		_, _, err := execute(newCDICmdWith(deps), append(tc.args, flags...)...)
+		require.ErrorContains(t, err, tc.want, tc.args)
 	}
 	_, _, err = execute(newCDICmdWith(deps), "generate", "-o", "-", "--proc-root", filepath.Join(t.TempDir(), "none"), "--no-nvml")
 	require.ErrorContains(t, err, "no NVIDIA driver")
