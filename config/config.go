@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -360,11 +361,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for s := range c.Policy.Sources {
-		ok := false
-		for _, k := range Sources() {
-			ok = ok || k == s
-		}
-		if !ok {
+		if !slices.Contains(Sources(), s) {
 			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources(), ", "))
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,10 +120,8 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 	if err != nil {
 		return res, err
 	}
-	if req.MIGConfig || req.MIGMonitor {
-		if err := e.allowManagement(in, req); err != nil {
-			return res, err
-		}
+	if err := e.policy.AllowManagement(in, req); err != nil {
+		return res, err
 	}
 	var thirdParty []string
 	sel := edits.Selection{Capabilities: req.Capabilities, MIGConfig: req.MIGConfig, MIGMonitor: req.MIGMonitor,
@@ -179,23 +176,6 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		res.Devices = append(res.Devices, thirdParty...)
 	}
 	return res, nil
-}
-
-// allowManagement checks MIG configuration/monitoring requests against
-// policy.managementNamespaces.
-func (e *Engine) allowManagement(in *request.Input, req *request.Request) error {
-	for _, g := range e.cfg.Policy.ManagementNamespaces {
-		if ok, _ := path.Match(g, in.Namespace); ok {
-			return nil
-		}
-	}
-	what := request.EnvMIGConfigDevices
-	if !req.MIGConfig {
-		what = request.EnvMIGMonitorDevices
-	}
-	return &policy.RefusedError{Who: in.Who(), Refused: []policy.Refusal{{
-		Source: config.SourceEnv, Where: "env " + what, Rule: "policy.managementNamespaces",
-		Reason: fmt.Sprintf("MIG management is for privileged tools only; add namespace %q to policy.managementNamespaces to allow it", in.Namespace)}}}
 }
 
 // lastEnv returns the value of the last KEY=VALUE entry for key in env.

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,8 @@ func (e *RefusedError) Error() string {
 type Policy struct {
 	profile string
 	rules   map[string]*rule
+	// management are policy.managementNamespaces.
+	management []pattern
 }
 
 type rule struct {
@@ -102,16 +105,34 @@ func Compile(p config.Policy) (*Policy, error) {
 		}
 		c.rules[src] = cr
 	}
+	var err error
+	if c.management, err = compilePatterns(p.ManagementNamespaces, "policy.managementNamespaces"); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
-func knownSource(s string) bool {
-	for _, k := range config.Sources() {
-		if k == s {
-			return true
+func knownSource(s string) bool { return slices.Contains(config.Sources(), s) }
+
+// AllowManagement checks a MIG configuration or monitoring request
+// (NVIDIA_MIG_CONFIG_DEVICES / NVIDIA_MIG_MONITOR_DEVICES) against
+// policy.managementNamespaces; nil when req asks for neither.
+func (p *Policy) AllowManagement(in *request.Input, req *request.Request) error {
+	if !req.MIGConfig && !req.MIGMonitor {
+		return nil
+	}
+	for _, m := range p.management {
+		if m.match(in.Namespace) {
+			return nil
 		}
 	}
-	return false
+	what := request.EnvMIGConfigDevices
+	if !req.MIGConfig {
+		what = request.EnvMIGMonitorDevices
+	}
+	return &RefusedError{Who: in.Who(), Refused: []Refusal{{
+		Source: config.SourceEnv, Where: "env " + what, Rule: "policy.managementNamespaces",
+		Reason: fmt.Sprintf("MIG management is for privileged tools only; add namespace %q to policy.managementNamespaces to allow it", in.Namespace)}}}
 }
 
 func compilePatterns(list []string, k string) ([]pattern, error) {

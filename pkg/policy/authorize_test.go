@@ -208,3 +208,26 @@ func TestAuthorizeNilInput(t *testing.T) {
 	_, err = p.Authorize(nil, &request.Request{Sources: []request.SourceRequest{env("GPU-1")}})
 	require.ErrorContains(t, err, `namespace ""`)
 }
+
+func TestAllowManagement(t *testing.T) {
+	p := config.StandalonePolicy()
+	p.ManagementNamespaces = []string{"gpu-*", "ops"}
+	c, err := Compile(p)
+	require.NoError(t, err)
+	cfg := &request.Request{MIGConfig: true}
+	for ns, ok := range map[string]bool{"gpu-operator": true, "ops": true, "ops2": false, "team": false} {
+		err := c.AllowManagement(&request.Input{Namespace: ns, Pod: "p", Container: "c"}, cfg)
+		if ok {
+			require.NoError(t, err, ns)
+			continue
+		}
+		var re *RefusedError
+		require.ErrorAs(t, err, &re, ns)
+		require.ErrorContains(t, err, `add namespace "`+ns+`" to policy.managementNamespaces`)
+	}
+	require.ErrorContains(t, c.AllowManagement(&request.Input{Namespace: "team"}, &request.Request{MIGMonitor: true}), request.EnvMIGMonitorDevices)
+	require.NoError(t, c.AllowManagement(&request.Input{Namespace: "team"}, &request.Request{}), "neither asked")
+	p.ManagementNamespaces = []string{"["}
+	_, err = Compile(p)
+	require.ErrorContains(t, err, "policy.managementNamespaces[0]: bad glob")
+}
