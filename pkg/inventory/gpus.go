@@ -100,7 +100,9 @@ type pciAddr struct {
 }
 
 // parsePCI accepts "0000:3b:00.0", "00000000:3B:00.0" and "3b:00.0" (hex
-// digits of either case; at most 8 domain digits). It does not allocate.
+// digits of either case; 1 to 8 domain digits, exactly 2 bus and 2 device
+// digits and one function digit, as the driver writes them). It does not
+// allocate.
 func parsePCI(s string) (pciAddr, bool) {
 	var a pciAddr
 	s = strings.TrimSpace(s)
@@ -111,19 +113,19 @@ func parsePCI(s string) (pciAddr, bool) {
 	}
 	bus, rest, ok1 := strings.Cut(s, ":")
 	dev, fn, ok2 := strings.Cut(rest, ".")
-	d, okD := parseHex(dom, 8)
-	b, okB := parseHex(bus, 2)
-	v, okV := parseHex(dev, 2)
-	f, okF := parseHex(fn, 1)
+	d, okD := parseHex(dom, 1, 8)
+	b, okB := parseHex(bus, 2, 2)
+	v, okV := parseHex(dev, 2, 2)
+	f, okF := parseHex(fn, 1, 1)
 	if !ok1 || !ok2 || !okD || !okB || !okV || !okF || v > 0x1f || f > 7 {
 		return a, false
 	}
 	return pciAddr{uint32(d), uint8(b), uint8(v), uint8(f)}, true
 }
 
-// parseHex parses 1 to max hex digits.
-func parseHex(s string, max int) (uint64, bool) {
-	if s == "" || len(s) > max {
+// parseHex parses min to max hex digits.
+func parseHex(s string, min, max int) (uint64, bool) {
+	if len(s) < min || len(s) > max {
 		return 0, false
 	}
 	var n uint64

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"tags.cncf.io/container-device-interface/pkg/parser"
 )
 
@@ -137,7 +138,7 @@ func parseID(s, raw string) (Device, string) {
 	case strings.IndexByte(s, '/') >= 0:
 		return Device{}, fmt.Sprintf("%q: a path where a device id is expected", s)
 	case strings.IndexByte(s, ':') >= 0 && strings.IndexByte(s, '.') >= 0:
-		id, ok := normPCI(s)
+		id, ok := inventory.NormalizePCIBusID(s)
 		if !ok {
 			return Device{}, fmt.Sprintf("%q: not a PCI bus id ([domain:]bus:device.function, e.g. 0000:3b:00.0)", s)
 		}
@@ -237,46 +238,6 @@ func isUUID(u string) bool {
 	return true
 }
 
-// normPCI validates [domain:]bus:device.function and returns the canonical
-// lower-case form with a (at least) 4-digit domain.
-func normPCI(s string) (string, bool) {
-	var dom, bus, df string
-	parts := strings.Count(s, ":")
-	switch parts {
-	case 1:
-		dom = "0000"
-		bus, df, _ = strings.Cut(s, ":")
-	case 2:
-		var rest string
-		dom, rest, _ = strings.Cut(s, ":")
-		bus, df, _ = strings.Cut(rest, ":")
-	default:
-		return "", false
-	}
-	dev, fn, ok := strings.Cut(df, ".")
-	if !ok || len(dom) == 0 || len(dom) > 8 || len(bus) != 2 || len(dev) != 2 || len(fn) != 1 {
-		return "", false
-	}
-	if !allHex(dom) || !allHex(bus) || !allHex(dev) || fn[0] < '0' || fn[0] > '7' {
-		return "", false
-	}
-	if hexVal(dev[0])*16+hexVal(dev[1]) > 0x1f {
-		return "", false
-	}
-	// Canonical domain: lower case, leading zeros trimmed down to 4 digits.
-	orig := dom
-	for len(dom) > 4 && dom[0] == '0' {
-		dom = dom[1:]
-	}
-	for len(dom) < 4 {
-		dom = "0" + dom
-	}
-	if parts == 2 && dom == orig && isLowerHex(s) {
-		return s, true
-	}
-	return strings.ToLower(dom + ":" + bus + ":" + dev + "." + fn), true
-}
-
 func isDigits(s string) bool {
 	if s == "" {
 		return false
@@ -291,25 +252,6 @@ func isDigits(s string) bool {
 
 func isHex(c byte) bool {
 	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
-func allHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isHex(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= 'a':
-		return int(c-'a') + 10
-	case c >= 'A':
-		return int(c-'A') + 10
-	}
-	return int(c - '0')
 }
 
 // isLowerHex reports whether s has no upper-case letters.
