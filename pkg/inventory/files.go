@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+
+	"github.com/gpu-nri/gpu-nri/config"
 )
 
 // driverFile resolves p (a path inside the driver root) to a File of the
@@ -75,22 +77,37 @@ func (d *discovery) firmware() {
 	}
 }
 
+// driverSocket is a socket of the driver's daemons; warn when its absence
+// is worth a warning.
+type driverSocket struct {
+	p    string
+	warn bool
+}
+
+// driverSockets are the sockets discovery looks for and the fingerprint
+// watches.
+func driverSockets() []driverSocket {
+	return []driverSocket{
+		{"/run/nvidia-persistenced/socket", true},
+		{"/run/nvidia-fabricmanager/socket", false}, // NVSwitch systems only
+	}
+}
+
+// socketRoots are where driver sockets are looked for, in order: the host,
+// then the driver root.
+func socketRoots(h config.Host) []string {
+	if h.DriverRoot == "/" {
+		return []string{"/"}
+	}
+	return []string{"/", h.DriverRoot}
+}
+
 // sockets finds the persistenced and fabricmanager sockets, on the host
 // first, then under the driver root.
 func (d *discovery) sockets() {
-	for _, s := range []struct {
-		p    string
-		warn bool
-	}{
-		{"/run/nvidia-persistenced/socket", true},
-		{"/run/nvidia-fabricmanager/socket", false}, // NVSwitch systems only
-	} {
-		roots := []string{"/"}
-		if d.h.DriverRoot != "/" {
-			roots = append(roots, d.h.DriverRoot)
-		}
+	for _, s := range driverSockets() {
 		found := false
-		for _, r := range roots {
+		for _, r := range socketRoots(d.h) {
 			_, rel, fi, err := resolveIn(d.view(r), s.p)
 			if err != nil || fi.Mode()&fs.ModeSocket == 0 {
 				continue

@@ -47,13 +47,9 @@ func ComputeFingerprint(h config.Host) (string, error) {
 			f.names(g+"/"+gi, filepath.Join(migDir, gi), func(n string) bool { return strings.HasPrefix(n, "ci") })
 		}
 	}
-	roots := []string{"/"}
-	if h.DriverRoot != "/" {
-		roots = append(roots, h.DriverRoot)
-	}
-	for _, r := range roots {
-		for _, s := range []string{"run/nvidia-persistenced/socket", "run/nvidia-fabricmanager/socket"} {
-			f.exists(h.View(filepath.Join(r, s)))
+	for _, r := range socketRoots(h) {
+		for _, s := range driverSockets() {
+			f.exists(h.View(filepath.Join(r, s.p)))
 		}
 	}
 	if err := errors.Join(f.errs...); err != nil {
