@@ -159,9 +159,15 @@ func (d *doctor) resolveImports(parent string, imports []string) ([]string, erro
 	return out, nil
 }
 
-// criMovedToImages are the CRI containerd keys version 3 keeps in the
+// criMovedToImages reports the CRI containerd keys version 3 keeps in the
 // images plugin, not the runtime plugin.
-var criMovedToImages = []string{"snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers"}
+func criMovedToImages(key string) bool {
+	switch key {
+	case "snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers":
+		return true
+	}
+	return false
+}
 
 // migrateCRIRuntime moves a version-2 file's CRI containerd section (the
 // runtimes and default runtime gpu-nri checks) to its version-3 place.
@@ -183,7 +189,7 @@ func migrateCRIRuntime(m map[string]any) {
 		dst["containerd"] = dc
 	}
 	for k, v := range srcMap {
-		if _, set := dc[k]; !set && !slices.Contains(criMovedToImages, k) {
+		if _, set := dc[k]; !set && !criMovedToImages(k) {
 			dc[k] = v
 		}
 	}

@@ -67,18 +67,20 @@ func OptionsFromConfig(c *config.Config) Options {
 	}
 }
 
-// Mount options of driver files and sockets.
-var (
-	fileMountOptions   = []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}
-	socketMountOptions = []string{"ro", "nosuid", "nodev", "noexec", "rbind", "rprivate"}
-	// The MPS pipe directory is where clients talk to the MPS control
-	// daemon: read-write, as NVIDIA mounts it, but never executable.
-	mpsMountOptions = []string{"nosuid", "nodev", "noexec", "rbind", "rprivate"}
-)
+// Mount options of driver files and sockets (fresh slices: Build's mounts
+// share one per Build, never one across builds).
+func fileMountOptions() []string { return []string{"ro", "nosuid", "nodev", "rbind", "rprivate"} }
+func socketMountOptions() []string {
+	return []string{"ro", "nosuid", "nodev", "noexec", "rbind", "rprivate"}
+}
 
-// HookEnv is the explicit environment of every hook gpu-nri adds: the hook
+// mpsMountOptions: the MPS pipe directory is where clients talk to the MPS
+// control daemon: read-write, as NVIDIA mounts it, but never executable.
+func mpsMountOptions() []string { return []string{"nosuid", "nodev", "noexec", "rbind", "rprivate"} }
+
+// hookEnv is the explicit environment of every hook gpu-nri adds: the hook
 // never inherits the image's environment (CVE-2025-23266).
-var hookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+func hookEnv() []string { return []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"} }
 
 // VisibleDevicesAfter is what NVIDIA_VISIBLE_DEVICES is rewritten to once
 // gpu-nri has injected, so that no other layer injects a second time.
@@ -145,6 +147,7 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	}
 
 	// Files of the requested capabilities, in a fixed capability order.
+	fileOpts := fileMountOptions()
 	var libs []inventory.File
 	for _, c := range []inventory.Capability{inventory.Utility, inventory.Compute, inventory.Video,
 		inventory.Graphics, inventory.Display, inventory.NGX, inventory.Compat32} {
@@ -152,36 +155,36 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 			continue
 		}
 		for _, f := range inv.Libraries[c] {
-			if b.mount(f, fileMountOptions) {
+			if b.mount(f, fileOpts) {
 				libs = append(libs, f)
 			}
 		}
 		for _, f := range inv.Binaries[c] {
-			b.mount(f, fileMountOptions)
+			b.mount(f, fileOpts)
 		}
 		for _, f := range inv.ConfigFiles[c] {
-			b.mount(f, fileMountOptions)
+			b.mount(f, fileOpts)
 		}
 		for _, f := range inv.Sockets[c] {
-			b.mount(f, socketMountOptions)
+			b.mount(f, socketMountOptions())
 		}
 	}
 	for _, f := range inv.Firmware {
-		b.mount(f, fileMountOptions)
+		b.mount(f, fileOpts)
 	}
 	for _, k := range sel.Extra {
 		for _, f := range inv.ExtraFiles[k] {
-			b.mount(f, fileMountOptions)
+			b.mount(f, fileOpts)
 		}
 	}
 	if caps[inventory.Compute] && inv.MPSPipeDir != nil {
-		b.mount(*inv.MPSPipeDir, mpsMountOptions)
+		b.mount(*inv.MPSPipeDir, mpsMountOptions())
 	}
 
 	b.e.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + VisibleDevicesAfter}
 	switch o.Loader {
 	case config.LoaderHookless:
-		for _, m := range hooklessMounts(libs, o.HooklessLayout) {
+		for _, m := range hooklessMounts(libs, o.HooklessLayout, fileOpts) {
 			if !b.seenMount[m.ContainerPath] {
 				b.seenMount[m.ContainerPath] = true
 				b.e.Mounts = append(b.e.Mounts, m)
@@ -308,7 +311,7 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 		HookName: "createContainer",
 		Path:     o.HookPath,
 		Args:     ho.Args("gpu-nri"),
-		Env:      slices.Clone(hookEnv),
+		Env:      hookEnv(),
 		Timeout:  &timeout,
 	}
 }
@@ -317,7 +320,7 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 // alias names in the default loader directories of the layout
 // (hook.HooklessMounts), so that dlopen by SONAME works without an
 // ld.so.cache entry and without a hook.
-func hooklessMounts(libs []inventory.File, layout string) []*cdi.Mount {
+func hooklessMounts(libs []inventory.File, layout string, opts []string) []*cdi.Mount {
 	in := make([]hook.HooklessLib, 0, len(libs))
 	for _, f := range libs {
 		if !f.Lib32 {
@@ -327,7 +330,7 @@ func hooklessMounts(libs []inventory.File, layout string) []*cdi.Mount {
 	plan := hook.HooklessMounts(in, layout)
 	out := make([]*cdi.Mount, len(plan))
 	for i, m := range plan {
-		out[i] = &cdi.Mount{HostPath: m.Source, ContainerPath: m.Destination, Options: fileMountOptions, Type: "bind"}
+		out[i] = &cdi.Mount{HostPath: m.Source, ContainerPath: m.Destination, Options: opts, Type: "bind"}
 	}
 	return out
 }

@@ -69,10 +69,16 @@ func libName(file string) string {
 // so a directory may hold either (/usr/lib is 32-bit on Red Hat, 64-bit on
 // Arch).
 func libDirs() []string {
+	return append(LibraryDirs64(), "usr/lib/i386-linux-gnu", "usr/lib32", "lib/i386-linux-gnu", "lib32")
+}
+
+// LibraryDirs64 are the directories, relative to the driver root, where
+// 64-bit driver libraries are looked for when ld.so.cache does not list
+// them, in search order.
+func LibraryDirs64() []string {
 	return []string{
 		"usr/lib/x86_64-linux-gnu", "usr/lib/aarch64-linux-gnu", "usr/lib64", "usr/lib",
 		"lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu", "lib64",
-		"usr/lib/i386-linux-gnu", "usr/lib32", "lib/i386-linux-gnu", "lib32",
 	}
 }
 

@@ -130,10 +130,6 @@ func isDigits(s string) bool {
 	return true
 }
 
-// libDirs are where driver libraries live, relative to the driver root.
-var libDirs = []string{"usr/lib/x86_64-linux-gnu", "usr/lib/aarch64-linux-gnu", "usr/lib64", "lib64",
-	"lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu", "usr/lib", "lib"}
-
 // findNVML returns the view path of the 64-bit libnvidia-ml.so.1 of the
 // driver: the one in the inventory when discovery found it, else the first
 // in the usual library directories under the driver root.
@@ -148,7 +144,7 @@ func findNVML(inv *inventory.Inventory, root string) (string, error) {
 			}
 		}
 	}
-	return findFile(root, libDirs, "libnvidia-ml.so.1")
+	return findFile(root, inventory.LibraryDirs64(), "libnvidia-ml.so.1")
 }
 
 func findFile(root string, dirs []string, name string) (string, error) {

@@ -19,12 +19,15 @@ import (
 // persistence mode).
 const smiTimeout = 30 * time.Second
 
-var smiDirs = []string{"usr/bin", "usr/sbin", "bin", "sbin", "usr/local/bin"}
+// smiDirs are where nvidia-smi is looked for, relative to the driver root.
+func smiDirs() []string { return []string{"usr/bin", "usr/sbin", "bin", "sbin", "usr/local/bin"} }
 
 // loaders are the dynamic loaders, relative to a root, tried to run the
 // driver root's nvidia-smi with the driver root's own libraries.
-var loaders = []string{"lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
-	"lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"}
+func loaders() []string {
+	return []string{"lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+		"lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"}
+}
 
 // query runs the driver's nvidia-smi (no NVML binding without cgo).
 func query(inv *inventory.Inventory, root string) (Facts, error) {
@@ -55,7 +58,7 @@ func findSMI(inv *inventory.Inventory, root string) (string, error) {
 			}
 		}
 	}
-	return findFile(root, smiDirs, "nvidia-smi")
+	return findFile(root, smiDirs(), "nvidia-smi")
 }
 
 // runSMI runs nvidia-smi with a minimal environment. When the driver root
@@ -66,12 +69,12 @@ func runSMI(root, smi string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), smiTimeout)
 	defer cancel()
 	var dirs []string
-	for _, d := range libDirs {
+	for _, d := range inventory.LibraryDirs64() {
 		dirs = append(dirs, filepath.Join(root, d))
 	}
 	libPath := strings.Join(dirs, ":")
 	name, argv := smi, args
-	for _, l := range loaders {
+	for _, l := range loaders() {
 		if p := filepath.Join(root, l); isFile(p) {
 			name, argv = p, append([]string{"--library-path", libPath, smi}, args...)
 			break

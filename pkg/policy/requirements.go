@@ -383,11 +383,19 @@ func (e *RequirementError) Error() string {
 // Unwrap returns the parse error.
 func (e *RequirementError) Unwrap() error { return e.Err }
 
-var unverifiableWhy = map[string]string{
-	KeyCUDA:   "the host's CUDA driver API version is unknown (NVML unavailable)",
-	KeyDriver: "the host's driver version is unknown",
-	KeyArch:   "the GPU's compute capability is unknown (NVML unavailable)",
-	KeyBrand:  "the GPU's brand is unknown (NVML unavailable)",
+// unverifiableWhy says why the host cannot report the property key.
+func unverifiableWhy(key string) string {
+	switch key {
+	case KeyCUDA:
+		return "the host's CUDA driver API version is unknown (NVML unavailable)"
+	case KeyDriver:
+		return "the host's driver version is unknown"
+	case KeyArch:
+		return "the GPU's compute capability is unknown (NVML unavailable)"
+	case KeyBrand:
+		return "the GPU's brand is unknown (NVML unavailable)"
+	}
+	return ""
 }
 
 // CheckRequirements evaluates every requirement against every selected GPU
@@ -423,7 +431,7 @@ func CheckRequirements(reqs []request.Requirement, gpus []inventory.GPU, inv *in
 			case res.Unknown:
 				why := make([]string, len(res.Missing))
 				for i, k := range res.Missing {
-					why[i] = unverifiableWhy[k]
+					why[i] = unverifiableWhy(k)
 				}
 				reason := "cannot be checked: " + strings.Join(why, "; ")
 				if allow {
