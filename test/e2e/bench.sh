@@ -42,7 +42,7 @@ bench_plugin() {
   E2E_LOADER=$loader E2E_LOG_LEVEL=info E2E_HOOK_BIN=${5:-$E2E/bin/gpu-nri} e2e_plugin_config "$cfg"
   sed -i -e "s/^  name: gpu-nri\$/  name: $name/" -e "s/^  index: \"10\"\$/  index: \"$idx\"/" \
     -e "/^injection:\$/a\\  annotationDomain: $domain.gpu-nri.io" "$cfg"
-  before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  before=$(e2e_registered_count)
   setsid "$E2E/bin/gpu-nri" run --config "$cfg" >>"$E2E/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$E2E/nri/extra-$name.pid"; disown
   e2e_plugin_wait_registered "$before" || { tail "$E2E/logs/$name.log"; die "$name did not register"; }

@@ -432,7 +432,7 @@ e2e_containerd_start() {
 # e2e_containerd_restart: containerd restarted (with the E2E_CTD_* environment of the call); a
 # running external gpu-nri reconnects by itself; returns once it has registered again.
 e2e_containerd_restart() {
-  local before; before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  local before; before=$(e2e_registered_count)
   e2e_containerd_stop && e2e_containerd_start && e2e_plugin_wait_registered "$before"
 }
 # e2e_hybrid_cgroup2: the controllers of a hybrid host's cgroup2 mount (empty when none): crun
@@ -483,11 +483,14 @@ EOF
   } >"$f"
 }
 
+# e2e_registered_count: how many plugin registrations containerd has logged so far.
+e2e_registered_count() { grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true; }
+
 E2E_PLUGIN_LOG=$E2E/logs/gpu-nri.log
 # e2e_plugin_start [CONFIG]: gpu-nri in external mode; waits until containerd registered it.
 e2e_plugin_start() {
   local cfg=${1:-$E2E/etc/gpu-nri.yaml} before
-  before=$(grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true)
+  before=$(e2e_registered_count)
   setsid "$E2E/bin/gpu-nri" run --config "$cfg" >>"$E2E_PLUGIN_LOG" 2>&1 </dev/null &
   echo $! >"$E2E/nri/plugin.pid"; disown
   e2e_plugin_wait_registered "$before" || { tail -20 "$E2E_PLUGIN_LOG" >&2; return 1; }
@@ -496,7 +499,7 @@ e2e_plugin_start() {
 e2e_plugin_wait_registered() {
   local _ n
   for _ in $(seq 200); do
-    n=$(grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true)
+    n=$(e2e_registered_count)
     if [ "${n:-0}" -gt "${1:-0}" ] && grep 'registered as' "$E2E/logs/containerd.log" | tail -n +$((${1:-0} + 1)) | grep -q 'gpu-nri'; then
       return 0
     fi

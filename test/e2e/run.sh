@@ -384,7 +384,7 @@ if want s6; then
   section "6. faults: containerd killed and restarted, plugin killed and restarted"
   ppid=$(cat "$E2E/nri/plugin.pid" 2>/dev/null || echo none)
   crictl rmp --all --force >/dev/null 2>&1 || true
-  before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  before=$(e2e_registered_count)
   e2e_containerd_stop KILL
   sleep 0.5
   if kill -0 "$ppid" 2>/dev/null; then ok "s6 gpu-nri keeps running while containerd is down"; else bad "s6 gpu-nri exited when containerd died"; show "$(tail -5 "$E2E_PLUGIN_LOG")"; fi
@@ -431,7 +431,7 @@ if want prereg; then
   E2E_LOADER=hook e2e_plugin_config "$E2E/etc/gpu-nri-prereg.yaml"
   sed -i '/^  socket:/d' "$E2E/etc/gpu-nri-prereg.yaml"   # the runtime passes the connection
   e2e_plugin_preregister "$E2E/etc/gpu-nri-prereg.yaml"
-  before=$(grep -c 'registered as' "$E2E/logs/containerd.log" || true)
+  before=$(e2e_registered_count)
   e2e_containerd_stop; e2e_containerd_start
   if e2e_plugin_wait_registered "$before"; then ok "prereg: containerd started gpu-nri and it registered"; else bad "prereg: gpu-nri not registered"; show "$(grep -i nri "$E2E/logs/containerd.log" | tail -10)"; fi
   out=$(run_in_pod pre-s1 glibc "$PROBE

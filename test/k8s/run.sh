@@ -35,7 +35,6 @@ waitfor() { # TIMEOUT_S CMD...: until CMD succeeds
   for i in $(seq $((to * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   return 1
 }
-k8s_alive() { [ -f "$K/run/$1.pid" ] && kill -0 "$(cat "$K/run/$1.pid")" 2>/dev/null; }
 k8s_start() { # NAME CMD...
   local n=$1; shift
   setsid "$@" >>"$K/logs/$n.log" 2>&1 </dev/null &
@@ -151,7 +150,7 @@ k8s_down() {
   [ "${E2E_KEEP:-0}" = 1 ] && { log "E2E_KEEP=1: cluster left running (KUBECONFIG=$KUBECONFIG)"; return 0; }
   local n p
   for n in kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if k8s_alive $n; then
+    if alive "$K/run/$n.pid"; then
       p=$(cat "$K/run/$n.pid"); kill "$p"
       for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
       kill -0 "$p" 2>/dev/null && kill -9 "$p"
@@ -240,7 +239,6 @@ EOF2
 ds_ready() { # until the DaemonSet is rolled out and its pod Ready
   waitfor "${1:-120}" kubectl -n gpu-nri rollout status ds/gpu-nri --timeout=1s
 }
-registered_count() { grep -c 'registered as' "$E2E/logs/containerd.log" 2>/dev/null || true; }
 plugin_pod() { kubectl -n gpu-nri get pods -l app.kubernetes.io/name=gpu-nri -o jsonpath='{.items[?(@.status.phase=="Running")].metadata.name}' | awk '{print $1}'; }
 
 # gpu_pod NAME NS ANNOTATION-VALUE [ENV-VALUE]: a pod running the probe and cudatest, then sleeping.
@@ -382,7 +380,7 @@ mkdir -p "$E2E/hookbin"
 if want s1 || want s2 || want s3 || want s4 || want s5; then
   section "1. kubectl apply -k deploy/kubernetes/overlays/standalone"
   OV=$(make_overlay standalone overlays/standalone k8s-1)
-  before=$(registered_count)
+  before=$(e2e_registered_count)
   if out=$(kubectl apply -k "$OV" 2>&1); then
     n=$(grep -cE '^(namespace/gpu-nri|serviceaccount/gpu-nri|configmap/gpu-nri-config|daemonset.apps/gpu-nri) created' <<<"$out")
     check_eq "kubectl apply -k: the API server accepts Namespace, ServiceAccount, ConfigMap, DaemonSet" 4 "$n"
@@ -497,7 +495,7 @@ $(sed 's/^/  /' "$E2E/host.yaml")
   log: {level: debug, format: json}
 EOF2
   sed -i 's/^\(    root:\) \/$/\1 \/host/' "$K/values-test.yaml"
-  before=$(registered_count)
+  before=$(e2e_registered_count)
   out=$(helm install gpu-nri "$REPO/deploy/helm/gpu-nri" -n gpu-nri --create-namespace -f "$K/values-test.yaml" 2>&1) && ok "helm install" || { bad "helm install"; show "$out"; }
   ds_ready 180 && ok "helm: DaemonSet Ready" || { bad "helm: DaemonSet not Ready"; show "$(kubectl -n gpu-nri describe pods 2>&1 | tail -30)"; }
   e2e_plugin_wait_registered "$before" && ok "helm: gpu-nri registered with containerd from inside its pod" || bad "helm: no registration"
