@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -74,16 +76,27 @@ func (e Expr) String() string {
 }
 
 // ParseRequirement parses one NVIDIA_REQUIRE_* value: alternatives separated
-// by white space, each a comma-separated list of conditions KEY OP VALUE with
+// by spaces, each a comma-separated list of conditions KEY OP VALUE with
 // KEY one of cuda, driver, arch, brand (case-insensitive) and OP one of
 // = != < <= > >=. Versions are dot-separated decimal numbers; brand takes
-// only = and !=.
+// only = and !=. Only the space separates alternatives, as in
+// libnvidia-container's dsl_evaluate: any other white space (a tab, a
+// newline) would be read by NVIDIA as part of a condition, which it then
+// refuses as an invalid expression (or, in a brand, never matches), so it
+// is an error here.
 func ParseRequirement(expr string) (Expr, error) {
 	if len(expr) > MaxRequirementLen {
 		return Expr{}, fmt.Errorf("requirement is %d bytes long, the limit is %d", len(expr), MaxRequirementLen)
 	}
 	var e Expr
-	for _, alt := range strings.Fields(expr) {
+	for _, alt := range strings.Split(expr, " ") {
+		if alt == "" {
+			continue
+		}
+		if i := strings.IndexFunc(alt, unicode.IsSpace); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(alt[i:])
+			return Expr{}, fmt.Errorf("%q contains %q: only spaces separate alternatives (NVIDIA reads any other white space as part of the condition, which makes it invalid)", alt, r)
+		}
 		var and []Cond
 		for _, s := range strings.Split(alt, ",") {
 			c, err := parseCond(s)

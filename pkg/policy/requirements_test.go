@@ -17,10 +17,14 @@ func TestParseRequirement(t *testing.T) {
 		name, expr, want, err string
 	}{
 		{name: "empty", expr: "", want: ""},
-		{name: "blank", expr: "  \t ", want: ""},
+		{name: "blank", expr: "   ", want: ""},
 		{name: "single", expr: "cuda>=12.4", want: "cuda>=12.4"},
 		{name: "or and", expr: "cuda>=12.4 brand=tesla,driver>=470,driver<471", want: "cuda>=12.4 brand=tesla,driver>=470,driver<471"},
-		{name: "many spaces", expr: "  cuda>=12  \t arch=8.0 ", want: "cuda>=12 arch=8.0"},
+		{name: "many spaces", expr: "  cuda>=12    arch=8.0 ", want: "cuda>=12 arch=8.0"},
+		// libnvidia-container's dsl_evaluate splits alternatives on ' ' only.
+		{name: "tab between", expr: "cuda>=12.0\tbrand=tesla", err: `"cuda>=12.0\tbrand=tesla" contains '\t': only spaces separate alternatives`},
+		{name: "tab alone", expr: "  \t ", err: `contains '\t'`},
+		{name: "trailing newline", expr: "cuda>=12.0\n", err: `contains '\n'`},
 		{name: "key case", expr: "CUDA>=12.4,Brand=Tesla", want: "cuda>=12.4,brand=Tesla"},
 		{name: "all ops", expr: "driver=1,driver!=2,driver<3,driver<=4,driver>5,driver>=6", want: "driver=1,driver!=2,driver<3,driver<=4,driver>5,driver>=6"},
 		{name: "no op", expr: "cuda12", err: "no operator"},
