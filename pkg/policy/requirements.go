@@ -83,8 +83,15 @@ func (e Expr) String() string {
 // libnvidia-container's dsl_evaluate: any other white space (a tab, a
 // newline) would be read by NVIDIA as part of a condition, which it then
 // refuses as an invalid expression (or, in a brand, never matches), so it
-// is an error here.
+// is an error here. An empty condition (a trailing or doubled comma) is
+// skipped, as NVIDIA skips it; an alternative of only commas is an error.
 func ParseRequirement(expr string) (Expr, error) {
+	return parseRequirement(expr, nil)
+}
+
+// parseRequirement is ParseRequirement; notes (when not nil) gets a note per
+// empty condition skipped.
+func parseRequirement(expr string, notes *[]string) (Expr, error) {
 	if len(expr) > MaxRequirementLen {
 		return Expr{}, fmt.Errorf("requirement is %d bytes long, the limit is %d", len(expr), MaxRequirementLen)
 	}
@@ -99,11 +106,20 @@ func ParseRequirement(expr string) (Expr, error) {
 		}
 		var and []Cond
 		for _, s := range strings.Split(alt, ",") {
+			if s == "" {
+				if notes != nil {
+					*notes = append(*notes, fmt.Sprintf("empty condition in %q (a trailing or doubled comma): ignored, as NVIDIA ignores it", alt))
+				}
+				continue
+			}
 			c, err := parseCond(s)
 			if err != nil {
 				return Expr{}, err
 			}
 			and = append(and, c)
+		}
+		if len(and) == 0 {
+			return Expr{}, fmt.Errorf("%q: no condition, only commas", alt)
 		}
 		e.Any = append(e.Any, and)
 	}
@@ -111,9 +127,6 @@ func ParseRequirement(expr string) (Expr, error) {
 }
 
 func parseCond(s string) (Cond, error) {
-	if s == "" {
-		return Cond{}, errors.New("empty condition (two commas in a row, or a leading or trailing comma)")
-	}
 	i := strings.IndexAny(s, "=!<>")
 	if i < 0 {
 		return Cond{}, fmt.Errorf("condition %q has no operator (one of = != < <= > >=)", s)
@@ -432,7 +445,11 @@ func CheckRequirements(reqs []request.Requirement, gpus []inventory.GPU, inv *in
 	allow := cfg.Unverifiable == "allow"
 	var errs []error
 	for _, r := range reqs {
-		e, perr := ParseRequirement(r.Expr)
+		var notes []string
+		e, perr := parseRequirement(r.Expr, &notes)
+		for _, n := range notes {
+			warnings = append(warnings, fmt.Sprintf("%s=%q: %s", r.Name, r.Expr, n))
+		}
 		if perr != nil {
 			errs = append(errs, &RequirementError{Name: r.Name, Expr: r.Expr, Reason: perr.Error(), Err: perr})
 			continue

@@ -41,8 +41,10 @@ func TestParseRequirement(t *testing.T) {
 		{name: "too many fields", expr: "driver>=1.2.3.4.5.6.7.8.9", err: "more than"},
 		{name: "brand lt", expr: "brand<tesla", err: "only = and !="},
 		{name: "brand junk", expr: "brand=te/sla", err: "only letters"},
-		{name: "double comma", expr: "cuda>=1,,driver>=2", err: "empty condition"},
-		{name: "trailing comma", expr: "cuda>=1,", err: "empty condition"},
+		// dsl_evaluate skips empty conditions (CheckRequirements warns).
+		{name: "double comma", expr: "cuda>=1,,driver>=2", want: "cuda>=1,driver>=2"},
+		{name: "trailing comma", expr: "cuda>=1,", want: "cuda>=1"},
+		{name: "only commas", expr: "cuda>=1 ,,", err: `",,": no condition, only commas`},
 		{name: "too long", expr: strings.Repeat("a", MaxRequirementLen+1), err: "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +57,13 @@ func TestParseRequirement(t *testing.T) {
 			require.Equal(t, tc.want, e.String())
 		})
 	}
+}
+
+func TestCheckRequirementsEmptyConditionWarning(t *testing.T) {
+	inv := testInventory()
+	w, err := CheckRequirements([]request.Requirement{{Name: "NVIDIA_REQUIRE_CUDA", Expr: "cuda>=12.0,,brand=nvidia"}}, inv.GPUs[:1], inv, config.Requirements{Unverifiable: "refuse"}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{`NVIDIA_REQUIRE_CUDA="cuda>=12.0,,brand=nvidia": empty condition in "cuda>=12.0,,brand=nvidia" (a trailing or doubled comma): ignored, as NVIDIA ignores it`}, w)
 }
 
 func TestCompareVersions(t *testing.T) {
@@ -162,6 +171,7 @@ func TestCheckRequirements(t *testing.T) {
 			gpus: inv.GPUs[:1], inv: inv, cfg: refuse, errs: []string{"NVIDIA_REQUIRE_B", "host driver 550.54.14"}},
 		{name: "config disable", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=99"), gpus: inv.GPUs, inv: inv, cfg: config.Requirements{Disable: true, Unverifiable: "refuse"}},
 		{name: "NVIDIA_DISABLE_REQUIRE", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=99"), gpus: inv.GPUs, inv: inv, cfg: refuse, disable: true},
+		{name: "empty condition warns once", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=12.0,"), gpus: inv.GPUs, inv: inv, cfg: refuse, warnings: 1},
 		{name: "syntax error", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>>12"), gpus: inv.GPUs, inv: inv, cfg: refuse, errs: []string{"NVIDIA_REQUIRE_CUDA", "bad operator"}},
 		{name: "unverifiable refuse", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=12.0"), gpus: noNVML.GPUs, inv: noNVML, cfg: refuse,
 			errs: []string{"cannot be checked", "CUDA driver API version is unknown (NVML unavailable)", "requirements.unverifiable"}},
