@@ -52,8 +52,9 @@
 //     reads it, is accepted with a note in Request.Warnings naming the input:
 //     empty items in device, capability and IMEX channel lists (not in CDI
 //     name lists), a device, capability or channel named twice (counted
-//     once), "all" in another case as a whole device list, and an
-//     NVIDIA_DISABLE_REQUIRE value strconv.ParseBool cannot read (false).
+//     once), "all" in another case as a whole device list or MIG management
+//     value, and an NVIDIA_DISABLE_REQUIRE value strconv.ParseBool cannot
+//     read (false).
 //   - Every returned Device is syntactically valid: IDs are normalized
 //     (GPU-/MIG- upper case prefix with lower-case hex UUID; PCI bus ids
 //     lower case with a 4-digit domain; CDI names validated by the CDI

@@ -24,6 +24,7 @@ const (
 	nvImageSrc   = "nvidia-container-toolkit internal/config/image/cuda_image.go"
 	nvSelectSrc  = "libnvidia-container src/cli/common.c select_devices"
 	nvDisableSrc = nvImageSrc + " HasDisableRequire (strconv.ParseBool, error read as false)"
+	nvMIGSrc     = "libnvidia-container src/cli/common.c select_mig_config_devices, select_mig_monitor_devices"
 )
 
 // TestNVIDIARegressions pins gpu-nri's reading of requests NVIDIA's own tests
@@ -236,6 +237,20 @@ func TestNVIDIARegressions(t *testing.T) {
 		{name: "only commas in capabilities", from: nvCapsTest + " TestDriverCapabilitiesList",
 			in:  newInput("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=,"),
 			err: `gpu-nri: container ns/pod/main: NVIDIA_DRIVER_CAPABILITIES=",": no capability in the list, only commas`},
+
+		// MIG management: nvidia-container-cli skips empty items and compares
+		// "all" case-insensitively; anything else fails.
+		{name: "NVIDIA_MIG_CONFIG_DEVICES=ALL", from: nvMIGSrc,
+			in: newInput("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_MIG_CONFIG_DEVICES=ALL"),
+			want: &Request{Sources: envAll, Capabilities: defCaps, CapabilitiesFrom: whereCapsDflt, MIGConfig: true,
+				Warnings: []string{`NVIDIA_MIG_CONFIG_DEVICES="ALL": "ALL" read as "all" (NVIDIA compares it case-insensitively); write "all"`}}},
+		{name: "NVIDIA_MIG_MONITOR_DEVICES=all,", from: nvMIGSrc,
+			in: newInput("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_MIG_MONITOR_DEVICES=all,"),
+			want: &Request{Sources: envAll, Capabilities: defCaps, CapabilitiesFrom: whereCapsDflt, MIGMonitor: true,
+				Warnings: []string{`NVIDIA_MIG_MONITOR_DEVICES="all,": item 2 is empty: ignored, as NVIDIA ignores it`}}},
+		{name: "NVIDIA_MIG_CONFIG_DEVICES=all,0", from: nvMIGSrc + ` ("only 'all' devices are currently supported")`,
+			in:  newInput("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_MIG_CONFIG_DEVICES=all,0"),
+			err: `gpu-nri: container ns/pod/main: NVIDIA_MIG_CONFIG_DEVICES="all,0": only "all" is supported`},
 
 		// IMEX channels.
 		{name: "imex channel specified (legacy)", from: nvImageTest + " TestImexChannelsFromEnvVar",

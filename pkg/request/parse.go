@@ -640,12 +640,16 @@ func majorMinor(v string) (string, bool) {
 // extras fills the MIG, IMEX and feature flags.
 func (p *parseState) extras(env *envScan, r *Request) error {
 	var reason string
-	if r.MIGConfig, reason = allOrNothing(env.migConfig); reason != "" {
+	var notes []string
+	if r.MIGConfig, reason = allOrNothing(env.migConfig, &notes); reason != "" {
 		return p.fail(EnvMIGConfigDevices, env.migConfig, reason)
 	}
-	if r.MIGMonitor, reason = allOrNothing(env.migMonitor); reason != "" {
+	p.warnList(EnvMIGConfigDevices, env.migConfig, notes)
+	notes = notes[:0]
+	if r.MIGMonitor, reason = allOrNothing(env.migMonitor, &notes); reason != "" {
 		return p.fail(EnvMIGMonitorDevices, env.migMonitor, reason)
 	}
+	p.warnList(EnvMIGMonitorDevices, env.migMonitor, notes)
 	if err := p.imexEnv(env.imex, r); err != nil {
 		return err
 	}
@@ -664,14 +668,39 @@ func (p *parseState) extras(env *envScan, r *Request) error {
 	return nil
 }
 
-func allOrNothing(v string) (bool, string) {
-	switch strings.TrimSpace(v) {
+// allOrNothing reads NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES: "all",
+// or nothing. As nvidia-container-cli reads them, empty items are skipped
+// and "all" is compared case-insensitively (each with a note).
+func allOrNothing(v string, notes *[]string) (bool, string) {
+	t := strings.TrimSpace(v)
+	switch t {
 	case "all":
 		return true, ""
 	case "", "void", "none":
 		return false, ""
 	}
-	return false, `only "all" is supported`
+	all := false
+	for i, item := range strings.Split(t, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+			*notes = append(*notes, fmt.Sprintf("item %d is empty: ignored, as NVIDIA ignores it", i+1))
+		case strings.EqualFold(item, "all"):
+			if item != "all" {
+				*notes = append(*notes, fmt.Sprintf("%q read as \"all\" (NVIDIA compares it case-insensitively); write \"all\"", item))
+			}
+			if all {
+				*notes = append(*notes, fmt.Sprintf("item %d %q repeats: counted once", i+1, item))
+			}
+			all = true
+		default:
+			return false, `only "all" is supported`
+		}
+	}
+	if !all {
+		return false, `only "all" is supported`
+	}
+	return true, ""
 }
 
 func (p *parseState) imexEnv(v string, r *Request) error {
