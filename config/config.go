@@ -146,11 +146,14 @@ func Sources() []string {
 
 // Policy is the authorization policy.
 type Policy struct {
-	// Profile names the profile the rules came from ("standalone",
-	// "kubernetes-strict" or "custom"); informational.
+	// Profile selects the rules every source starts from: "standalone"
+	// (the default, StandalonePolicy), "kubernetes-strict"
+	// (KubernetesStrictPolicy) or "custom" (no rule: only the sources listed
+	// are honoured).
 	Profile string `json:"profile"`
-	// Sources maps a request source to its rule. A source without a rule is
-	// refused.
+	// Sources maps a request source to its rule. A source listed in the file
+	// replaces the profile's rule for that source, whole; the other sources
+	// keep the profile's rules. A source without a rule is refused.
 	Sources map[string]SourceRule `json:"sources"`
 	// ManagementNamespaces are the namespaces (path.Match globs) whose
 	// containers may ask for MIG configuration or monitoring
@@ -244,10 +247,38 @@ func Default() *Config {
 	}
 }
 
+// Policy profiles (policy.profile).
+const (
+	ProfileStandalone       = "standalone"
+	ProfileKubernetesStrict = "kubernetes-strict"
+	ProfileCustom           = "custom"
+)
+
+// Profiles lists the policy profile names. It returns a new slice on each
+// call.
+func Profiles() []string {
+	return []string{ProfileStandalone, ProfileKubernetesStrict, ProfileCustom}
+}
+
+// ProfilePolicy returns the rules the profile name selects:
+// StandalonePolicy, KubernetesStrictPolicy, or for "custom" a policy with no
+// rule at all.
+func ProfilePolicy(name string) (Policy, error) {
+	switch name {
+	case ProfileStandalone:
+		return StandalonePolicy(), nil
+	case ProfileKubernetesStrict:
+		return KubernetesStrictPolicy(), nil
+	case ProfileCustom:
+		return Policy{Profile: ProfileCustom, Sources: map[string]SourceRule{}}, nil
+	}
+	return Policy{}, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(Profiles(), ", "))
+}
+
 // StandalonePolicy behaves like NVIDIA's defaults: every source is honoured
 // everywhere, "all" included.
 func StandalonePolicy() Policy {
-	p := Policy{Profile: "standalone", Sources: map[string]SourceRule{}}
+	p := Policy{Profile: ProfileStandalone, Sources: map[string]SourceRule{}}
 	for _, s := range Sources() {
 		p.Sources[s] = SourceRule{Trusted: true, AllowAll: true}
 	}
@@ -257,7 +288,7 @@ func StandalonePolicy() Policy {
 // KubernetesStrictPolicy trusts only what the kubelet and device plugin
 // control; env and pod annotations are honoured only in kube-system.
 func KubernetesStrictPolicy() Policy {
-	return Policy{Profile: "kubernetes-strict", Sources: map[string]SourceRule{
+	return Policy{Profile: ProfileKubernetesStrict, Sources: map[string]SourceRule{
 		SourceCDIDevices:    {Trusted: true, AllowAll: false},
 		SourceCDIAnnotation: {Trusted: true, AllowAll: false},
 		SourceVolumeMounts:  {Trusted: true, AllowAll: false},
@@ -267,18 +298,27 @@ func KubernetesStrictPolicy() Policy {
 }
 
 // Parse reads a YAML (or JSON) document over the defaults. Unknown keys are
-// errors. An empty document gives Default().
+// errors. An empty document gives Default(). policy.profile (default
+// standalone) selects the rules every source starts from; each source listed
+// under policy.sources then replaces that source's rule.
 func Parse(data []byte) (*Config, error) {
 	c := Default()
 	if len(bytes.TrimSpace(data)) > 0 {
-		// Policy.Sources is replaced, not merged, when the file sets it.
-		c.Policy.Sources = nil
+		c.Policy.Profile, c.Policy.Sources = "", nil
 		if err := yaml.UnmarshalStrict(data, c); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		if c.Policy.Sources == nil { // the rest of policy: (e.g. managementNamespaces) stays
-			c.Policy.Sources = StandalonePolicy().Sources
+		if c.Policy.Profile == "" {
+			c.Policy.Profile = ProfileStandalone
 		}
+		base, err := ProfilePolicy(c.Policy.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("config: policy.profile: %w", err)
+		}
+		for s, r := range c.Policy.Sources {
+			base.Sources[s] = r
+		}
+		c.Policy.Sources = base.Sources // the rest of policy: (e.g. managementNamespaces) stays
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -364,6 +404,12 @@ func (c *Config) Validate() error {
 		if !slices.Contains(Sources(), s) {
 			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources(), ", "))
 		}
+	}
+	if c.Policy.Profile != "" && !slices.Contains(Profiles(), c.Policy.Profile) {
+		bad("policy.profile", "unknown profile %q (known: %s)", c.Policy.Profile, strings.Join(Profiles(), ", "))
+	}
+	if c.Policy.Profile == ProfileCustom && len(c.Policy.Sources) == 0 {
+		bad("policy.sources", "profile %q starts from no rule, so with no source listed every GPU request would be refused: list the sources to honour", ProfileCustom)
 	}
 	if c.Injection.HookTimeout <= 0 {
 		bad("injection.hookTimeout", "must be > 0, got %d", c.Injection.HookTimeout)

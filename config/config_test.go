@@ -55,8 +55,6 @@ func TestParse(t *testing.T) {
 				require.Equal(t, "/dev", c.Host.DevRoot)
 				require.Equal(t, StandalonePolicy(), c.Policy)
 			}},
-		{name: "policy replaces defaults", in: "policy:\n  sources:\n    env: {trusted: true}\n",
-			check: func(t *testing.T, c *Config) { require.Len(t, c.Policy.Sources, 1) }},
 		{name: "management namespaces without sources keep the default sources", in: "policy:\n  managementNamespaces: [gpu-operator]\n",
 			check: func(t *testing.T, c *Config) {
 				require.Equal(t, []string{"gpu-operator"}, c.Policy.ManagementNamespaces)
@@ -84,6 +82,53 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestPolicyProfiles: a profile name selects its rules; each source the file
+// lists replaces that source's rule, the others keep the profile's.
+func TestPolicyProfiles(t *testing.T) {
+	with := func(p Policy, src string, r SourceRule) Policy {
+		p.Sources[src] = r
+		return p
+	}
+	teamEnv := SourceRule{Trusted: false, AllowNamespaces: []string{"team-*"}}
+	for _, tc := range []struct {
+		name, in string
+		want     Policy
+		err      string
+	}{
+		{name: "no policy is standalone", in: "log:\n  level: debug\n", want: StandalonePolicy()},
+		{name: "standalone alone", in: "policy:\n  profile: standalone\n", want: StandalonePolicy()},
+		{name: "kubernetes-strict alone", in: "policy:\n  profile: kubernetes-strict\n", want: KubernetesStrictPolicy()},
+		{name: "kubernetes-strict with managementNamespaces", in: "policy:\n  profile: kubernetes-strict\n  managementNamespaces: [gpu-operator]\n",
+			want: func() Policy {
+				p := KubernetesStrictPolicy()
+				p.ManagementNamespaces = []string{"gpu-operator"}
+				return p
+			}()},
+		{name: "kubernetes-strict, env overridden", in: "policy:\n  profile: kubernetes-strict\n  sources:\n    env: {allowNamespaces: ['team-*']}\n",
+			want: with(KubernetesStrictPolicy(), SourceEnv, teamEnv)},
+		{name: "standalone, env overridden", in: "policy:\n  profile: standalone\n  sources:\n    env: {allowNamespaces: ['team-*']}\n",
+			want: with(StandalonePolicy(), SourceEnv, teamEnv)},
+		{name: "no profile, env overridden, is standalone's", in: "policy:\n  sources:\n    env: {allowNamespaces: ['team-*']}\n",
+			want: with(StandalonePolicy(), SourceEnv, teamEnv)},
+		{name: "a listed rule replaces the profile's whole", in: "policy:\n  profile: standalone\n  sources:\n    cdi-devices: {trusted: true}\n",
+			want: with(StandalonePolicy(), SourceCDIDevices, SourceRule{Trusted: true})},
+		{name: "custom has only the listed sources", in: "policy:\n  profile: custom\n  sources:\n    cdi-devices: {trusted: true}\n",
+			want: Policy{Profile: ProfileCustom, Sources: map[string]SourceRule{SourceCDIDevices: {Trusted: true}}}},
+		{name: "custom with no source", in: "policy:\n  profile: custom\n", err: `config: policy.sources: profile "custom" starts from no rule`},
+		{name: "unknown profile", in: "policy:\n  profile: strict\n", err: `config: policy.profile: unknown profile "strict" (known: standalone, kubernetes-strict, custom)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.in))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.Policy)
+		})
+	}
+}
+
 func TestDefaultRoundTrips(t *testing.T) {
 	b, err := yaml.Marshal(Default())
 	require.NoError(t, err)
@@ -93,7 +138,13 @@ func TestDefaultRoundTrips(t *testing.T) {
 }
 
 func TestProfilesValidate(t *testing.T) {
-	for _, p := range []Policy{StandalonePolicy(), KubernetesStrictPolicy()} {
+	for _, name := range Profiles() {
+		p, err := ProfilePolicy(name)
+		require.NoError(t, err)
+		require.Equal(t, name, p.Profile)
+		if name == ProfileCustom {
+			continue // no rule: refused by Validate until sources are listed
+		}
 		c := Default()
 		c.Policy = p
 		require.NoError(t, c.Validate(), p.Profile)

@@ -6,6 +6,8 @@
 // config/examples/ holds the shipped policy profiles.
 //
 // Guarantees: Load rejects unknown keys (with the key's name) and invalid
-// values; a zero-value file gives Default(). The package holds no state.
+// values; a zero-value file gives Default(). policy.profile selects the
+// rules every source starts from (ProfilePolicy); a source listed under
+// policy.sources replaces that source's rule. The package holds no state.
 // It does not read the host, decide anything, or log.
 package config

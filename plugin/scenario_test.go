@@ -221,7 +221,7 @@ func TestScenarioBadInputFailsTheContainer(t *testing.T) {
 		{"NVIDIA_VISIBLE_DEVICES=9", `default/pod-bad/bad`},
 		{"NVIDIA_VISIBLE_DEVICES=9", `no such device`},
 		{"NVIDIA_VISIBLE_DEVICES=GPU-zzz", `NVIDIA_VISIBLE_DEVICES`},
-		{"NVIDIA_VISIBLE_DEVICES=0,0", `bad`},
+		{"NVIDIA_VISIBLE_DEVICES=0,none", `bad`},
 		{"NVIDIA_DRIVER_CAPABILITIES=warp", `warp`},
 	} {
 		_, err := s.create("default", "bad", nil, []string{"NVIDIA_VISIBLE_DEVICES=0", tc.env}, nil)

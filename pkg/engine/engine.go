@@ -116,6 +116,7 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 	if req == nil {
 		return res, nil
 	}
+	res.Warnings = append(res.Warnings, req.Warnings...)
 	res.Decision, err = e.policy.Authorize(in, req)
 	if err != nil {
 		return res, err

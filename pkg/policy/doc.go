@@ -30,8 +30,11 @@
 //
 // # Requirements
 //
-// ParseRequirement implements the grammar of NVIDIA_REQUIRE_* values: white
-// space separates alternatives (OR), commas separate conditions (AND); a
+// ParseRequirement implements the grammar of NVIDIA_REQUIRE_* values: spaces
+// separate alternatives (OR; any other white space, such as a tab, is an
+// error, as NVIDIA's parser reads it as part of a condition), commas
+// separate conditions (AND; an empty one is skipped, as NVIDIA skips it,
+// and CheckRequirements returns a warning naming it); a
 // condition is KEY OP VALUE with KEY cuda, driver, arch (compute capability)
 // or brand and OP one of = != < <= > >=. Versions compare field by field as
 // decimal numbers, missing trailing fields being 0 ("12.10" > "12.9",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -74,23 +76,50 @@ func (e Expr) String() string {
 }
 
 // ParseRequirement parses one NVIDIA_REQUIRE_* value: alternatives separated
-// by white space, each a comma-separated list of conditions KEY OP VALUE with
+// by spaces, each a comma-separated list of conditions KEY OP VALUE with
 // KEY one of cuda, driver, arch, brand (case-insensitive) and OP one of
 // = != < <= > >=. Versions are dot-separated decimal numbers; brand takes
-// only = and !=.
+// only = and !=. Only the space separates alternatives, as in
+// libnvidia-container's dsl_evaluate: any other white space (a tab, a
+// newline) would be read by NVIDIA as part of a condition, which it then
+// refuses as an invalid expression (or, in a brand, never matches), so it
+// is an error here. An empty condition (a trailing or doubled comma) is
+// skipped, as NVIDIA skips it; an alternative of only commas is an error.
 func ParseRequirement(expr string) (Expr, error) {
+	return parseRequirement(expr, nil)
+}
+
+// parseRequirement is ParseRequirement; notes (when not nil) gets a note per
+// empty condition skipped.
+func parseRequirement(expr string, notes *[]string) (Expr, error) {
 	if len(expr) > MaxRequirementLen {
 		return Expr{}, fmt.Errorf("requirement is %d bytes long, the limit is %d", len(expr), MaxRequirementLen)
 	}
 	var e Expr
-	for _, alt := range strings.Fields(expr) {
+	for _, alt := range strings.Split(expr, " ") {
+		if alt == "" {
+			continue
+		}
+		if i := strings.IndexFunc(alt, unicode.IsSpace); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(alt[i:])
+			return Expr{}, fmt.Errorf("%q contains %q: only spaces separate alternatives (NVIDIA reads any other white space as part of the condition, which makes it invalid)", alt, r)
+		}
 		var and []Cond
 		for _, s := range strings.Split(alt, ",") {
+			if s == "" {
+				if notes != nil {
+					*notes = append(*notes, fmt.Sprintf("empty condition in %q (a trailing or doubled comma): ignored, as NVIDIA ignores it", alt))
+				}
+				continue
+			}
 			c, err := parseCond(s)
 			if err != nil {
 				return Expr{}, err
 			}
 			and = append(and, c)
+		}
+		if len(and) == 0 {
+			return Expr{}, fmt.Errorf("%q: no condition, only commas", alt)
 		}
 		e.Any = append(e.Any, and)
 	}
@@ -98,9 +127,6 @@ func ParseRequirement(expr string) (Expr, error) {
 }
 
 func parseCond(s string) (Cond, error) {
-	if s == "" {
-		return Cond{}, errors.New("empty condition (two commas in a row, or a leading or trailing comma)")
-	}
 	i := strings.IndexAny(s, "=!<>")
 	if i < 0 {
 		return Cond{}, fmt.Errorf("condition %q has no operator (one of = != < <= > >=)", s)
@@ -419,7 +445,11 @@ func CheckRequirements(reqs []request.Requirement, gpus []inventory.GPU, inv *in
 	allow := cfg.Unverifiable == "allow"
 	var errs []error
 	for _, r := range reqs {
-		e, perr := ParseRequirement(r.Expr)
+		var notes []string
+		e, perr := parseRequirement(r.Expr, &notes)
+		for _, n := range notes {
+			warnings = append(warnings, fmt.Sprintf("%s=%q: %s", r.Name, r.Expr, n))
+		}
 		if perr != nil {
 			errs = append(errs, &RequirementError{Name: r.Name, Expr: r.Expr, Reason: perr.Error(), Err: perr})
 			continue

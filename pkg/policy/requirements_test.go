@@ -17,10 +17,14 @@ func TestParseRequirement(t *testing.T) {
 		name, expr, want, err string
 	}{
 		{name: "empty", expr: "", want: ""},
-		{name: "blank", expr: "  \t ", want: ""},
+		{name: "blank", expr: "   ", want: ""},
 		{name: "single", expr: "cuda>=12.4", want: "cuda>=12.4"},
 		{name: "or and", expr: "cuda>=12.4 brand=tesla,driver>=470,driver<471", want: "cuda>=12.4 brand=tesla,driver>=470,driver<471"},
-		{name: "many spaces", expr: "  cuda>=12  \t arch=8.0 ", want: "cuda>=12 arch=8.0"},
+		{name: "many spaces", expr: "  cuda>=12    arch=8.0 ", want: "cuda>=12 arch=8.0"},
+		// libnvidia-container's dsl_evaluate splits alternatives on ' ' only.
+		{name: "tab between", expr: "cuda>=12.0\tbrand=tesla", err: `"cuda>=12.0\tbrand=tesla" contains '\t': only spaces separate alternatives`},
+		{name: "tab alone", expr: "  \t ", err: `contains '\t'`},
+		{name: "trailing newline", expr: "cuda>=12.0\n", err: `contains '\n'`},
 		{name: "key case", expr: "CUDA>=12.4,Brand=Tesla", want: "cuda>=12.4,brand=Tesla"},
 		{name: "all ops", expr: "driver=1,driver!=2,driver<3,driver<=4,driver>5,driver>=6", want: "driver=1,driver!=2,driver<3,driver<=4,driver>5,driver>=6"},
 		{name: "no op", expr: "cuda12", err: "no operator"},
@@ -37,8 +41,10 @@ func TestParseRequirement(t *testing.T) {
 		{name: "too many fields", expr: "driver>=1.2.3.4.5.6.7.8.9", err: "more than"},
 		{name: "brand lt", expr: "brand<tesla", err: "only = and !="},
 		{name: "brand junk", expr: "brand=te/sla", err: "only letters"},
-		{name: "double comma", expr: "cuda>=1,,driver>=2", err: "empty condition"},
-		{name: "trailing comma", expr: "cuda>=1,", err: "empty condition"},
+		// dsl_evaluate skips empty conditions (CheckRequirements warns).
+		{name: "double comma", expr: "cuda>=1,,driver>=2", want: "cuda>=1,driver>=2"},
+		{name: "trailing comma", expr: "cuda>=1,", want: "cuda>=1"},
+		{name: "only commas", expr: "cuda>=1 ,,", err: `",,": no condition, only commas`},
 		{name: "too long", expr: strings.Repeat("a", MaxRequirementLen+1), err: "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +57,13 @@ func TestParseRequirement(t *testing.T) {
 			require.Equal(t, tc.want, e.String())
 		})
 	}
+}
+
+func TestCheckRequirementsEmptyConditionWarning(t *testing.T) {
+	inv := testInventory()
+	w, err := CheckRequirements([]request.Requirement{{Name: "NVIDIA_REQUIRE_CUDA", Expr: "cuda>=12.0,,brand=nvidia"}}, inv.GPUs[:1], inv, config.Requirements{Unverifiable: "refuse"}, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{`NVIDIA_REQUIRE_CUDA="cuda>=12.0,,brand=nvidia": empty condition in "cuda>=12.0,,brand=nvidia" (a trailing or doubled comma): ignored, as NVIDIA ignores it`}, w)
 }
 
 func TestCompareVersions(t *testing.T) {
@@ -158,6 +171,7 @@ func TestCheckRequirements(t *testing.T) {
 			gpus: inv.GPUs[:1], inv: inv, cfg: refuse, errs: []string{"NVIDIA_REQUIRE_B", "host driver 550.54.14"}},
 		{name: "config disable", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=99"), gpus: inv.GPUs, inv: inv, cfg: config.Requirements{Disable: true, Unverifiable: "refuse"}},
 		{name: "NVIDIA_DISABLE_REQUIRE", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=99"), gpus: inv.GPUs, inv: inv, cfg: refuse, disable: true},
+		{name: "empty condition warns once", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=12.0,"), gpus: inv.GPUs, inv: inv, cfg: refuse, warnings: 1},
 		{name: "syntax error", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>>12"), gpus: inv.GPUs, inv: inv, cfg: refuse, errs: []string{"NVIDIA_REQUIRE_CUDA", "bad operator"}},
 		{name: "unverifiable refuse", reqs: req("NVIDIA_REQUIRE_CUDA", "cuda>=12.0"), gpus: noNVML.GPUs, inv: noNVML, cfg: refuse,
 			errs: []string{"cannot be checked", "CUDA driver API version is unknown (NVML unavailable)", "requirements.unverifiable"}},

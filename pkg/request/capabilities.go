@@ -89,19 +89,21 @@ func (o *Options) defaults() capSet {
 }
 
 // ParseCapabilities parses a NVIDIA_DRIVER_CAPABILITIES value: a comma list
-// of capabilities or "all" (spaces around items tolerated, repeats ignored);
-// empty means opts' defaults. The result is expanded (video => compute,
+// of capabilities or "all" (spaces around items, empty items and repeats
+// ignored, as NVIDIA ignores them); empty means opts' defaults. The result is expanded (video => compute,
 // display => graphics), deduplicated and sorted. An unknown capability, or
 // one outside opts.SupportedCapabilities, is an error.
 func ParseCapabilities(value string, opts Options) ([]inventory.Capability, error) {
-	s, reason := parseCaps(value, &opts)
+	s, reason := parseCaps(value, &opts, nil)
 	if reason != "" {
 		return nil, fmt.Errorf("%s", reason)
 	}
 	return s.list(nil), nil
 }
 
-func parseCaps(value string, o *Options) (capSet, string) {
+// parseCaps parses value; notes (when not nil) gets a note per empty or
+// repeated item, which is ignored.
+func parseCaps(value string, o *Options, notes *[]string) (capSet, string) {
 	if len(value) > MaxValueLen {
 		return 0, fmt.Sprintf("value is %d bytes, more than the %d allowed", len(value), MaxValueLen)
 	}
@@ -119,18 +121,26 @@ func parseCaps(value string, o *Options) (capSet, string) {
 		item = strings.TrimSpace(item)
 		switch b := capBit(item); {
 		case item == "":
-			return 0, fmt.Sprintf("item %d is empty", i)
+			if notes != nil {
+				*notes = append(*notes, fmt.Sprintf("item %d is empty: ignored, as NVIDIA ignores it", i))
+			}
 		case item == "all":
 			s |= supported
 		case b == 0:
 			return 0, fmt.Sprintf("item %d: unknown capability %q (known: %s, all)", i, item, capAll)
 		default:
+			if s&b != 0 && notes != nil {
+				*notes = append(*notes, fmt.Sprintf("item %d %q repeats: counted once", i, item))
+			}
 			s |= b
 		}
 		if !more {
 			break
 		}
 		v = rest
+	}
+	if s == 0 {
+		return 0, "no capability in the list, only commas"
 	}
 	asked := s
 	s = s.expand()

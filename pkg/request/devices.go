@@ -285,8 +285,12 @@ type deviceList struct {
 
 // parseList parses a device list value ("all", "none", "void", "" or a
 // comma list). void/empty returns a zero list and ok=false. cdiOnly
-// accepts only qualified CDI names as items.
-func parseList(value, cdiKind string, cdiOnly bool) (l deviceList, ok bool, reason string) {
+// accepts only qualified CDI names as items. Untidy input with one obvious
+// meaning, read as NVIDIA reads it, appends a note to notes instead of
+// failing: empty items of a non-CDI list (NVIDIA skips them), a repeated
+// item (counted once) and "all" in another case (NVIDIA's
+// nvidia-container-cli compares it case-insensitively).
+func parseList(value, cdiKind string, cdiOnly bool, notes *[]string) (l deviceList, ok bool, reason string) {
 	if len(value) > MaxValueLen {
 		return l, false, fmt.Sprintf("value is %d bytes, more than the %d allowed", len(value), MaxValueLen)
 	}
@@ -307,6 +311,10 @@ func parseList(value, cdiKind string, cdiOnly bool) (l deviceList, ok bool, reas
 		case "none":
 			return deviceList{none: true}, true, ""
 		}
+		if strings.EqualFold(v, "all") {
+			*notes = append(*notes, fmt.Sprintf("%q read as \"all\" (NVIDIA compares it case-insensitively); write \"all\"", v))
+			return deviceList{all: true}, true, ""
+		}
 	}
 	n := strings.Count(v, ",") + 1
 	if n > MaxItems {
@@ -316,27 +324,35 @@ func parseList(value, cdiKind string, cdiOnly bool) (l deviceList, ok bool, reas
 	for i := 1; ; i++ {
 		item, rest, more := strings.Cut(v, ",")
 		item = strings.TrimSpace(item)
-		if item == "" {
+		switch {
+		case item == "" && cdiOnly:
 			return deviceList{}, false, fmt.Sprintf("item %d is empty", i)
-		}
-		d, reason := parseItem(item, cdiKind, cdiOnly)
-		if reason != "" {
-			return deviceList{}, false, fmt.Sprintf("item %d: %s", i, reason)
-		}
-		if d.Kind == kindAll {
-			if n == 1 {
-				return deviceList{all: true}, true, ""
+		case item == "":
+			*notes = append(*notes, fmt.Sprintf("item %d is empty: ignored, as NVIDIA ignores it", i))
+		default:
+			d, reason := parseItem(item, cdiKind, cdiOnly)
+			if reason != "" {
+				return deviceList{}, false, fmt.Sprintf("item %d: %s", i, reason)
 			}
-			return deviceList{}, false, fmt.Sprintf("item %d: %q cannot be combined with other items", i, item)
+			if d.Kind == kindAll {
+				if n == 1 {
+					return deviceList{all: true}, true, ""
+				}
+				return deviceList{}, false, fmt.Sprintf("item %d: %q cannot be combined with other items", i, item)
+			}
+			if j := indexOf(l.devices, d); j >= 0 {
+				*notes = append(*notes, fmt.Sprintf("item %d %q repeats %q: counted once", i, item, l.devices[j].Raw))
+			} else {
+				l.devices = append(l.devices, d)
+			}
 		}
-		if j := indexOf(l.devices, d); j >= 0 {
-			return deviceList{}, false, fmt.Sprintf("item %d: %q repeats item %d (%q)", i, item, j+1, l.devices[j].Raw)
-		}
-		l.devices = append(l.devices, d)
 		if !more {
 			break
 		}
 		v = rest
+	}
+	if len(l.devices) == 0 {
+		return deviceList{}, false, "no device in the list, only commas"
 	}
 	return l, true, ""
 }

@@ -162,7 +162,8 @@ func FuzzDeviceList(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, v string, cdiOnly bool) {
-		l, ok, reason := parseList(v, DefaultCDIKind, cdiOnly)
+		var notes []string
+		l, ok, reason := parseList(v, DefaultCDIKind, cdiOnly, &notes)
 		if reason != "" {
 			if ok || l.all || l.none || len(l.devices) > 0 {
 				t.Fatalf("error with a result: %q", reason)

@@ -33,7 +33,9 @@ const (
 	EnvRequirePrefix = "NVIDIA_REQUIRE_"
 	// EnvRequireCUDA is the CUDA requirement of CUDA images.
 	EnvRequireCUDA = "NVIDIA_REQUIRE_CUDA"
-	// EnvRequireJetpack is not a requirement (NVIDIA ignores it too).
+	// EnvRequireJetpack starts variables that are not requirements:
+	// NVIDIA_REQUIRE_JETPACK and every NVIDIA_REQUIRE_JETPACK* (e.g.
+	// NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS) are ignored, as NVIDIA ignores them.
 	EnvRequireJetpack = "NVIDIA_REQUIRE_JETPACK"
 	// EnvDisableRequire skips every requirement check.
 	EnvDisableRequire = "NVIDIA_DISABLE_REQUIRE"

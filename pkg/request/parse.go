@@ -3,6 +3,7 @@ package request
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gpu-nri/gpu-nri/config"
@@ -32,6 +33,7 @@ const (
 	whereCDIDevs   = "CDIDevices"
 	whereCapsEnv   = "env " + EnvDriverCapabilities
 	whereCapsDflt  = "injection.defaultCapabilities"
+	whereCapsLgcy  = "env " + EnvCUDAVersion + " (legacy CUDA image rule: " + EnvDriverCapabilities + " unset, " + EnvRequireCUDA + " unset: every supported capability)"
 	legacyReqName  = "legacy " + EnvCUDAVersion
 	volumeMountCDI = "cdi/"
 	volumeMountIMX = "imex/"
@@ -91,15 +93,31 @@ func Parse(in *Input, opts Options) (*Request, error) {
 	r.Legacy = p.legacy
 
 	// Capabilities: gpu-nri's annotation, then the env var, then defaults.
+	// A legacy CUDA image (CUDA_VERSION set, NVIDIA_REQUIRE_CUDA unset or
+	// empty) that leaves NVIDIA_DRIVER_CAPABILITIES unset gets every
+	// supported capability, whichever source asked for its devices, as
+	// NVIDIA's hook gives it; set but empty is the defaults.
 	capsValue, capsFrom, capsInput := env.caps, whereCapsEnv, EnvDriverCapabilities
+	var caps capSet
+	legacyCaps := false
 	if key, v, ok := lookupOwn(in.PodAnnotations, CapabilitiesAnnotation, opts.domain(), in.Container); ok {
 		capsValue, capsFrom, capsInput = v, "annotation "+key, "annotation "+key
+	} else if !env.hasCaps && env.legacyImage() {
+		capsFrom, legacyCaps = whereCapsLgcy, true
+		caps = opts.supported()
 	} else if strings.TrimSpace(env.caps) == "" {
 		capsFrom = whereCapsDflt
 	}
-	caps, reason := parseCaps(capsValue, &opts)
-	if reason != "" {
-		return nil, p.fail(capsInput, capsValue, reason)
+	if !legacyCaps {
+		var notes []string
+		var reason string
+		caps, reason = parseCaps(capsValue, &opts, &notes)
+		if reason != "" {
+			return nil, p.fail(capsInput, capsValue, reason)
+		}
+		for _, n := range notes {
+			p.warn(capsInput, capsValue, n)
+		}
 	}
 	r.Capabilities = caps.list(b.caps[:0])
 	r.CapabilitiesFrom = capsFrom
@@ -110,6 +128,7 @@ func Parse(in *Input, opts Options) (*Request, error) {
 	if err := p.extras(&env, r); err != nil {
 		return nil, err
 	}
+	r.Warnings = p.warnings
 	return r, nil
 }
 
@@ -121,6 +140,20 @@ type parseState struct {
 	src    [numSources]SourceRequest
 	have   [numSources]bool
 	legacy bool
+	// warnings are the notes on untidy input accepted (Request.Warnings).
+	warnings []string
+}
+
+// warn records a note on input name=value.
+func (p *parseState) warn(name, value, note string) {
+	p.warnings = append(p.warnings, name+"="+quote(value)+": "+note)
+}
+
+// warnList records the notes parseList made on input name=value.
+func (p *parseState) warnList(name, value string, notes []string) {
+	for _, n := range notes {
+		p.warn(name, value, n)
+	}
 }
 
 // fail builds the *Error for input name=value.
@@ -170,22 +203,24 @@ func (c *collector) add(l deviceList, where string, dedupe bool) string {
 	return ""
 }
 
-// addItem merges one item (d.Kind kindAll for "all"); repeats are refused.
-func (c *collector) addItem(d Device) string {
+// addItem merges one item (d.Kind kindAll for "all"). A repeat is counted
+// once and returned as a note (NVIDIA selects a device once however often
+// it is named).
+func (c *collector) addItem(d Device) (note, reason string) {
 	if d.Kind == kindAll {
-		return c.add(deviceList{all: true}, "", false)
+		return "", c.add(deviceList{all: true}, "", false)
 	}
 	if reason := c.conflict(false, false, true); reason != "" {
-		return reason
+		return "", reason
 	}
 	if j := indexOf(c.devices, d); j >= 0 {
-		return fmt.Sprintf("%q repeats %q", d.Raw, c.devices[j].Raw)
+		return fmt.Sprintf("%q repeats %q: counted once", d.Raw, c.devices[j].Raw), ""
 	}
 	if len(c.devices) == MaxItems {
-		return fmt.Sprintf("more than %d devices from this source", MaxItems)
+		return "", fmt.Sprintf("more than %d devices from this source", MaxItems)
 	}
 	c.devices = append(c.devices, d)
-	return ""
+	return "", ""
 }
 
 // conflict refuses mixing all, none and devices within one source.
@@ -226,11 +261,15 @@ func (p *parseState) cdiDevices() error {
 	c := collector{devices: make([]Device, 0, len(names))}
 	for i, name := range names {
 		d, reason := parseItem(name, p.kind, true)
+		note := ""
 		if reason == "" {
-			reason = c.addItem(d)
+			note, reason = c.addItem(d)
 		}
 		if reason != "" {
 			return p.fail(fmt.Sprintf("CDIDevices[%d]", i), name, reason)
+		}
+		if note != "" {
+			p.warn(fmt.Sprintf("CDIDevices[%d]", i), name, note)
 		}
 	}
 	p.set(posCDIDevices, &c, whereCDIDevs)
@@ -294,10 +333,12 @@ func (p *parseState) annotations() error {
 	var c collector
 	if key, v, ok := lookupOwn(in.PodAnnotations, GPUsAnnotation, domain, in.Container); ok {
 		where := "annotation " + key
-		l, asked, reason := parseList(v, p.kind, false)
+		var notes []string
+		l, asked, reason := parseList(v, p.kind, false, &notes)
 		if reason != "" {
 			return p.fail(where, v, reason)
 		}
+		p.warnList(where, v, notes)
 		if asked {
 			c.add(l, where, true)
 		}
@@ -315,13 +356,15 @@ func (p *parseState) annotations() error {
 }
 
 func (p *parseState) addCDIAnnotation(c *collector, where, v string) error {
-	l, _, reason := parseList(v, p.kind, true)
+	var notes []string
+	l, _, reason := parseList(v, p.kind, true, &notes)
 	if reason == "" {
 		reason = c.add(l, where, true)
 	}
 	if reason != "" {
 		return p.fail(where, v, reason)
 	}
+	p.warnList(where, v, notes)
 	return nil
 }
 
@@ -401,30 +444,40 @@ func (p *parseState) volumeMounts() error {
 		case strings.HasPrefix(rest, volumeMountIMX):
 			var ch int
 			ch, reason = parseChannel(rest[len(volumeMountIMX):])
-			if reason == "" && slices.Contains(imex, ch) {
-				reason = fmt.Sprintf("IMEX channel %d repeats", ch)
-			}
-			if reason == "" && len(imex) >= MaxItems {
+			switch {
+			case reason != "":
+			case slices.Contains(imex, ch):
+				p.warnings = append(p.warnings, fmt.Sprintf("%s: IMEX channel %d repeats: counted once", input, ch))
+			case len(imex) >= MaxItems:
 				reason = fmt.Sprintf("more than %d IMEX channels", MaxItems)
-			}
-			if reason == "" {
+			default:
 				imex = append(imex, ch)
 			}
 		case strings.HasPrefix(rest, volumeMountCDI):
-			parts := strings.Split(rest[len(volumeMountCDI):], "/")
-			if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-				reason = fmt.Sprintf("expected %s/cdi/<vendor>/<class>/<device>", VolumeMountsRoot)
-				break
+			// cdi/<vendor>/<class>/<device>, or the qualified name itself
+			// (cdi/<vendor>/<class>=<device>), as NVIDIA reads both.
+			name := rest[len(volumeMountCDI):]
+			if strings.IndexByte(name, '=') < 0 {
+				parts := strings.Split(name, "/")
+				if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+					reason = fmt.Sprintf("expected %s/cdi/<vendor>/<class>/<device> or %s/cdi/<vendor>/<class>=<device>", VolumeMountsRoot, VolumeMountsRoot)
+					break
+				}
+				name = parts[0] + "/" + parts[1] + "=" + parts[2]
 			}
-			d, reason = parseItem(parts[0]+"/"+parts[1]+"="+parts[2], p.kind, true)
+			d, reason = parseItem(name, p.kind, true)
 		default:
 			d, reason = parseItem(rest, p.kind, false)
 		}
+		note := ""
 		if reason == "" && d.Kind != 0 {
-			reason = c.addItem(d)
+			note, reason = c.addItem(d)
 		}
 		if reason != "" {
 			return p.failf(input, "%s", reason)
+		}
+		if note != "" {
+			p.warnings = append(p.warnings, input+": "+note)
 		}
 	}
 	if !found {
@@ -468,7 +521,7 @@ func (p *parseState) envDevices(env *envScan) error {
 	if !env.hasVisible {
 		// Legacy CUDA image rule: an implicit default, so it yields only
 		// when no other source asked.
-		if env.cudaVersion != "" && env.requireCUDA == "" && !p.any() {
+		if env.legacyImage() && !p.any() {
 			p.legacy = true
 			p.have[posEnv] = true
 			p.src[posEnv] = SourceRequest{Where: whereLegacy, All: true}
@@ -482,10 +535,12 @@ func (p *parseState) envDevices(env *envScan) error {
 		}
 		return nil
 	}
-	l, asked, reason := parseList(env.visible, p.kind, false)
+	var notes []string
+	l, asked, reason := parseList(env.visible, p.kind, false, &notes)
 	if reason != "" {
 		return p.fail(EnvVisibleDevices, env.visible, reason)
 	}
+	p.warnList(EnvVisibleDevices, env.visible, notes)
 	if asked {
 		var c collector
 		c.add(l, "", false)
@@ -514,7 +569,7 @@ func (p *parseState) requirements(env *envScan, r *Request, dst []Requirement) e
 				continue
 			}
 			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == EnvRequireJetpack {
+			if !ok || strings.HasPrefix(k, EnvRequireJetpack) {
 				continue
 			}
 			if len(v) > MaxValueLen {
@@ -529,13 +584,15 @@ func (p *parseState) requirements(env *envScan, r *Request, dst []Requirement) e
 			}
 			dst = append(dst, Requirement{Name: k, Expr: v})
 		}
-		// An empty value is no requirement.
-		dst = slices.DeleteFunc(dst, func(q Requirement) bool { return strings.TrimSpace(q.Expr) == "" })
+		// An empty value (or only spaces) is no requirement. Only spaces:
+		// NVIDIA splits alternatives on spaces alone, so a tab is part of
+		// a condition, and the policy package refuses it.
+		dst = slices.DeleteFunc(dst, func(q Requirement) bool { return strings.Trim(q.Expr, " ") == "" })
 		slices.SortFunc(dst, func(a, b Requirement) int { return strings.Compare(a.Name, b.Name) })
 	}
 	// Legacy CUDA images (CUDA_VERSION without NVIDIA_REQUIRE_CUDA) require
 	// at least their CUDA version.
-	if env.cudaVersion != "" && env.requireCUDA == "" {
+	if env.legacyImage() {
 		mm, ok := majorMinor(env.cudaVersion)
 		if !ok {
 			return p.fail(EnvCUDAVersion, env.cudaVersion, "not a version (major[.minor[.patch]]) for the legacy CUDA image rule")
@@ -545,13 +602,14 @@ func (p *parseState) requirements(env *envScan, r *Request, dst []Requirement) e
 	if len(dst) > 0 {
 		r.Requirements = dst
 	}
-	if env.hasDisableRequire {
-		switch strings.ToLower(strings.TrimSpace(env.disableRequire)) {
-		case "true", "1", "yes", "t", "y", "on":
-			r.DisableRequire = true
-		case "false", "0", "no", "f", "n", "off", "":
-		default:
-			return p.fail(EnvDisableRequire, env.disableRequire, "expected true, 1, yes or false, 0, no")
+	if env.hasDisableRequire && env.disableRequire != "" {
+		// NVIDIA reads the value with strconv.ParseBool and takes anything
+		// it cannot read as false: the requirements are then checked, which
+		// is never less safe, but the author probably meant otherwise.
+		v, err := strconv.ParseBool(env.disableRequire)
+		r.DisableRequire = v
+		if err != nil {
+			p.warn(EnvDisableRequire, env.disableRequire, "not a boolean as NVIDIA reads it (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False): read as false, so the requirements are checked")
 		}
 	}
 	return nil
@@ -582,12 +640,16 @@ func majorMinor(v string) (string, bool) {
 // extras fills the MIG, IMEX and feature flags.
 func (p *parseState) extras(env *envScan, r *Request) error {
 	var reason string
-	if r.MIGConfig, reason = allOrNothing(env.migConfig); reason != "" {
+	var notes []string
+	if r.MIGConfig, reason = allOrNothing(env.migConfig, &notes); reason != "" {
 		return p.fail(EnvMIGConfigDevices, env.migConfig, reason)
 	}
-	if r.MIGMonitor, reason = allOrNothing(env.migMonitor); reason != "" {
+	p.warnList(EnvMIGConfigDevices, env.migConfig, notes)
+	notes = notes[:0]
+	if r.MIGMonitor, reason = allOrNothing(env.migMonitor, &notes); reason != "" {
 		return p.fail(EnvMIGMonitorDevices, env.migMonitor, reason)
 	}
+	p.warnList(EnvMIGMonitorDevices, env.migMonitor, notes)
 	if err := p.imexEnv(env.imex, r); err != nil {
 		return err
 	}
@@ -606,14 +668,39 @@ func (p *parseState) extras(env *envScan, r *Request) error {
 	return nil
 }
 
-func allOrNothing(v string) (bool, string) {
-	switch strings.TrimSpace(v) {
+// allOrNothing reads NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES: "all",
+// or nothing. As nvidia-container-cli reads them, empty items are skipped
+// and "all" is compared case-insensitively (each with a note).
+func allOrNothing(v string, notes *[]string) (bool, string) {
+	t := strings.TrimSpace(v)
+	switch t {
 	case "all":
 		return true, ""
 	case "", "void", "none":
 		return false, ""
 	}
-	return false, `only "all" is supported`
+	all := false
+	for i, item := range strings.Split(t, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+			*notes = append(*notes, fmt.Sprintf("item %d is empty: ignored, as NVIDIA ignores it", i+1))
+		case strings.EqualFold(item, "all"):
+			if item != "all" {
+				*notes = append(*notes, fmt.Sprintf("%q read as \"all\" (NVIDIA compares it case-insensitively); write \"all\"", item))
+			}
+			if all {
+				*notes = append(*notes, fmt.Sprintf("item %d %q repeats: counted once", i+1, item))
+			}
+			all = true
+		default:
+			return false, `only "all" is supported`
+		}
+	}
+	if !all {
+		return false, `only "all" is supported`
+	}
+	return true, ""
 }
 
 func (p *parseState) imexEnv(v string, r *Request) error {
@@ -636,18 +723,26 @@ func (p *parseState) imexEnv(v string, r *Request) error {
 	for i := 1; ; i++ {
 		item, rest, more := strings.Cut(t, ",")
 		item = strings.TrimSpace(item)
-		ch, reason := parseChannel(item)
-		if reason == "" && slices.Contains(chs, ch) {
-			reason = fmt.Sprintf("%q repeats", item)
+		if item == "" {
+			p.warn(EnvIMEXChannels, v, fmt.Sprintf("item %d is empty: ignored, as NVIDIA ignores it", i))
+		} else {
+			ch, reason := parseChannel(item)
+			if reason != "" {
+				return p.fail(EnvIMEXChannels, v, fmt.Sprintf("item %d: %s", i, reason))
+			}
+			if slices.Contains(chs, ch) {
+				p.warn(EnvIMEXChannels, v, fmt.Sprintf("item %d %q repeats: counted once", i, item))
+			} else {
+				chs = append(chs, ch)
+			}
 		}
-		if reason != "" {
-			return p.fail(EnvIMEXChannels, v, fmt.Sprintf("item %d: %s", i, reason))
-		}
-		chs = append(chs, ch)
 		if !more {
 			break
 		}
 		t = rest
+	}
+	if len(chs) == 0 {
+		return p.fail(EnvIMEXChannels, v, "no channel in the list, only commas")
 	}
 	slices.Sort(chs)
 	r.IMEXChannels = chs
@@ -658,9 +753,13 @@ func (p *parseState) imexEnv(v string, r *Request) error {
 type envScan struct {
 	visible, caps, cudaVersion, requireCUDA, disableRequire    string
 	migConfig, migMonitor, imex, gds, mofed, nvswitch, gdrcopy string
-	hasVisible, hasDisableRequire                              bool
+	hasVisible, hasCaps, hasDisableRequire                     bool
 	nRequire                                                   int
 }
+
+// legacyImage reports NVIDIA's legacy CUDA image: CUDA_VERSION set and
+// NVIDIA_REQUIRE_CUDA unset or empty.
+func (e *envScan) legacyImage() bool { return e.cudaVersion != "" && e.requireCUDA == "" }
 
 // scanEnv finds the variables in one pass without allocating. Entries
 // without "=" are ignored.
@@ -687,7 +786,7 @@ func scanEnv(env []string) envScan {
 		case EnvVisibleDevices:
 			e.visible, e.hasVisible = v, true
 		case EnvDriverCapabilities:
-			e.caps = v
+			e.caps, e.hasCaps = v, true
 		case EnvDisableRequire:
 			e.disableRequire, e.hasDisableRequire = v, true
 		case EnvMIGConfigDevices:
@@ -705,7 +804,7 @@ func scanEnv(env []string) envScan {
 		case EnvGDRCopy:
 			e.gdrcopy = v
 		default:
-			if strings.HasPrefix(k, EnvRequirePrefix) && k != EnvRequireJetpack {
+			if strings.HasPrefix(k, EnvRequirePrefix) && !strings.HasPrefix(k, EnvRequireJetpack) {
 				e.nRequire++
 				if k == EnvRequireCUDA {
 					e.requireCUDA = v

@@ -85,13 +85,16 @@ type Request struct {
 	// deduplicated and sorted.
 	Capabilities []inventory.Capability
 	// CapabilitiesFrom names where Capabilities came from: `env
-	// NVIDIA_DRIVER_CAPABILITIES`, `annotation capabilities.<domain>/...` or
+	// NVIDIA_DRIVER_CAPABILITIES`, `annotation capabilities.<domain>/...`,
+	// the legacy CUDA image rule (every supported capability) or
 	// `injection.defaultCapabilities`.
 	CapabilitiesFrom string
 	// Requirements are the NVIDIA_REQUIRE_* expressions, sorted by variable
 	// name, plus the implicit "cuda>=X.Y" of legacy CUDA images.
 	Requirements []Requirement
-	// DisableRequire is NVIDIA_DISABLE_REQUIRE=true.
+	// DisableRequire is NVIDIA_DISABLE_REQUIRE set to a value Go's
+	// strconv.ParseBool reads as true (1, t, T, true, TRUE, True), as NVIDIA
+	// reads it.
 	DisableRequire bool
 	// Legacy is true when the legacy CUDA image rule selected "all".
 	Legacy bool
@@ -103,6 +106,11 @@ type Request struct {
 	IMEXAll      bool
 	// Feature flags NVIDIA_GDS, NVIDIA_MOFED, NVIDIA_NVSWITCH, NVIDIA_GDRCOPY=enabled.
 	GDS, MOFED, NVSwitch, GDRCopy bool
+	// Warnings name untidy input that was accepted with its one obvious
+	// meaning, as NVIDIA reads it (an empty item, a repeated id, "ALL"),
+	// e.g. `NVIDIA_VISIBLE_DEVICES="0,": item 2 is empty: ignored`. The
+	// engine copies them into its result (explain, the audit line).
+	Warnings []string
 }
 
 // Extras names the feature flags that are on, by their inventory.Extra keys
