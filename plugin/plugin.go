@@ -166,11 +166,13 @@ func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) 
 		}
 		m.ObserveCreate(a.Outcome, n, d)
 	}
-	fields := logrus.Fields(a.AuditFields(in))
 	if a.Outcome == engine.OutcomeNotGPU {
-		p.log.WithFields(fields).Debug("not a GPU container")
+		if p.log.IsLevelEnabled(logrus.DebugLevel) { // the common case costs no fields
+			p.log.WithFields(logrus.Fields(a.AuditFields(in))).Debug("not a GPU container")
+		}
 		return
 	}
+	fields := logrus.Fields(a.AuditFields(in))
 	fields["duration_ms"] = float64(d.Microseconds()) / 1000
 	entry := p.log.WithFields(fields)
 	for _, w := range a.Warnings {

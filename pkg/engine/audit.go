@@ -25,17 +25,19 @@ import (
 // A container that asked for nothing (OutcomeNotGPU) gets only pod,
 // namespace, container and outcome.
 func (a *Answer) AuditFields(in *request.Input) map[string]any {
-	f := map[string]any{"pod": "", "namespace": "", "container": "", "outcome": a.Outcome}
-	if in != nil {
-		f["pod"], f["namespace"], f["container"] = in.Pod, in.Namespace, in.Container
+	if in == nil {
+		in = &request.Input{}
 	}
 	if a.Outcome == OutcomeNotGPU {
-		return f
+		return map[string]any{"pod": in.Pod, "namespace": in.Namespace, "container": in.Container, "outcome": a.Outcome}
 	}
 	var d policy.Decision
 	if a.Result != nil {
 		d = a.Result.Decision
 	}
+	// duration_ms, which the daemon adds, is counted in the size.
+	f := make(map[string]any, 11)
+	f["pod"], f["namespace"], f["container"], f["outcome"] = in.Pod, in.Namespace, in.Container, a.Outcome
 	f["source"], f["where"], f["rule"] = "", "", d.Rule
 	f["devices"], f["reason"] = []string{}, ""
 	if d.Source != nil {
