@@ -307,7 +307,7 @@ func nil2empty(s []string) []string {
 func strconvItoa(i int) string { return strconv.Itoa(i) }
 
 // The hookless fallback layout needs LD_LIBRARY_PATH in a CDI spec too (the
-// same edits.Build rule as the daemon; no image value is known here).
+// same engine decision as the daemon; no image value is known here).
 func TestGenerateHooklessFallbackSetsLibraryPath(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: 1})
 	o := options(inventory.Compute, inventory.Utility)
