@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
@@ -44,14 +45,15 @@ func BenchmarkCreateContainer(b *testing.B) {
 		cfg.Injection.CDISpecDirs = nil
 		log := logrus.New()
 		log.SetOutput(io.Discard)
-		p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(),
-			GPUFacts: func(inv *inventory.Inventory) error {
+		p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: []hostsrc.Option{
+			hostsrc.WithNodeStater(h.Stater()),
+			hostsrc.WithGPUFacts(func(inv *inventory.Inventory) error {
 				inv.CUDAVersion = h.CUDAVersion
 				for i := range inv.GPUs {
 					inv.GPUs[i].Brand, inv.GPUs[i].Arch = "tesla", "9.0"
 				}
 				return nil
-			}})
+			})}})
 		require.NoError(b, err)
 		_, err = p.Configure(context.Background(), "", "containerd", "v2.4.2")
 		require.NoError(b, err)

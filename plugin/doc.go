@@ -14,6 +14,10 @@
 // container, the input and the reason; CreateContainer does no file system
 // work for gpu-nri's own devices when the inventory is current.
 //
-// The decision itself lives in pkg/engine; the conversion to NRI in
-// pkg/nriadjust. This package only wires them to the runtime.
+// The decision itself lives in pkg/engine (engine.Decide, with its
+// rediscovery of a stale inventory); the evaluate -> convert sequence in
+// pkg/nriadjust (nriadjust.Decide, shared with `gpu-nri explain`); the host
+// is read by pkg/hostsrc, opened for each configuration with
+// Options.HostOptions. This package only wires them to the runtime and logs
+// the audit line (engine.Answer.AuditFields, docs/logging.md).
 package plugin

@@ -15,10 +15,10 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
-	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
 
@@ -30,13 +30,9 @@ type Options struct {
 	Logger *logrus.Logger
 	// Metrics, when set, is updated on every event.
 	Metrics *metrics.Metrics
-	// NodeStater overrides how device nodes are read (tests with fake trees).
-	NodeStater inventory.NodeStater
-	// NoFacts disables NVML/nvidia-smi facts (tests of hosts without them).
-	NoFacts bool
-	// GPUFacts, when set, replaces NVML/nvidia-smi as the source of the CUDA
-	// version, brands and architectures (inventory.WithGPUFacts).
-	GPUFacts func(*inventory.Inventory) error
+	// HostOptions say how the host is read for every configuration the
+	// plugin runs (none: the real host, with NVML or nvidia-smi facts).
+	HostOptions []hostsrc.Option
 }
 
 // Plugin is the NRI plugin. Create it with New, run it with Run.
@@ -54,9 +50,9 @@ type Plugin struct {
 
 // state is one configuration's worth of immutable machinery.
 type state struct {
-	cfg     *config.Config
-	engine  *engine.Engine
-	watcher *inventory.Watcher
+	cfg    *config.Config
+	engine *engine.Engine
+	host   *hostsrc.Host
 }
 
 // New builds the plugin and discovers the host once. A host without a driver
@@ -78,22 +74,18 @@ func New(o Options) (*Plugin, error) {
 }
 
 func (p *Plugin) newState(cfg *config.Config) (*state, error) {
-	invOpts := engine.InventoryOptions(cfg, p.opts.NodeStater, p.opts.NoFacts || p.opts.GPUFacts != nil)
-	if p.opts.GPUFacts != nil {
-		invOpts = append(invOpts, inventory.WithGPUFacts(p.opts.GPUFacts))
-	}
-	w, err := inventory.NewWatcher(cfg.Host, invOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("plugin: inventory: %w", err)
-	}
-	eng, cdiErr, err := engine.ForHost(cfg, p.opts.NodeStater, true)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("plugin: %w", err)
 	}
-	if cdiErr != nil {
-		p.log.WithError(cdiErr).Warn("some CDI specs could not be loaded; the valid ones are served")
+	h, err := hostsrc.Open(cfg, append([]hostsrc.Option{hostsrc.WithCDIAutoRefresh()}, p.opts.HostOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("plugin: %w", err)
 	}
-	return &state{cfg: cfg, engine: eng, watcher: w}, nil
+	if err := h.CDIErr(); err != nil {
+		p.log.WithError(err).Warn("some CDI specs could not be loaded; the valid ones are served")
+	}
+	return &state{cfg: cfg, engine: eng, host: h}, nil
 }
 
 // Ready reports whether the plugin is registered with a runtime and has an
@@ -102,14 +94,14 @@ func (p *Plugin) Ready() error {
 	if !p.registered.Load() {
 		return errors.New("not registered with the container runtime")
 	}
-	if st := p.state.Load(); st.watcher.Current() == nil {
-		return fmt.Errorf("no inventory: %w", st.watcher.Err())
+	if st := p.state.Load(); st.host.Inventory() == nil {
+		return fmt.Errorf("no inventory: %w", st.host.Err())
 	}
 	return nil
 }
 
 // Inventory returns the current inventory (nil when the host has none).
-func (p *Plugin) Inventory() *inventory.Inventory { return p.state.Load().watcher.Current() }
+func (p *Plugin) Inventory() *inventory.Inventory { return p.state.Load().host.Inventory() }
 
 // Configure is called by the runtime on registration. Pre-registered plugins
 // receive their configuration file's text here.
@@ -157,65 +149,42 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	start := time.Now()
 	st := p.state.Load()
 	in := InputFromNRI(pod, ctr)
-	res, err := st.engine.Evaluate(st.watcher.Current(), in)
-	if err != nil && retryable(err) {
-		// A device we do not know, or no driver: the host may have changed
-		// since the last poll. Rediscover once (rate-limited) and retry.
-		if changed, rerr := st.watcher.RefreshIfStale(2 * time.Second); rerr == nil && changed {
-			res, err = st.engine.Evaluate(st.watcher.Current(), in)
-		}
+	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
+	p.audit(in, &a, time.Since(start))
+	if a.Err != nil {
+		return nil, nil, a.Err
 	}
-	var adj *api.ContainerAdjustment
-	var warnings []string
-	if err == nil && res.Injected() {
-		adj, warnings, err = nriadjust.ToAdjustment(res.Edits, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
-	}
-	outcome := engine.Outcome(res, err)
-	p.audit(in, res, warnings, outcome, err, time.Since(start))
-	if err != nil {
-		return nil, nil, err
-	}
-	return adj, nil, nil
+	return a.Adjustment, nil, nil
 }
 
-func retryable(err error) bool {
-	return errors.Is(err, engine.ErrNoDriver) || errors.Is(err, engine.ErrUnknownDevice)
-}
-
-func (p *Plugin) audit(in *request.Input, res *engine.Result, warnings []string, outcome string, err error, d time.Duration) {
+// audit counts the answer and logs its one audit line (docs/logging.md).
+func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) {
 	if m := p.opts.Metrics; m != nil {
 		n := 0
-		if res != nil {
-			n = len(res.Devices)
+		if a.Result != nil {
+			n = len(a.Result.Devices)
 		}
-		m.ObserveCreate(outcome, n, d)
+		m.ObserveCreate(a.Outcome, n, d)
 	}
-	if outcome == engine.OutcomeNotGPU {
-		p.log.WithFields(logrus.Fields{"namespace": in.Namespace, "pod": in.Pod, "container": in.Container,
-			"outcome": outcome}).Debug("not a GPU container")
+	if a.Outcome == engine.OutcomeNotGPU {
+		if p.log.IsLevelEnabled(logrus.DebugLevel) { // the common case costs no fields
+			p.log.WithFields(logrus.Fields(a.AuditFields(in))).Debug("not a GPU container")
+		}
 		return
 	}
-	var dec policy.Decision
-	var devices []string
-	if res != nil {
-		dec = res.Decision
-		devices = res.Devices
-		warnings = append(warnings, res.Warnings...)
-	}
-	fields := logrus.Fields(policy.AuditFields(in, dec, devices, err))
-	fields["outcome"] = outcome
+	fields := logrus.Fields(a.AuditFields(in))
 	fields["duration_ms"] = float64(d.Microseconds()) / 1000
 	entry := p.log.WithFields(fields)
-	for _, w := range warnings {
+	for _, w := range a.Warnings {
 		entry.Warn(w)
 	}
-	switch outcome {
+	switch a.Outcome {
 	case engine.OutcomeInjected:
 		entry.Info("GPU request granted")
 	case engine.OutcomeRefused:
-		entry.WithError(err).Warn("GPU request refused")
+		entry.WithError(a.Err).Warn("GPU request refused")
 	default:
-		entry.WithError(err).Error("GPU request failed")
+		entry.WithError(a.Err).Error("GPU request failed")
 	}
 }
 
@@ -268,7 +237,7 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 	if interval <= 0 {
 		return
 	}
-	st.watcher.Run(ctx, interval, func(old, cur *inventory.Inventory, err error) {
+	st.host.Watcher().Run(ctx, interval, func(old, cur *inventory.Inventory, err error) {
 		if m := p.opts.Metrics; m != nil {
 			m.InventoryRefresh(err)
 		}

@@ -310,7 +310,7 @@ func TestConfigureFromRuntime(t *testing.T) {
 	require.NoError(t, err)
 	cfg := config.Default()
 	cfg.Host = h.Config
-	p, err := plugin.New(plugin.Options{Config: cfg, NodeStater: h.Stater(), NoFacts: true})
+	p, err := plugin.New(plugin.Options{Config: cfg, HostOptions: nritest.HostOptions(h)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -328,4 +328,40 @@ func TestConfigureFromRuntime(t *testing.T) {
 
 	_, err = p.Configure(ctx, "injection:\n  loader: sometimes\n", "containerd", "v2.4.2")
 	require.ErrorContains(t, err, "injection.loader")
+}
+
+// A GPU that appeared after the last discovery (no background polling
+// here): the request naming it makes the daemon rediscover (at most once
+// per hostsrc.MinRediscoverInterval) and then succeed; until then it fails
+// with the unknown-device error, never without GPUs.
+func TestScenarioUnknownDeviceRediscovers(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "host")
+	// The node table of the 4-GPU host (the same paths) serves both states
+	// of the tree; the tree starts with 2 GPUs.
+	four, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 4})
+	require.NoError(t, err)
+	_, err = simhost.Build(simhost.Options{Dir: dir, GPUs: 2})
+	require.NoError(t, err)
+	d := nritest.Start(t, four, nil)
+	create := func() (*api.ContainerAdjustment, error) {
+		pod := &api.PodSandbox{Id: "p", Name: "p", Namespace: "default"}
+		ctr := &api.Container{Id: "c", PodSandboxId: "p", Name: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=3"}}
+		return d.CreateContainer(pod, ctr)
+	}
+	_, err = create()
+	require.ErrorContains(t, err, `gpu-nri: container default/p/c: env NVIDIA_VISIBLE_DEVICES "3": no such device on this host (the host has 2 GPU(s): indexes 0-1)`)
+
+	_, err = simhost.Build(simhost.Options{Dir: dir, GPUs: 4})
+	require.NoError(t, err)
+	var adj *api.ContainerAdjustment
+	require.Eventually(t, func() bool {
+		adj, err = create()
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond, "the daemon never rediscovered")
+	var paths []string
+	for _, dev := range adj.GetLinux().GetDevices() {
+		paths = append(paths, dev.Path)
+	}
+	require.Contains(t, paths, "/dev/nvidia3")
+	require.Equal(t, 4, len(d.Plugin.Inventory().GPUs))
 }

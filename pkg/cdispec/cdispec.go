@@ -14,8 +14,9 @@ import (
 	"tags.cncf.io/container-device-interface/pkg/parser"
 	specs "tags.cncf.io/container-device-interface/specs-go"
 
-	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
 
 // DefaultKind is the CDI kind of the spec unless Options.Kind says otherwise.
@@ -46,9 +47,6 @@ type Options struct {
 	// Capabilities select the driver files, as for a container that asks
 	// for them (already expanded, e.g. by request.ParseCapabilities).
 	Capabilities []inventory.Capability
-	// Edits are the edits options (loader, hook path, ...), normally
-	// edits.OptionsFromConfig of the active configuration.
-	Edits edits.Options
 }
 
 // device is one CDI device before hoisting.
@@ -57,11 +55,17 @@ type device struct {
 	edits *specs.ContainerEdits
 }
 
-// Generate builds the CDI spec for inv. The returned warnings name what was
-// left out (a GPU without a usable node, a MIG device without a UUID under
-// the uuid strategy). A host without any usable GPU is an error: CDI
-// forbids a spec without devices.
-func Generate(inv *inventory.Inventory, o Options) (*specs.Spec, []string, error) {
+// Generate builds the CDI spec for inv. Each device's edits are the
+// engine's decision for a grant of that one device (eng carries the loader,
+// hook path and the rest of the configuration), the "all" device's the
+// decision for a grant of all of them, so a CDI device carries exactly what
+// the daemon injects for the same device and capabilities. A device the
+// decision refuses is left out with a warning naming why (a GPU without a
+// usable node; a MIG-enabled GPU is offered through its MIG devices only,
+// silently), as is a MIG device without a UUID under the uuid strategy
+// (named by index). A host without any usable GPU is an error: CDI forbids
+// a spec without devices.
+func Generate(eng *engine.Engine, inv *inventory.Inventory, o Options) (*specs.Spec, []string, error) {
 	if inv == nil {
 		return nil, nil, errors.New("cdispec: no inventory (no NVIDIA driver on this host)")
 	}
@@ -80,48 +84,75 @@ func Generate(inv *inventory.Inventory, o Options) (*specs.Spec, []string, error
 		return nil, nil, fmt.Errorf("cdispec: device name strategy %q: want %s, %s or %s", strategy, NameIndex, NameUUID, NameBoth)
 	}
 
+	h := engine.Fixed(inv)
+	decide := func(id string) engine.Answer {
+		g := &engine.Grant{Where: "cdi device " + id, Capabilities: o.Capabilities}
+		if id == AllDevice {
+			g.All = true
+		} else {
+			g.Devices = []string{id}
+		}
+		return eng.Decide(h, engine.Query{Grant: g})
+	}
 	var warnings []string
 	var devs []device
-	// own holds the container paths of nodes that identify a device: they
-	// are never hoisted, so that no device ends up with empty edits.
+	// own holds the container paths of nodes that identify a device (the
+	// nodes of every granted GPU, DRI node and MIG cap): they are never
+	// hoisted, so that no device ends up with empty edits.
 	own := map[string]bool{}
-	all := edits.Selection{Capabilities: o.Capabilities}
-	add := func(names []string, sel edits.Selection) {
-		e := edits.Build(inv, sel, o.Edits)
-		for _, n := range names {
-			devs = append(devs, device{name: n, edits: e})
+	add := func(names []string, a engine.Answer) {
+		for _, g := range a.Result.Selection.GPUs {
+			own[g.Node.Path] = true
+			for _, d := range g.DRI {
+				own[d.Path] = true
+			}
 		}
-	}
-	for i := range inv.GPUs {
-		g := &inv.GPUs[i]
-		if g.Node.HostPath == "" {
-			warnings = append(warnings, fmt.Sprintf("GPU %d (%s) has no usable device node; left out", g.Index, g.UUID))
-			continue
-		}
-		own[g.Node.Path] = true
-		for _, d := range g.DRI {
-			own[d.Path] = true
-		}
-		all.GPUs = append(all.GPUs, g)
-		if len(g.MIG) == 0 {
-			add(names(strategy, strconv.Itoa(g.Index), g.UUID, &warnings), edits.Selection{GPUs: []*inventory.GPU{g}, Capabilities: o.Capabilities})
-			continue
-		}
-		// A GPU with MIG enabled is offered through its MIG devices only,
-		// as the daemon does (engine refuses the whole GPU).
-		for j := range g.MIG {
-			m := &g.MIG[j]
+		for _, m := range a.Result.Selection.MIGs {
 			for _, c := range m.Caps {
 				own[c.Path] = true
 			}
-			all.MIGs = append(all.MIGs, m)
-			add(names(strategy, fmt.Sprintf("%d:%d", m.GPU, m.Index), m.UUID, &warnings), edits.Selection{MIGs: []*inventory.MIGDevice{m}, Capabilities: o.Capabilities})
+		}
+		for _, n := range names {
+			devs = append(devs, device{name: n, edits: a.Result.Edits})
+		}
+	}
+	leftOut := func(id string, err error) {
+		reason := err.Error()
+		var re *request.Error
+		if errors.As(err, &re) {
+			reason = re.Reason
+		}
+		warnings = append(warnings, fmt.Sprintf("device %s left out: %s", id, reason))
+	}
+	for i := range inv.GPUs {
+		g := &inv.GPUs[i]
+		id := strconv.Itoa(g.Index)
+		a := decide(id)
+		switch {
+		case a.Err == nil:
+			add(names(strategy, id, g.UUID, &warnings), a)
+		case errors.Is(a.Err, engine.ErrMIGEnabled):
+			for j := range g.MIG {
+				m := &g.MIG[j]
+				id := fmt.Sprintf("%d:%d", m.GPU, m.Index)
+				if a := decide(id); a.Err != nil {
+					leftOut(id, a.Err)
+				} else {
+					add(names(strategy, id, m.UUID, &warnings), a)
+				}
+			}
+		default:
+			leftOut(id, a.Err)
 		}
 	}
 	if len(devs) == 0 {
 		return nil, warnings, errors.New("cdispec: the host has no usable GPU; a CDI spec needs at least one device")
 	}
-	add([]string{AllDevice}, all)
+	a := decide(AllDevice)
+	if a.Err != nil {
+		return nil, warnings, fmt.Errorf("cdispec: device %s: %w", AllDevice, a.Err)
+	}
+	add([]string{AllDevice}, a) // its warnings repeat the devices' left out above
 
 	spec := &specs.Spec{Version: specs.CurrentVersion, Kind: kind}
 	spec.ContainerEdits, spec.Devices = hoist(devs, own)
@@ -353,57 +384,37 @@ func Validate(data []byte, format, dir string) error {
 	return nil
 }
 
-// Write encodes spec in format, validates it, and atomically replaces
-// dir/FileName(spec.Kind, format) with it. It returns the path written.
-// The directory is created (0755) when missing.
+// Write has the CDI library (cdi.Cache.WriteSpec) validate spec and
+// replace dir/FileName(spec.Kind, format) with it: the library writes a
+// temporary file in dir whose name CDI caches ignore and renames it into
+// place, so a runtime never reads a half-written or invalid spec; an
+// invalid spec leaves the existing file unchanged. The file is then made
+// world-readable (0644: rootless consumers read spec directories too). It
+// returns the path written; dir is created (0755) when missing.
 func Write(spec *specs.Spec, dir, format string) (string, error) {
 	if format == "" {
 		format = FormatYAML
 	}
-	data, err := Marshal(spec, format)
-	if err != nil {
-		return "", err
+	if format != FormatYAML && format != FormatJSON {
+		return "", fmt.Errorf("cdispec: format %q: want %s or %s", format, FormatYAML, FormatJSON)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("cdispec: creating spec dir: %w", err)
 	}
-	name := filepath.Join(dir, FileName(spec.Kind, format))
-	// The temporary name ends in neither .yaml nor .json: CDI caches
-	// watching dir ignore it until the rename.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
+	name := FileName(spec.Kind, format)
+	path := filepath.Join(dir, name)
+	cache, err := cdiapi.NewCache(cdiapi.WithSpecDirs(dir), cdiapi.WithAutoRefresh(false))
+	if cache == nil {
+		return "", fmt.Errorf("cdispec: writing %s: %w", path, err)
 	}
-	cleanup := func() { _ = os.Remove(tmp.Name()) }
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		cleanup()
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
+	// err only reports other specs in dir that do not load: not ours to fix.
+	if err := cache.WriteSpec(spec, name); err != nil {
+		return "", fmt.Errorf("cdispec: writing %s (left unchanged): %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		_ = tmp.Close()
-		cleanup()
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
+	if err := os.Chmod(path, 0o644); err != nil {
+		return "", fmt.Errorf("cdispec: writing %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		cleanup()
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		cleanup()
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
-	}
-	// Validate the very bytes that will be renamed into place.
-	if _, err := cdiapi.ReadSpec(tmp.Name(), 0); err != nil {
-		cleanup()
-		return "", fmt.Errorf("cdispec: the generated spec is invalid, %s left unchanged: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		cleanup()
-		return "", fmt.Errorf("cdispec: writing %s: %w", name, err)
-	}
-	return name, nil
+	return path, nil
 }
 
 // Summary is a one-line description of spec for logs and the CLI.

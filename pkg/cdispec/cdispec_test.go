@@ -14,7 +14,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
-	"github.com/gpu-nri/gpu-nri/pkg/edits"
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/hook"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
@@ -31,9 +31,21 @@ func host(t *testing.T, o simhost.Options) (*simhost.Host, *inventory.Inventory)
 }
 
 func options(caps ...inventory.Capability) cdispec.Options {
+	return cdispec.Options{Capabilities: caps}
+}
+
+// newEngine is the engine of the default configuration with the hook at
+// /opt/gpu-nri/bin/gpu-nri, changed by mutate.
+func newEngine(t *testing.T, mutate func(*config.Config)) *engine.Engine {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Injection.HookPath = "/opt/gpu-nri/bin/gpu-nri"
-	return cdispec.Options{Capabilities: caps, Edits: edits.OptionsFromConfig(cfg)}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	eng, err := engine.New(cfg)
+	require.NoError(t, err)
+	return eng
 }
 
 func nodePaths(e specs.ContainerEdits) []string {
@@ -68,7 +80,7 @@ func merged(s *specs.Spec, d specs.Device) *specs.ContainerEdits {
 func TestGenerateSimhost(t *testing.T) {
 	h, inv := host(t, simhost.Options{GPUs: 4, MIG: map[int]int{3: 2}})
 	o := options(inventory.Compute, inventory.Utility)
-	s, warnings, err := cdispec.Generate(inv, o)
+	s, warnings, err := cdispec.Generate(newEngine(t, nil), inv, o)
 	require.NoError(t, err)
 	require.Empty(t, warnings)
 	require.Equal(t, "nvidia.com/gpu", s.Kind)
@@ -116,24 +128,49 @@ func TestGenerateSimhost(t *testing.T) {
 		"/dev/nvidia-caps/nvidia-cap" + itoa(h.GPUs[3].MIG[1].GICapMinor), "/dev/nvidia-caps/nvidia-cap" + itoa(h.GPUs[3].MIG[1].CICapMinor)},
 		nil2empty(nodePathsUnsorted(device(t, s, "all").ContainerEdits)))
 
-	// Agreement: spec edits + device edits == edits.Build for the same
-	// selection (what the daemon injects for that device).
-	for _, tc := range []struct {
-		name string
-		sel  edits.Selection
-	}{
-		{"0", edits.Selection{GPUs: []*inventory.GPU{&inv.GPUs[0]}}},
-		{"2", edits.Selection{GPUs: []*inventory.GPU{&inv.GPUs[2]}}},
-		{"3:0", edits.Selection{MIGs: []*inventory.MIGDevice{&inv.GPUs[3].MIG[0]}}},
-	} {
-		tc.sel.Capabilities = o.Capabilities
-		want := edits.Build(inv, tc.sel, o.Edits)
-		got := merged(s, device(t, s, tc.name))
-		require.ElementsMatch(t, want.DeviceNodes, got.DeviceNodes, tc.name)
-		require.ElementsMatch(t, want.Mounts, got.Mounts, tc.name)
-		require.ElementsMatch(t, want.Hooks, got.Hooks, tc.name)
-		require.ElementsMatch(t, want.Env, got.Env, tc.name)
+	// What a CDI consumer applies for one device (spec edits + device
+	// edits), written out from the simulated host's own file table: the
+	// device's nodes and the control nodes, every compute and utility file
+	// (no 32-bit ones) and the firmware, the hook, the env.
+	files := map[string]string{}
+	for _, group := range [][]simhost.File{h.Libraries, h.Binaries, h.ConfigFiles, h.Sockets, h.Firmware} {
+		for _, f := range group {
+			if (f.Capability == inventory.Compute || f.Capability == inventory.Utility || f.Capability == "") && !f.Lib32 {
+				files[f.Path] = f.HostPath
+			}
+		}
 	}
+	for _, tc := range []struct {
+		name  string
+		nodes []string
+	}{
+		{"0", []string{"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidiactl"}},
+		{"2", []string{"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia2", "/dev/nvidiactl"}},
+		{"3:0", []string{"/dev/nvidia-caps/nvidia-cap" + itoa(h.GPUs[3].MIG[0].CICapMinor), "/dev/nvidia-caps/nvidia-cap" + itoa(h.GPUs[3].MIG[0].GICapMinor),
+			"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia3", "/dev/nvidiactl"}},
+	} {
+		got := merged(s, device(t, s, tc.name))
+		require.ElementsMatch(t, tc.nodes, nodePaths(*got), tc.name)
+		mounts := map[string]string{}
+		for _, m := range got.Mounts {
+			mounts[m.ContainerPath] = m.HostPath
+		}
+		require.Equal(t, files, mounts, tc.name)
+		require.Equal(t, []string{"NVIDIA_VISIBLE_DEVICES=void"}, got.Env, tc.name)
+		require.Len(t, got.Hooks, 1, tc.name)
+		require.Equal(t, "/opt/gpu-nri/bin/gpu-nri", got.Hooks[0].Path, tc.name)
+	}
+}
+
+// A GPU without a usable node is left out, with the decision's reason.
+func TestGenerateLeavesOutGPUWithoutNode(t *testing.T) {
+	h, inv := host(t, simhost.Options{GPUs: 3})
+	inv.GPUs[1].Node.HostPath = ""
+	s, warnings, err := cdispec.Generate(newEngine(t, nil), inv, options(inventory.Utility))
+	require.NoError(t, err)
+	require.Equal(t, []string{"nvidia.com/gpu=0", "nvidia.com/gpu=2", "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
+	require.Equal(t, []string{"device 1 left out: GPU 1 (" + h.GPUs[1].UUID + ") has no usable device node on this host"}, warnings)
+	require.ElementsMatch(t, []string{"/dev/nvidia0", "/dev/nvidia2"}, nodePaths(device(t, s, "all").ContainerEdits))
 }
 
 func TestGenerateStrategiesAndKind(t *testing.T) {
@@ -141,12 +178,12 @@ func TestGenerateStrategiesAndKind(t *testing.T) {
 	o := options(inventory.Utility)
 	o.NameStrategy = cdispec.NameUUID
 	o.Kind = "example.com/accel"
-	s, _, err := cdispec.Generate(inv, o)
+	s, _, err := cdispec.Generate(newEngine(t, nil), inv, o)
 	require.NoError(t, err)
 	require.Equal(t, []string{"example.com/accel=" + h.GPUs[0].UUID, "example.com/accel=" + h.GPUs[1].UUID, "example.com/accel=all"}, cdispec.QualifiedNames(s))
 
 	o.NameStrategy = cdispec.NameBoth
-	s, _, err = cdispec.Generate(inv, o)
+	s, _, err = cdispec.Generate(newEngine(t, nil), inv, o)
 	require.NoError(t, err)
 	require.Equal(t, []string{"example.com/accel=0", "example.com/accel=" + h.GPUs[0].UUID, "example.com/accel=1",
 		"example.com/accel=" + h.GPUs[1].UUID, "example.com/accel=all"}, cdispec.QualifiedNames(s))
@@ -159,10 +196,10 @@ func TestGenerateStrategiesAndKind(t *testing.T) {
 	}
 
 	for _, bad := range []cdispec.Options{{Kind: "nvidia.com"}, {Kind: "nvidia.com/g=pu"}, {NameStrategy: "type-index"}} {
-		_, _, err := cdispec.Generate(inv, bad)
+		_, _, err := cdispec.Generate(newEngine(t, nil), inv, bad)
 		require.Error(t, err)
 	}
-	_, _, err = cdispec.Generate(nil, o)
+	_, _, err = cdispec.Generate(newEngine(t, nil), nil, o)
 	require.ErrorContains(t, err, "no inventory")
 }
 
@@ -171,7 +208,7 @@ func TestGenerateMIGWithoutUUIDs(t *testing.T) {
 	o := options(inventory.Utility)
 	o.NameStrategy = cdispec.NameUUID
 	inv.GPUs[0].MIG[0].UUID = "" // as without NVML
-	s, warnings, err := cdispec.Generate(inv, o)
+	s, warnings, err := cdispec.Generate(newEngine(t, nil), inv, o)
 	require.NoError(t, err)
 	require.Equal(t, []string{"nvidia.com/gpu=0:0", "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
 	require.Len(t, warnings, 1)
@@ -179,7 +216,7 @@ func TestGenerateMIGWithoutUUIDs(t *testing.T) {
 
 	const uuid = "MIG-aaaaaaaa-1111-2222-3333-444444444444"
 	inv.GPUs[0].MIG[0].UUID = uuid // as NVML reports it
-	s, warnings, err = cdispec.Generate(inv, o)
+	s, warnings, err = cdispec.Generate(newEngine(t, nil), inv, o)
 	require.NoError(t, err)
 	require.Equal(t, []string{"nvidia.com/gpu=" + uuid, "nvidia.com/gpu=all"}, cdispec.QualifiedNames(s))
 	require.Empty(t, warnings)
@@ -187,7 +224,7 @@ func TestGenerateMIGWithoutUUIDs(t *testing.T) {
 
 func TestWriteValidatesAndIsAtomic(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: 2})
-	s, _, err := cdispec.Generate(inv, options(inventory.Compute, inventory.Utility))
+	s, _, err := cdispec.Generate(newEngine(t, nil), inv, options(inventory.Compute, inventory.Utility))
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "cdi")
 
@@ -240,7 +277,7 @@ func TestWriteValidatesAndIsAtomic(t *testing.T) {
 
 func TestGenerateNoGPUs(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: -1})
-	_, _, err := cdispec.Generate(inv, options(inventory.Utility))
+	_, _, err := cdispec.Generate(newEngine(t, nil), inv, options(inventory.Utility))
 	require.ErrorContains(t, err, "no usable GPU")
 }
 
@@ -270,13 +307,15 @@ func nil2empty(s []string) []string {
 func strconvItoa(i int) string { return strconv.Itoa(i) }
 
 // The hookless fallback layout needs LD_LIBRARY_PATH in a CDI spec too (the
-// same edits.Build rule as the daemon; no image value is known here).
+// same engine decision as the daemon; no image value is known here).
 func TestGenerateHooklessFallbackSetsLibraryPath(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: 1})
 	o := options(inventory.Compute, inventory.Utility)
-	o.Edits.Loader = config.LoaderHookless
-	o.Edits.HooklessLayout = hook.LayoutFallback
-	s, _, err := cdispec.Generate(inv, o)
+	eng := newEngine(t, func(c *config.Config) {
+		c.Injection.Loader = config.LoaderHookless
+		c.Injection.HooklessLayout = hook.LayoutFallback
+	})
+	s, _, err := cdispec.Generate(eng, inv, o)
 	require.NoError(t, err)
 	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hook.HooklessDir)
 	require.Empty(t, merged(s, device(t, s, "0")).Hooks)

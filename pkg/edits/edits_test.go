@@ -13,7 +13,8 @@ import (
 )
 
 // inv is a hand-built inventory: the edits must follow it exactly.
-func inv() *inventory.Inventory {
+func inv(t *testing.T) *inventory.Inventory {
+	t.Helper()
 	node := func(name string, major, minor int64, mode os.FileMode, gid uint32) inventory.DeviceNode {
 		return inventory.DeviceNode{Path: "/dev/" + name, HostPath: "/host/dev/" + name, Type: "c", Major: major, Minor: minor, FileMode: mode, GID: gid}
 	}
@@ -21,7 +22,7 @@ func inv() *inventory.Inventory {
 	lib := func(c inventory.Capability, name, soname string) inventory.File {
 		return inventory.File{HostPath: "/drv/usr/lib/x86_64-linux-gnu/" + name, Path: "/usr/lib/x86_64-linux-gnu/" + name, SONAME: soname, Capability: c}
 	}
-	return &inventory.Inventory{
+	i, err := inventory.New(&inventory.Inventory{
 		DriverVersion: "550.54.14",
 		GPUs: []inventory.GPU{
 			{Index: 0, Node: node("nvidia0", 195, 0, 0o666, 0), DRI: []inventory.DeviceNode{node("dri/card1", 226, 1, 0o660, 44)}},
@@ -36,7 +37,9 @@ func inv() *inventory.Inventory {
 		Binaries: map[inventory.Capability][]inventory.File{inventory.Utility: {{HostPath: "/drv/usr/bin/nvidia-smi", Path: "/usr/bin/nvidia-smi"}}},
 		Sockets:  map[inventory.Capability][]inventory.File{inventory.Utility: {{HostPath: "/run/nvidia-persistenced/socket", Path: "/run/nvidia-persistenced/socket"}}},
 		Firmware: []inventory.File{{HostPath: "/drv/lib/firmware/nvidia/550.54.14/gsp.bin", Path: "/lib/firmware/nvidia/550.54.14/gsp.bin"}},
-	}
+	})
+	require.NoError(t, err)
+	return i
 }
 
 func opts() edits.Options {
@@ -44,7 +47,7 @@ func opts() edits.Options {
 }
 
 func TestBuildComputeUtility(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1]}, Capabilities: []inventory.Capability{inventory.Compute, inventory.Utility}}, opts())
 	var paths []string
 	for _, d := range e.DeviceNodes {
@@ -80,7 +83,7 @@ func TestBuildComputeUtility(t *testing.T) {
 }
 
 func TestBuildHideParamsFollowsConfig(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1]}, Capabilities: []inventory.Capability{inventory.Compute}}
 	cfg := config.Default()
 	cfg.Injection.DisableDeviceNodeModification = false
@@ -94,7 +97,7 @@ func TestBuildHideParamsFollowsConfig(t *testing.T) {
 }
 
 func TestBuildDisplayAddsModesetDRIAndGroup(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Display}}, opts())
 	var paths []string
 	for _, d := range e.DeviceNodes {
@@ -105,14 +108,14 @@ func TestBuildDisplayAddsModesetDRIAndGroup(t *testing.T) {
 }
 
 func TestBuildNoneHasNoGPUNode(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	e := edits.Build(i, edits.Selection{Capabilities: []inventory.Capability{inventory.Utility}}, opts())
 	require.Len(t, e.DeviceNodes, 1)
 	require.Equal(t, "/dev/nvidiactl", e.DeviceNodes[0].Path)
 }
 
 func TestBuildHooklessHasNoHook(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	o := opts()
 	o.Loader = config.LoaderHookless
 	o.HooklessLayout = hook.LayoutDebian
@@ -128,7 +131,7 @@ func TestBuildHooklessHasNoHook(t *testing.T) {
 }
 
 func TestBuildGDSFilesAndMPSDir(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	i.ExtraFiles = map[string][]inventory.File{"gds": {{HostPath: "/run/udev", Path: "/run/udev"}, {HostPath: "/etc/cufile.json", Path: "/etc/cufile.json"}}}
 	i.Extra = map[string][]inventory.DeviceNode{"gds": {{Path: "/dev/nvidia-fs0", HostPath: "/dev/nvidia-fs0", Type: "c", Major: 240, Minor: 0, FileMode: 0o666}}}
 	i.MPSPipeDir = &inventory.File{HostPath: "/tmp/nvidia-mps", Path: "/tmp/nvidia-mps", Capability: inventory.Compute}
@@ -151,7 +154,7 @@ func TestBuildGDSFilesAndMPSDir(t *testing.T) {
 
 // Groups come from a map: the result is sorted, the same on every build.
 func TestBuildAdditionalGIDsSorted(t *testing.T) {
-	i := inv()
+	i := inv(t)
 	i.GPUs[0].Node.FileMode, i.GPUs[0].Node.GID = 0o660, 27
 	i.GPUs[1].Node.FileMode, i.GPUs[1].Node.GID = 0o660, 109
 	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[1], &i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Display}}

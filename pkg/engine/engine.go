@@ -25,61 +25,107 @@ var ErrNoDriver = errors.New("no NVIDIA driver inventory on this host")
 // have (the daemon rediscovers the host once before failing on it).
 var ErrUnknownDevice = errors.New("unknown device")
 
-// unknownDeviceError is a request error that also matches ErrUnknownDevice.
-type unknownDeviceError struct{ err *request.Error }
+// ErrMIGEnabled is wrapped by errors for a whole GPU asked for while MIG is
+// enabled on it (only its MIG devices can be given).
+var ErrMIGEnabled = errors.New("MIG enabled")
 
-func (e unknownDeviceError) Error() string   { return e.err.Error() }
-func (e unknownDeviceError) Unwrap() []error { return []error{e.err, ErrUnknownDevice} }
+// ErrNoDeviceNode is wrapped by errors for a device whose GPU has no usable
+// device node on this host.
+var ErrNoDeviceNode = errors.New("no usable device node")
 
-// CDIResolver finds third-party CDI devices by qualified name. The CDI
-// library's *cdi.Cache implements it.
-type CDIResolver interface {
-	GetDevice(name string) *cdiapi.Device
+// deviceError is a request error that also matches one of the sentinels.
+type deviceError struct {
+	err  *request.Error
+	kind error
 }
 
-// Engine evaluates requests. Build it once per configuration.
+func (e deviceError) Error() string   { return e.err.Error() }
+func (e deviceError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// Engine decides requests. Build it once per configuration; it holds no
+// host state (the Host is passed to Decide).
 type Engine struct {
 	cfg      *config.Config
 	reqOpts  request.Options
 	policy   *policy.Policy
 	editOpts edits.Options
-	cdi      CDIResolver
-	stater   inventory.NodeStater
-}
-
-// Option configures an Engine.
-type Option func(*Engine) error
-
-// WithCDI sets the resolver of third-party CDI devices. Without it, any
-// third-party CDI name is an error.
-func WithCDI(r CDIResolver) Option {
-	return func(e *Engine) error { e.cdi = r; return nil }
-}
-
-// WithNodeStater sets how third-party CDI device nodes that omit their
-// major/minor numbers are read (default: stat at the host view path).
-func WithNodeStater(s inventory.NodeStater) Option {
-	return func(e *Engine) error { e.stater = s; return nil }
 }
 
 // New compiles cfg into an Engine.
-func New(cfg *config.Config, opts ...Option) (*Engine, error) {
+func New(cfg *config.Config) (*Engine, error) {
 	p, err := policy.Compile(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e := &Engine{
+	return &Engine{
 		cfg:      cfg,
 		reqOpts:  request.OptionsFromConfig(&cfg.Injection),
 		policy:   p,
 		editOpts: edits.OptionsFromConfig(cfg),
-	}
-	for _, o := range opts {
-		if err := o(e); err != nil {
-			return nil, err
+	}, nil
+}
+
+// Query is one question to the engine: a container's request input, parsed
+// and authorized by policy as the daemon does, or a Grant made elsewhere.
+type Query struct {
+	// Input is the container's request input. With a Grant it only names
+	// the container (it may be nil) and is not parsed.
+	Input *request.Input
+	// Grant, when set, replaces parsing and authorization.
+	Grant *Grant
+}
+
+// GrantSource is the request source of a Grant in Result.Request.
+const GrantSource = "grant"
+
+// Grant asks for devices an authority other than the container's own
+// request already granted: `gpu-nri cdi generate` offering one device to
+// whoever holds the spec, or a DRA claim the scheduler allocated. Every
+// rule about the devices themselves (MIG-enabled GPUs only through their
+// MIG devices, no GPU without a usable node, no duplicates) still applies.
+type Grant struct {
+	// Where names the grant in the result and in errors, e.g.
+	// "cdi generate device 0".
+	Where string
+	// All asks for every usable GPU and MIG device; Devices for these
+	// items (request.ParseDevice syntax: "0", "3:1", "GPU-...").
+	All     bool
+	Devices []string
+	// Capabilities select the driver files (expanded, as
+	// request.ParseCapabilities returns them).
+	Capabilities []inventory.Capability
+}
+
+// Answer is the engine's whole answer to one Query.
+type Answer struct {
+	// Result is the evaluation; nil only when the input could not be parsed.
+	Result *Result
+	// Outcome is one of the Outcome* constants.
+	Outcome string
+	// Err is the error the container must fail with (nil: it is created).
+	Err error
+}
+
+// Fail records a later error (e.g. converting the edits for a runtime) and
+// classifies the answer again.
+func (a *Answer) Fail(err error) {
+	a.Err = err
+	a.Outcome = classify(a.Result, err)
+}
+
+// Decide answers q against h. When the request names a device the
+// inventory lacks, or the host has no driver, it asks h to rediscover once
+// (h rate-limits) and decides again on the new inventory. A failing request
+// is an Answer with Outcome refused or error, never a panic or a partial
+// result.
+func (e *Engine) Decide(h Host, q Query) Answer {
+	res, err := e.evaluate(h, q)
+	if err != nil && (errors.Is(err, ErrNoDriver) || errors.Is(err, ErrUnknownDevice)) {
+		if changed, rerr := h.RefreshIfStale(); rerr == nil && changed {
+			res, err = e.evaluate(h, q)
 		}
 	}
-	return e, nil
+	return Answer{Result: res, Outcome: classify(res, err), Err: err}
 }
 
 // Result is the full account of one evaluation.
@@ -103,27 +149,39 @@ type Result struct {
 // Injected reports whether the container gets anything.
 func (r *Result) Injected() bool { return r != nil && r.Edits != nil }
 
-// Evaluate decides what the container described by in gets from inv. inv may
-// be nil when the host has no driver; a GPU request then fails with
-// ErrNoDriver. A container that asks for nothing gets a Result with nil
-// Request and nil Edits.
-func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result, error) {
-	req, err := request.Parse(in, e.reqOpts)
-	if err != nil {
-		return nil, err
+// evaluate decides q once against h's current inventory. A container
+// that asks for nothing gets a Result with nil Request and nil Edits.
+func (e *Engine) evaluate(h Host, q Query) (*Result, error) {
+	in := q.Input
+	if in == nil {
+		in = &request.Input{}
 	}
-	res := &Result{Request: req}
-	if req == nil {
-		return res, nil
+	var req *request.Request
+	var dec policy.Decision
+	var err error
+	if q.Grant != nil {
+		req, dec, err = e.grant(in, q.Grant)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		req, err = request.Parse(in, e.reqOpts)
+		if err != nil {
+			return nil, err
+		}
+		if req == nil {
+			return &Result{}, nil
+		}
+		dec, err = e.policy.Authorize(in, req)
+		if err != nil {
+			return &Result{Request: req, Decision: dec, Warnings: req.Warnings}, err
+		}
+		if err := e.policy.AllowManagement(in, req); err != nil {
+			return &Result{Request: req, Decision: dec, Warnings: req.Warnings}, err
+		}
 	}
-	res.Warnings = append(res.Warnings, req.Warnings...)
-	res.Decision, err = e.policy.Authorize(in, req)
-	if err != nil {
-		return res, err
-	}
-	if err := e.policy.AllowManagement(in, req); err != nil {
-		return res, err
-	}
+	// Parse warnings (untidy input accepted) reach the audit line and explain.
+	res := &Result{Request: req, Decision: dec, Warnings: append([]string(nil), req.Warnings...)}
 	var thirdParty []string
 	sel := edits.Selection{Capabilities: req.Capabilities, MIGConfig: req.MIGConfig, MIGMonitor: req.MIGMonitor,
 		IMEXChannels: req.IMEXChannels, IMEXAll: req.IMEXAll, Extra: req.Extras(),
@@ -139,10 +197,11 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 	}
 	ownRequest := src == nil || len(thirdParty) < len(src.Devices) || src.All || src.None
 	if ownRequest {
+		inv := h.Inventory()
 		if inv == nil {
 			return res, fmt.Errorf("gpu-nri: container %s: %s asks for NVIDIA GPUs: %w", in.Who(), where(src), ErrNoDriver)
 		}
-		if err := resolve(inv, in, src, &sel, &res.Devices); err != nil {
+		if err := resolve(inv, in, src, &sel, res); err != nil {
 			return res, err
 		}
 		for _, ch := range sel.IMEXChannels {
@@ -168,7 +227,7 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		res.Edits = edits.Build(inv, sel, e.editOpts)
 	}
 	if len(thirdParty) > 0 {
-		merged, err := e.thirdParty(in, thirdParty, res.Edits)
+		merged, err := e.thirdParty(h, in, thirdParty, res.Edits)
 		if err != nil {
 			return res, err
 		}
@@ -177,6 +236,23 @@ func (e *Engine) Evaluate(inv *inventory.Inventory, in *request.Input) (*Result,
 		res.Devices = append(res.Devices, thirdParty...)
 	}
 	return res, nil
+}
+
+// grant turns g into the request and decision it stands for.
+func (e *Engine) grant(in *request.Input, g *Grant) (*request.Request, policy.Decision, error) {
+	src := request.SourceRequest{Source: GrantSource, Where: g.Where, All: g.All}
+	for _, item := range g.Devices {
+		d, err := request.ParseDevice(item, e.cfg.Injection.CDIKind)
+		if err != nil {
+			return nil, policy.Decision{}, &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", g.Where, item), Reason: err.Error()}
+		}
+		src.Devices = append(src.Devices, d)
+	}
+	if !src.All && len(src.Devices) == 0 {
+		src.None = true
+	}
+	req := &request.Request{Sources: []request.SourceRequest{src}, Capabilities: g.Capabilities, CapabilitiesFrom: g.Where}
+	return req, policy.Decision{Source: &req.Sources[0], Rule: g.Where}, nil
 }
 
 // lastEnv returns the value of the last KEY=VALUE entry for key in env.
@@ -197,13 +273,18 @@ func where(src *request.SourceRequest) string {
 }
 
 // resolve looks every device of src up in inv.
-func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceRequest, sel *edits.Selection, names *[]string) error {
+func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceRequest, sel *edits.Selection, res *Result) error {
+	names := &res.Devices
 	if src == nil || src.None {
 		return nil
 	}
 	if src.All {
 		for i := range inv.GPUs {
 			g := &inv.GPUs[i]
+			if g.Node.HostPath == "" {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("GPU %d (%s) has no usable device node on this host; left out", g.Index, g.UUID))
+				continue
+			}
 			sel.GPUs = append(sel.GPUs, g)
 			*names = append(*names, g.UUID)
 			for j := range g.MIG {
@@ -233,17 +314,17 @@ func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceReq
 			m, ok = inv.MIGByUUID(d.ID)
 		}
 		if !ok {
-			return unknownDeviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
-				Reason: fmt.Sprintf("no such device on this host (%s)", hostSummary(inv))}}
+			return deviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
+				Reason: fmt.Sprintf("no such device on this host (%s)", hostSummary(inv))}, ErrUnknownDevice}
 		}
 		if g != nil {
 			if len(g.MIG) > 0 {
-				return &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
-					Reason: fmt.Sprintf("GPU %d has MIG enabled; ask for its MIG devices (%d:0...) instead", g.Index, g.Index)}
+				return deviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
+					Reason: fmt.Sprintf("GPU %d has MIG enabled; ask for its MIG devices (%d:0...) instead", g.Index, g.Index)}, ErrMIGEnabled}
 			}
 			if g.Node.HostPath == "" {
-				return &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
-					Reason: fmt.Sprintf("GPU %d (%s) has no usable device node on this host", g.Index, g.UUID)}
+				return deviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
+					Reason: fmt.Sprintf("GPU %d (%s) has no usable device node on this host", g.Index, g.UUID)}, ErrNoDeviceNode}
 			}
 			if seenGPU[g.Index] {
 				return &request.Error{Who: in.Who(), Input: src.Where, Reason: fmt.Sprintf("GPU %d is named twice (%q)", g.Index, d.Raw)}
@@ -252,6 +333,10 @@ func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceReq
 			sel.GPUs = append(sel.GPUs, g)
 			*names = append(*names, strconv.Itoa(g.Index)+"="+g.UUID)
 			continue
+		}
+		if g, ok := inv.GPUByIndex(m.GPU); !ok || g.Node.HostPath == "" {
+			return deviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
+				Reason: fmt.Sprintf("MIG device %d:%d: its GPU has no usable device node on this host", m.GPU, m.Index)}, ErrNoDeviceNode}
 		}
 		k := [2]int{m.GPU, m.Index}
 		if seenMIG[k] {
@@ -274,8 +359,8 @@ func hostSummary(inv *inventory.Inventory) string {
 }
 
 // thirdParty merges the edits of third-party CDI devices into own.
-func (e *Engine) thirdParty(in *request.Input, names []string, own *cdi.ContainerEdits) (*cdi.ContainerEdits, error) {
-	if e.cdi == nil {
+func (e *Engine) thirdParty(h Host, in *request.Input, names []string, own *cdi.ContainerEdits) (*cdi.ContainerEdits, error) {
+	if len(e.cfg.Injection.CDISpecDirs) == 0 {
 		return nil, &request.Error{Who: in.Who(), Input: "CDI device " + names[0], Reason: "no CDI spec directories are configured (injection.cdiSpecDirs)"}
 	}
 	merged := &cdiapi.ContainerEdits{ContainerEdits: own}
@@ -284,7 +369,7 @@ func (e *Engine) thirdParty(in *request.Input, names []string, own *cdi.Containe
 	}
 	seenSpec := map[*cdiapi.Spec]bool{}
 	for _, n := range names {
-		d := e.cdi.GetDevice(n)
+		d := h.CDIDevice(n)
 		if d == nil {
 			return nil, &request.Error{Who: in.Who(), Input: "CDI device " + n,
 				Reason: fmt.Sprintf("unresolvable CDI device: no spec in %s defines it", strings.Join(e.cfg.Injection.CDISpecDirs, ", "))}
@@ -300,7 +385,7 @@ func (e *Engine) thirdParty(in *request.Input, names []string, own *cdi.Containe
 		if dn.Major != 0 || dn.Minor != 0 {
 			continue
 		}
-		filled, err := e.fillNode(dn)
+		filled, err := fillNode(h, dn)
 		if err != nil {
 			return nil, &request.Error{Who: in.Who(), Input: "CDI device node " + dn.Path, Reason: err.Error()}
 		}
@@ -311,16 +396,12 @@ func (e *Engine) thirdParty(in *request.Input, names []string, own *cdi.Containe
 
 // fillNode reads major/minor of a CDI device node that omits them, as the
 // runtimes do when they apply a CDI spec themselves.
-func (e *Engine) fillNode(dn *cdi.DeviceNode) (*cdi.DeviceNode, error) {
+func fillNode(h Host, dn *cdi.DeviceNode) (*cdi.DeviceNode, error) {
 	host := dn.HostPath
 	if host == "" {
 		host = dn.Path
 	}
-	st := e.stater
-	if st == nil {
-		return nil, fmt.Errorf("cannot read %s: no node reader configured", host)
-	}
-	info, err := st.StatNode(e.cfg.Host.View(host))
+	info, err := h.StatNode(host)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("host device %s does not exist", host)

@@ -44,6 +44,12 @@ func newEngine(t *testing.T, h *simhost.Host, mutate func(*config.Config)) *engi
 	return eng
 }
 
+// evaluate decides in against a fixed inventory (nil: no driver).
+func evaluate(eng *engine.Engine, inv *inventory.Inventory, in *request.Input) (*engine.Result, error) {
+	a := eng.Decide(engine.Fixed(inv), engine.Query{Input: in})
+	return a.Result, a.Err
+}
+
 func nodes(r *engine.Result) []string {
 	var out []string
 	for _, d := range r.Edits.DeviceNodes {
@@ -61,13 +67,13 @@ func TestEvaluate(t *testing.T) {
 	}
 
 	t.Run("not a GPU container", func(t *testing.T) {
-		r, err := eng.Evaluate(inv, in("PATH=/bin"))
+		r, err := evaluate(eng, inv, in("PATH=/bin"))
 		require.NoError(t, err)
 		require.Nil(t, r.Request)
 		require.False(t, r.Injected())
 	})
 	t.Run("all takes whole GPUs and MIG devices", func(t *testing.T) {
-		r, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=all"))
+		r, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=all"))
 		require.NoError(t, err)
 		require.Len(t, r.Selection.GPUs, 4)
 		require.Len(t, r.Selection.MIGs, 2)
@@ -76,11 +82,11 @@ func TestEvaluate(t *testing.T) {
 		}
 	})
 	t.Run("a MIG-enabled GPU cannot be taken whole", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=3"))
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=3"))
 		require.ErrorContains(t, err, "MIG enabled")
 	})
 	t.Run("unknown device names the host's GPUs and is retryable", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0,7"))
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=0,7"))
 		require.ErrorIs(t, err, engine.ErrUnknownDevice)
 		var re *request.Error
 		require.ErrorAs(t, err, &re)
@@ -89,33 +95,38 @@ func TestEvaluate(t *testing.T) {
 		require.Contains(t, err.Error(), "4 GPU(s)")
 	})
 	t.Run("the same GPU by index and UUID is a duplicate", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=1,"+h.GPUs[1].UUID))
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=1,"+h.GPUs[1].UUID))
 		require.ErrorContains(t, err, "named twice")
 	})
 	t.Run("no driver", func(t *testing.T) {
-		_, err := eng.Evaluate(nil, in("NVIDIA_VISIBLE_DEVICES=0"))
+		_, err := evaluate(eng, nil, in("NVIDIA_VISIBLE_DEVICES=0"))
 		require.ErrorIs(t, err, engine.ErrNoDriver)
 		require.ErrorContains(t, err, "ns/p/c")
 	})
 	t.Run("unmet requirement names GPU and value", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"))
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"))
 		var qe *policy.RequirementError
 		require.ErrorAs(t, err, &qe)
 		require.ErrorContains(t, err, "cuda>=99.0")
 		require.ErrorContains(t, err, h.GPUs[0].UUID)
-		_, err = eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0", "NVIDIA_DISABLE_REQUIRE=true"))
+		_, err = evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0", "NVIDIA_DISABLE_REQUIRE=true"))
 		require.NoError(t, err)
 	})
 	t.Run("unknown IMEX channel", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_IMEX_CHANNELS=5"))
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_IMEX_CHANNELS=5"))
 		require.ErrorContains(t, err, "IMEX channel 5")
 	})
-	t.Run("third-party CDI without a resolver", func(t *testing.T) {
-		_, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=example.com/fpga=0"))
-		require.ErrorContains(t, err, "injection.cdiSpecDirs")
+	t.Run("third-party CDI device no spec defines", func(t *testing.T) {
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=example.com/fpga=0"))
+		require.EqualError(t, err, "gpu-nri: container ns/p/c: CDI device example.com/fpga=0: unresolvable CDI device: no spec in /etc/cdi, /var/run/cdi defines it")
+	})
+	t.Run("third-party CDI without spec directories", func(t *testing.T) {
+		eng := newEngine(t, h, func(c *config.Config) { c.Injection.CDISpecDirs = nil })
+		_, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=example.com/fpga=0"))
+		require.EqualError(t, err, "gpu-nri: container ns/p/c: CDI device example.com/fpga=0: no CDI spec directories are configured (injection.cdiSpecDirs)")
 	})
 	t.Run("own CDI kind is the inventory", func(t *testing.T) {
-		r, err := eng.Evaluate(inv, in("NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=2"))
+		r, err := evaluate(eng, inv, in("NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=2"))
 		require.NoError(t, err)
 		require.Contains(t, nodes(r), "/dev/nvidia2")
 	})
@@ -127,7 +138,7 @@ func TestEvaluateHooklessFallbackKeepsImageLibraryPath(t *testing.T) {
 		c.Injection.Loader = config.LoaderHookless
 		c.Injection.HooklessLayout = hook.LayoutFallback
 	})
-	r, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
+	r, err := evaluate(eng, inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
 		Env: []string{"NVIDIA_VISIBLE_DEVICES=0", "LD_LIBRARY_PATH=/opt/lib"}})
 	require.NoError(t, err)
 	require.Contains(t, r.Edits.Env, "LD_LIBRARY_PATH="+hook.HooklessDir+":/opt/lib")
@@ -138,10 +149,10 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 	h, inv := fixture(t)
 	eng := newEngine(t, h, nil)
 	in := &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=2,0", "NVIDIA_DRIVER_CAPABILITIES=all"}}
-	a, err := eng.Evaluate(inv, in)
+	a, err := evaluate(eng, inv, in)
 	require.NoError(t, err)
 	for range 20 {
-		b, err := eng.Evaluate(inv, in)
+		b, err := evaluate(eng, inv, in)
 		require.NoError(t, err)
 		require.Equal(t, a.Edits, b.Edits)
 	}
@@ -151,13 +162,13 @@ func TestEvaluateMIGManagementNeedsAllowList(t *testing.T) {
 	h, inv := fixture(t)
 	eng := newEngine(t, h, nil)
 	in := &request.Input{Namespace: "team", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=none", "NVIDIA_MIG_CONFIG_DEVICES=all"}}
-	_, err := eng.Evaluate(inv, in)
+	_, err := evaluate(eng, inv, in)
 	var re *policy.RefusedError
 	require.ErrorAs(t, err, &re)
 	require.ErrorContains(t, err, "policy.managementNamespaces")
 
 	eng = newEngine(t, h, func(c *config.Config) { c.Policy.ManagementNamespaces = []string{"gpu-*", "team"} })
-	r, err := eng.Evaluate(inv, in)
+	r, err := evaluate(eng, inv, in)
 	require.NoError(t, err)
 	require.Contains(t, nodes(r), inv.MIGConfig.Path)
 }
@@ -176,8 +187,8 @@ func TestOutcome(t *testing.T) {
 		{[]string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_REQUIRE_CUDA=cuda>=99"}, engine.OutcomeRefused},
 		{[]string{"NVIDIA_VISIBLE_DEVICES=1", "NVIDIA_MIG_MONITOR_DEVICES=all"}, engine.OutcomeRefused},
 	} {
-		res, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: tc.env})
-		require.Equal(t, tc.want, engine.Outcome(res, err), "%v", tc.env)
+		a := eng.Decide(engine.Fixed(inv), engine.Query{Input: &request.Input{Namespace: "n", Pod: "p", Container: "c", Env: tc.env}})
+		require.Equal(t, tc.want, a.Outcome, "%v", tc.env)
 	}
 }
 
@@ -186,7 +197,7 @@ func TestOutcome(t *testing.T) {
 func TestEvaluateMIGParentCheckedOnce(t *testing.T) {
 	h, inv := fixture(t)
 	eng := newEngine(t, h, nil)
-	_, err := eng.Evaluate(inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
+	_, err := evaluate(eng, inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
 		Env: []string{"NVIDIA_VISIBLE_DEVICES=3:0,3:1", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"}})
 	var qe *policy.RequirementError
 	require.ErrorAs(t, err, &qe)

@@ -6,8 +6,8 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 )
 
-// Outcomes of one container's evaluation, as the daemon logs and counts
-// them and as `gpu-nri explain` reports them.
+// Outcomes of one decision: the audit line's outcome field, the metrics'
+// outcome label and `gpu-nri explain`'s Outcome, everywhere the same words.
 const (
 	OutcomeInjected = "injected" // the container gets edits
 	OutcomeNotGPU   = "not-gpu"  // the container asked for nothing
@@ -15,9 +15,8 @@ const (
 	OutcomeError    = "error"    // bad input, unknown device, no driver, ...
 )
 
-// Outcome classifies an evaluation: res and err as Evaluate returned them,
-// err possibly replaced by a later conversion error.
-func Outcome(res *Result, err error) string {
+// classify gives the outcome of res and err.
+func classify(res *Result, err error) string {
 	var re *policy.RefusedError
 	var qe *policy.RequirementError
 	switch {

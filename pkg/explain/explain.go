@@ -16,18 +16,9 @@ import (
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
-	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
-)
-
-// Outcomes, as the daemon logs and counts them.
-const (
-	OutcomeInjected = engine.OutcomeInjected
-	OutcomeNotGPU   = engine.OutcomeNotGPU
-	OutcomeRefused  = engine.OutcomeRefused
-	OutcomeError    = engine.OutcomeError
 )
 
 // Options shape a report.
@@ -44,7 +35,7 @@ type Options struct {
 type Report struct {
 	// Container is namespace/pod/container.
 	Container string `json:"container"`
-	// Outcome is one of the Outcome* constants.
+	// Outcome is one of engine's Outcome* constants.
 	Outcome string `json:"outcome"`
 	// Error is the error the daemon would fail the container with.
 	Error string `json:"error,omitempty"`
@@ -131,38 +122,28 @@ type OCIChange struct {
 	Diff string `json:"diff"`
 }
 
-// Build evaluates in with eng against inv (nil: no driver) exactly as the
-// daemon's CreateContainer does and returns the report. A failing request
-// is a report with Outcome refused or error, not an error.
-func Build(eng *engine.Engine, inv *inventory.Inventory, in *request.Input, o Options) *Report {
-	r := &Report{Container: in.Who(), Outcome: OutcomeNotGPU}
-	res, err := eng.Evaluate(inv, in)
-	var adj *api.ContainerAdjustment
-	if err == nil && res.Injected() {
-		var warnings []string
-		adj, warnings, err = nriadjust.ToAdjustment(res.Edits, nriadjust.Options{CgroupRules: o.CgroupRules})
-		r.Warnings = append(r.Warnings, warnings...)
+// Build answers in with eng against h through the daemon's own
+// evaluate -> convert sequence (nriadjust.Decide) and returns the report. A
+// failing request is a report with Outcome refused or error, not an error.
+func Build(eng *engine.Engine, h engine.Host, in *request.Input, o Options) *Report {
+	a := nriadjust.Decide(eng, h, in, nriadjust.Options{CgroupRules: o.CgroupRules})
+	r := &Report{Container: in.Who(), Outcome: a.Outcome, Warnings: a.Warnings, Adjustment: a.Adjustment}
+	if a.Result != nil {
+		r.fill(a.Result)
 	}
-	if res != nil {
-		r.fill(res)
-	}
-	r.Outcome = engine.Outcome(res, err)
-	if r.Outcome == OutcomeInjected {
-		r.Adjustment = adj
-	}
-	if err != nil {
-		r.err = err
-		r.Error = err.Error()
+	if a.Err != nil {
+		r.err = a.Err
+		r.Error = a.Err.Error()
 		var re *policy.RefusedError
-		if errors.As(err, &re) && r.Decision != nil && len(r.Decision.Refused) == 0 {
+		if errors.As(a.Err, &re) && r.Decision != nil && len(r.Decision.Refused) == 0 {
 			r.Decision.Refused = refusals(re.Refused)
 		}
 		return r
 	}
 	if o.OCI {
-		c, oerr := ApplyOCI(in, adj)
+		c, oerr := ApplyOCI(in, a.Adjustment)
 		if oerr != nil {
-			r.Outcome, r.err, r.Error = OutcomeError, oerr, oerr.Error()
+			r.Outcome, r.err, r.Error = engine.OutcomeError, oerr, oerr.Error()
 			return r
 		}
 		r.OCI = c
@@ -171,7 +152,6 @@ func Build(eng *engine.Engine, inv *inventory.Inventory, in *request.Input, o Op
 }
 
 func (r *Report) fill(res *engine.Result) {
-	r.Warnings = append(res.Warnings, r.Warnings...)
 	if q := res.Request; q != nil {
 		rq := &Request{CapabilitiesFrom: q.CapabilitiesFrom, DisableRequire: q.DisableRequire, Legacy: q.Legacy,
 			MIGConfig: q.MIGConfig, MIGMonitor: q.MIGMonitor, IMEXChannels: q.IMEXChannels, IMEXAll: q.IMEXAll}
@@ -299,7 +279,7 @@ func (r *Report) Text() string {
 
 	p("\nRequest\n")
 	switch q := r.Request; {
-	case q == nil && r.Outcome == OutcomeNotGPU:
+	case q == nil && r.Outcome == engine.OutcomeNotGPU:
 		p("  (none: no NVIDIA_VISIBLE_DEVICES, gpu-nri annotation, CDI device or device-plugin mount asks for a GPU)\n")
 	case q == nil:
 		p("  (not parsed: see Error)\n")
@@ -428,11 +408,11 @@ func (r *Report) Text() string {
 
 func outcomeLine(r *Report) string {
 	switch r.Outcome {
-	case OutcomeInjected:
+	case engine.OutcomeInjected:
 		return "injected: the container gets the edits below"
-	case OutcomeNotGPU:
+	case engine.OutcomeNotGPU:
 		return "not-gpu: gpu-nri leaves the container unchanged"
-	case OutcomeRefused:
+	case engine.OutcomeRefused:
 		return "refused: the runtime fails CreateContainer with the error below"
 	default:
 		return "error: the runtime fails CreateContainer with the error below"

@@ -152,8 +152,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 			d.warnf("gpu facts: %v", err)
 		}
 	}
-	d.inv.buildIndex()
-	return d.inv, nil
+	return New(d.inv)
 }
 
 // view returns where the plugin reads the host path p.

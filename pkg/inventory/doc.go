@@ -51,7 +51,8 @@
 //
 //   - An Inventory is immutable once Discover returns; share it freely.
 //     Its lookups (GPUByIndex, GPUByUUID, GPUByPCI, MIGByIndex, MIGByUUID)
-//     use maps built by Discover and do no file system work.
+//     use maps built by New (Discover calls it; hand-built inventories go
+//     through it too) and do no file system work.
 //   - Missing optional pieces (uvm, modeset, DRI, firmware, a library
 //     directory, SONAMEs) become Warnings, never errors. No driver (no
 //     <proc>/driver/nvidia/version) is an error wrapping ErrNoDriver; a GPU

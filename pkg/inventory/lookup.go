@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -8,7 +9,22 @@ import (
 // migRef locates a MIG device: GPUs[gpu].MIG[mig].
 type migRef struct{ gpu, mig int }
 
-// buildIndex makes the lookup maps. Discover calls it once, last.
+// New makes inv ready for lookups and returns it: it checks that GPUs are
+// in index order (GPUs[i].Index == i, as Discover enumerates them) and
+// builds the lookup maps. Discover calls it last; an Inventory built by
+// hand (tests, tools) must go through it too: the lookups of an Inventory
+// New did not build find nothing.
+func New(inv *Inventory) (*Inventory, error) {
+	for i := range inv.GPUs {
+		if inv.GPUs[i].Index != i {
+			return nil, fmt.Errorf("inventory: GPU at position %d has index %d: GPUs must be in index order", i, inv.GPUs[i].Index)
+		}
+	}
+	inv.buildIndex()
+	return inv, nil
+}
+
+// buildIndex makes the lookup maps.
 func (inv *Inventory) buildIndex() {
 	inv.byUUID = make(map[string]int, len(inv.GPUs))
 	inv.byPCI = make(map[pciAddr]int, len(inv.GPUs))
@@ -37,24 +53,12 @@ func uuidKey(prefix, id string) (string, bool) {
 	return id[len(prefix):], true
 }
 
-// sameUUID compares two UUIDs without letter case.
-func sameUUID(prefix, a, b string) bool {
-	ka, ok1 := uuidKey(prefix, a)
-	kb, ok2 := uuidKey(prefix, b)
-	return ok1 && ok2 && strings.EqualFold(ka, kb)
-}
-
 // The lookups below do no file system work. The pointers they return point
 // into the Inventory, which callers must not modify.
 
 // GPUByIndex returns the GPU with enumeration index i.
 func (inv *Inventory) GPUByIndex(i int) (*GPU, bool) {
-	if i < 0 || i >= len(inv.GPUs) || inv.GPUs[i].Index != i {
-		for j := range inv.GPUs { // hand-built inventory out of order
-			if inv.GPUs[j].Index == i {
-				return &inv.GPUs[j], true
-			}
-		}
+	if i < 0 || i >= len(inv.GPUs) { // New checked that position is index
 		return nil, false
 	}
 	return &inv.GPUs[i], true
@@ -66,19 +70,11 @@ func (inv *Inventory) GPUByUUID(uuid string) (*GPU, bool) {
 	if !ok {
 		return nil, false
 	}
-	if inv.byUUID != nil {
-		i, ok := inv.byUUID[strings.ToLower(key)] // no copy when already lower-case
-		if !ok {
-			return nil, false
-		}
-		return &inv.GPUs[i], true
+	i, ok := inv.byUUID[strings.ToLower(key)] // no copy when already lower-case
+	if !ok {
+		return nil, false
 	}
-	for i := range inv.GPUs {
-		if sameUUID("GPU-", inv.GPUs[i].UUID, uuid) {
-			return &inv.GPUs[i], true
-		}
-	}
-	return nil, false
+	return &inv.GPUs[i], true
 }
 
 // GPUByPCI returns the GPU at a PCI bus id, given as "0000:3b:00.0",
@@ -88,19 +84,11 @@ func (inv *Inventory) GPUByPCI(id string) (*GPU, bool) {
 	if !ok {
 		return nil, false
 	}
-	if inv.byPCI != nil {
-		i, ok := inv.byPCI[key]
-		if !ok {
-			return nil, false
-		}
-		return &inv.GPUs[i], true
+	i, ok := inv.byPCI[key]
+	if !ok {
+		return nil, false
 	}
-	for i := range inv.GPUs {
-		if k, ok := parsePCI(inv.GPUs[i].PCIBusID); ok && k == key {
-			return &inv.GPUs[i], true
-		}
-	}
-	return nil, false
+	return &inv.GPUs[i], true
 }
 
 // MIGByIndex returns MIG device mig of GPU gpu ("<gpu>:<mig>").
@@ -123,21 +111,11 @@ func (inv *Inventory) MIGByUUID(uuid string) (*MIGDevice, bool) {
 	if rest, ok := uuidKey("GPU-", key); ok {
 		return inv.migByLegacyID(rest)
 	}
-	if inv.migByUUID != nil {
-		r, ok := inv.migByUUID[strings.ToLower(key)]
-		if !ok {
-			return nil, false
-		}
-		return &inv.GPUs[r.gpu].MIG[r.mig], true
+	r, ok := inv.migByUUID[strings.ToLower(key)]
+	if !ok {
+		return nil, false
 	}
-	for i := range inv.GPUs {
-		for j := range inv.GPUs[i].MIG {
-			if sameUUID("MIG-", inv.GPUs[i].MIG[j].UUID, uuid) {
-				return &inv.GPUs[i].MIG[j], true
-			}
-		}
-	}
-	return nil, false
+	return &inv.GPUs[r.gpu].MIG[r.mig], true
 }
 
 // migByLegacyID finds "<gpu uuid without GPU->/<gi>/<ci>".

@@ -79,9 +79,10 @@ func TestLookups(t *testing.T) {
 	_, ok = inv.MIGByUUID("MIG-" + uuidOf(2) + "/1/9")
 	require.False(t, ok)
 
-	// A hand-built inventory (other packages' tests) works without indexes.
-	hand := &inventory.Inventory{GPUs: []inventory.GPU{{Index: 0, UUID: "GPU-x", PCIBusID: "0000:3b:00.0",
-		MIG: []inventory.MIGDevice{{UUID: "MIG-y"}}}}}
+	// A hand-built inventory (other packages' tests) goes through New.
+	hand, err := inventory.New(&inventory.Inventory{GPUs: []inventory.GPU{{Index: 0, UUID: "GPU-x", PCIBusID: "0000:3b:00.0",
+		MIG: []inventory.MIGDevice{{UUID: "MIG-y"}}}}})
+	require.NoError(t, err)
 	g, ok := hand.GPUByUUID("gpu-X")
 	require.True(t, ok)
 	require.Equal(t, "GPU-x", g.UUID)
@@ -89,6 +90,12 @@ func TestLookups(t *testing.T) {
 	require.True(t, ok)
 	_, ok = hand.MIGByUUID("MIG-Y")
 	require.True(t, ok)
+	_, ok = hand.GPUByIndex(1)
+	require.False(t, ok)
+
+	// Out of index order: refused, since GPUByIndex trusts positions.
+	_, err = inventory.New(&inventory.Inventory{GPUs: []inventory.GPU{{Index: 1}, {Index: 0}}})
+	require.EqualError(t, err, "inventory: GPU at position 0 has index 1: GPUs must be in index order")
 }
 
 func TestNormalizePCIBusID(t *testing.T) {

@@ -135,8 +135,8 @@ type Inventory struct {
 	// a different fingerprint means the inventory must be rebuilt.
 	Fingerprint string
 
-	// Lookup indexes, built once by Discover (see lookup.go). When an
-	// Inventory is built by hand they are nil and lookups scan the slices.
+	// Lookup indexes, built once by New (see lookup.go), which Discover
+	// calls; a hand-built Inventory goes through New too.
 	byUUID    map[string]int    // lower-case UUID after "GPU-" -> position in GPUs
 	byPCI     map[pciAddr]int   // PCI address -> position in GPUs
 	migByUUID map[string]migRef // lower-case UUID after "MIG-" -> position

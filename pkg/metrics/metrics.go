@@ -16,18 +16,10 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 )
 
-// Outcomes of one CreateContainer request, the values of the outcome label:
-// engine.Outcome's classification.
-const (
-	OutcomeInjected = engine.OutcomeInjected
-	OutcomeNotGPU   = engine.OutcomeNotGPU
-	OutcomeRefused  = engine.OutcomeRefused
-	OutcomeError    = engine.OutcomeError
-)
-
-// outcomes lists every outcome label value; each is exported as 0 from the start.
+// outcomes lists every outcome label value (engine's Outcome* words, the
+// audit line's and explain's too); each is exported as 0 from the start.
 func outcomes() []string {
-	return []string{OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError}
+	return []string{engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError}
 }
 
 // createBuckets are the latency histogram buckets in seconds: the handler is
@@ -106,17 +98,17 @@ func New(version string) *Metrics {
 // callers that add their own collectors).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// ObserveCreate records one CreateContainer request: its outcome (one of the
-// Outcome constants; anything else is counted as "error"), how many GPU
+// ObserveCreate records one CreateContainer request: its outcome (one of
+// engine's Outcome constants; anything else is counted as "error"), how many GPU
 // devices it injected and how long handling took.
 func (m *Metrics) ObserveCreate(outcome string, devices int, d time.Duration) {
 	if m == nil {
 		return
 	}
 	switch outcome {
-	case OutcomeInjected, OutcomeNotGPU, OutcomeRefused, OutcomeError:
+	case engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError:
 	default:
-		outcome = OutcomeError
+		outcome = engine.OutcomeError
 	}
 	m.containers.WithLabelValues(outcome).Inc()
 	m.createSeconds.WithLabelValues(outcome).Observe(d.Seconds())

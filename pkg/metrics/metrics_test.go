@@ -12,24 +12,26 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 )
 
 func TestObserveCreate(t *testing.T) {
 	m := New("1.2.3")
-	m.ObserveCreate(OutcomeInjected, 2, 300*time.Microsecond)
-	m.ObserveCreate(OutcomeInjected, 1, 2*time.Millisecond)
-	m.ObserveCreate(OutcomeNotGPU, 0, 10*time.Microsecond)
-	m.ObserveCreate(OutcomeRefused, 0, 50*time.Microsecond)
+	m.ObserveCreate(engine.OutcomeInjected, 2, 300*time.Microsecond)
+	m.ObserveCreate(engine.OutcomeInjected, 1, 2*time.Millisecond)
+	m.ObserveCreate(engine.OutcomeNotGPU, 0, 10*time.Microsecond)
+	m.ObserveCreate(engine.OutcomeRefused, 0, 50*time.Microsecond)
 	m.ObserveCreate("something-else", 0, time.Millisecond)
 
 	for _, tc := range []struct {
 		outcome string
 		want    float64
 	}{
-		{OutcomeInjected, 2},
-		{OutcomeNotGPU, 1},
-		{OutcomeRefused, 1},
-		{OutcomeError, 1}, // unknown outcomes count as errors
+		{engine.OutcomeInjected, 2},
+		{engine.OutcomeNotGPU, 1},
+		{engine.OutcomeRefused, 1},
+		{engine.OutcomeError, 1}, // unknown outcomes count as errors
 	} {
 		t.Run(tc.outcome, func(t *testing.T) {
 			if got := testutil.ToFloat64(m.containers.WithLabelValues(tc.outcome)); got != tc.want {
@@ -61,7 +63,7 @@ gpu_nri_devices_injected_total 3
 			continue
 		}
 		for _, mt := range mf.GetMetric() {
-			if mt.GetLabel()[0].GetValue() != OutcomeInjected {
+			if mt.GetLabel()[0].GetValue() != engine.OutcomeInjected {
 				continue
 			}
 			h := mt.GetHistogram()
@@ -150,15 +152,15 @@ func TestBuildInfoAndLint(t *testing.T) {
 func TestOwnRegistry(t *testing.T) {
 	// two instances in one process must not collide (no default registry)
 	a, b := New("a"), New("b")
-	a.ObserveCreate(OutcomeInjected, 1, time.Millisecond)
-	if got := testutil.ToFloat64(b.containers.WithLabelValues(OutcomeInjected)); got != 0 {
+	a.ObserveCreate(engine.OutcomeInjected, 1, time.Millisecond)
+	if got := testutil.ToFloat64(b.containers.WithLabelValues(engine.OutcomeInjected)); got != 0 {
 		t.Errorf("second instance saw the first one's counter: %v", got)
 	}
 }
 
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.ObserveCreate(OutcomeInjected, 1, time.Millisecond)
+	m.ObserveCreate(engine.OutcomeInjected, 1, time.Millisecond)
 	m.InventoryRefresh(nil)
 	m.SetConnected(true)
 	m.Reconnect()
@@ -171,7 +173,7 @@ func TestNilMetrics(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	m := New("1.2.3")
-	m.ObserveCreate(OutcomeInjected, 2, time.Millisecond)
+	m.ObserveCreate(engine.OutcomeInjected, 2, time.Millisecond)
 	readyErr := errors.New("not registered with the runtime")
 	h := m.Handler(func() error { return readyErr })
 	get := func(path string) (int, string) {

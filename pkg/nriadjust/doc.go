@@ -9,6 +9,10 @@
 // hooks are copied; hooks always carry their explicit environment. The
 // conversion is pure and allocation-light.
 //
+// Decide is the one evaluate -> convert -> outcome sequence: the engine's
+// decision, then ToAdjustment, with a conversion error failing the answer
+// like the engine's own errors. The daemon and `gpu-nri explain` call it.
+//
 // It does not decide what to inject, and it cannot express additional GIDs
 // (NRI has no adjustment for them): ToAdjustment reports them as a warning.
 package nriadjust

@@ -164,44 +164,6 @@ func TestCompileValidates(t *testing.T) {
 	require.Equal(t, config.SourceEnv, d.Source.Source)
 }
 
-func TestAuditFields(t *testing.T) {
-	in := &request.Input{Namespace: "ns", Pod: "p", Container: "c"}
-	strict, err := Compile(config.KubernetesStrictPolicy())
-	require.NoError(t, err)
-	vm := src(config.SourceVolumeMounts, "volume-mounts /var/run/nvidia-container-devices", "GPU-1")
-	d, err := strict.Authorize(in, &request.Request{Sources: []request.SourceRequest{vm, env("all")}})
-	require.NoError(t, err)
-	f := AuditFields(in, d, []string{"GPU-1"}, nil)
-	require.Equal(t, "granted", f["outcome"])
-	require.Equal(t, "volume-mounts", f["source"])
-	require.Equal(t, "policy.sources.volume-mounts", f["rule"])
-	require.Equal(t, []string{"GPU-1"}, f["devices"])
-	require.Len(t, f["refused"], 1)
-	require.Equal(t, "", f["reason"])
-
-	d, err = strict.Authorize(in, &request.Request{Sources: []request.SourceRequest{env("all")}})
-	require.Error(t, err)
-	f = AuditFields(in, d, nil, err)
-	require.Equal(t, "refused", f["outcome"])
-	require.Equal(t, "env", f["source"])
-	require.Equal(t, "env NVIDIA_VISIBLE_DEVICES", f["where"])
-	require.Equal(t, "policy.sources.env.allowNamespaces", f["rule"])
-	require.Equal(t, []string{}, f["devices"])
-	require.Contains(t, f["reason"], "ns/p/c")
-	for _, k := range []string{"pod", "namespace", "container", "source", "where", "devices", "outcome", "rule", "refused", "reason"} {
-		require.Contains(t, f, k)
-	}
-	require.Len(t, f, 10)
-
-	// A later failure (e.g. a requirement) after a grant is a refusal too.
-	d, err = strict.Authorize(in, &request.Request{Sources: []request.SourceRequest{vm}})
-	require.NoError(t, err)
-	f = AuditFields(in, d, []string{"GPU-1"}, errors.New("NVIDIA_REQUIRE_CUDA unmet"))
-	require.Equal(t, "refused", f["outcome"])
-	require.Equal(t, "volume-mounts", f["source"])
-	require.Equal(t, []string{}, f["devices"])
-}
-
 func TestAuthorizeNilInput(t *testing.T) {
 	p, err := Compile(config.KubernetesStrictPolicy())
 	require.NoError(t, err)

@@ -25,8 +25,8 @@
 //     or disagreeing sources of which none is trusted, refuse the request.
 //
 // A request refused entirely returns a *RefusedError naming the container,
-// each input, the rule and the config key that would allow it. AuditFields
-// turns a decision into the stable fields of one structured audit line.
+// each input, the rule and the config key that would allow it (the daemon's
+// audit line is built from the decision by engine.Answer.AuditFields).
 //
 // # Requirements
 //
@@ -54,7 +54,7 @@
 //
 // It does not parse container inputs (package request), resolve device ids
 // against the inventory, read the host (package nvmlfacts fills the facts
-// requirements need), or log: the daemon logs AuditFields and warnings.
+// requirements need), or log: the daemon logs the decision and the warnings.
 // Two spellings of one GPU (index "0" and its UUID) in two sources count as
 // a disagreement, since resolution happens after authorization.
 package policy

@@ -8,6 +8,8 @@ package nritest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -50,6 +53,28 @@ func (l *Logs) Reset() {
 	l.b.Reset()
 }
 
+// Lines decodes what was logged so far, one JSON object per line (the
+// daemon logs with log.format json).
+func (l *Logs) Lines() ([]map[string]any, error) {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("log line %q: %w", line, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// HostOptions read the simulated host h: its device node table, no NVML.
+func HostOptions(h *simhost.Host) []hostsrc.Option {
+	return []hostsrc.Option{hostsrc.WithNodeStater(h.Stater()), hostsrc.WithoutFacts()}
+}
+
 func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -66,7 +91,8 @@ type Daemon struct {
 }
 
 // Start configures gpu-nri for h (hook at /opt/gpu-nri/bin/gpu-nri, a
-// private CDI spec dir, no background polling), lets mutate change the
+// private CDI spec dir, no background polling, JSON logs at debug into
+// Logs), lets mutate change the
 // configuration, starts the runtime and the plugin, and waits until the
 // runtime has synchronized the plugin. Everything stops at test cleanup.
 func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
@@ -106,8 +132,9 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
 	logs := &Logs{}
 	log := logrus.New()
 	log.SetOutput(logs)
+	log.SetFormatter(&logrus.JSONFormatter{})
 	log.SetLevel(logrus.DebugLevel)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, NodeStater: h.Stater(), NoFacts: true})
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: HostOptions(h)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

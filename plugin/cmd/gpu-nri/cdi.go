@@ -20,18 +20,11 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
-	"github.com/gpu-nri/gpu-nri/pkg/edits"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
 )
-
-// toolDeps are what the offline tools (explain, cdi, doctor) read the host
-// with. The zero value is the real host; tests pass a simulated host's
-// stater.
-type toolDeps struct {
-	stater inventory.NodeStater
-}
 
 // hostFlags are the flags that choose the configuration and the host view.
 type hostFlags struct {
@@ -68,9 +61,15 @@ func (h *hostFlags) load(flags *pflag.FlagSet) (*config.Config, error) {
 	return cfg, nil
 }
 
-// inventoryOptions are the discovery options the daemon uses, for cfg.
-func (h *hostFlags) inventoryOptions(cfg *config.Config, deps toolDeps) []inventory.Option {
-	return engine.InventoryOptions(cfg, deps.stater, h.noNVML)
+// hostOptions are how the tools read the host: base (what the command was
+// built with: nothing in the binary, a simulated host's node table in
+// tests) plus --no-nvml.
+func (h *hostFlags) hostOptions(base []hostsrc.Option) []hostsrc.Option {
+	opts := append([]hostsrc.Option(nil), base...)
+	if h.noNVML {
+		opts = append(opts, hostsrc.WithoutFacts())
+	}
+	return opts
 }
 
 // cdiFlags shape the generated spec.
@@ -95,20 +94,16 @@ func (c *cdiFlags) register(f *pflag.FlagSet) {
 }
 
 // spec builds the CDI spec for the host the flags name.
-func (c *cdiFlags) spec(flags *pflag.FlagSet, deps toolDeps) (*generated, error) {
-	cfg, err := c.host.load(flags)
+func (c *cdiFlags) spec(flags *pflag.FlagSet, base []hostsrc.Option) (*generated, error) {
+	op, err := c.open(flags, base)
 	if err != nil {
 		return nil, err
 	}
-	o, err := c.options(cfg, flags)
-	if err != nil {
-		return nil, err
+	inv := op.host.Inventory()
+	if inv == nil {
+		return nil, op.host.Err()
 	}
-	inv, err := inventory.Discover(cfg.Host, c.host.inventoryOptions(cfg, deps)...)
-	if err != nil {
-		return nil, err
-	}
-	s, warnings, err := cdispec.Generate(inv, o)
+	s, warnings, err := cdispec.Generate(op.eng, inv, op.o)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +116,38 @@ type generated struct {
 	driver   string // the inventory's driver version
 }
 
-// options turns flags and configuration into cdispec.Options.
+// open loads the configuration (with --hook-path applied), builds its
+// engine and reads the host.
+func (c *cdiFlags) open(flags *pflag.FlagSet, base []hostsrc.Option) (*opened, error) {
+	cfg, err := c.host.load(flags)
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.options(cfg, flags)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := hostsrc.Open(cfg, c.host.hostOptions(base)...)
+	if err != nil {
+		return nil, err
+	}
+	return &opened{cfg: cfg, eng: eng, host: h, o: o}, nil
+}
+
+// opened is what the cdi commands work with.
+type opened struct {
+	cfg  *config.Config
+	eng  *engine.Engine
+	host *hostsrc.Host
+	o    cdispec.Options
+}
+
+// options turns flags and configuration into cdispec.Options; --hook-path
+// goes into cfg, whose engine builds the edits.
 func (c *cdiFlags) options(cfg *config.Config, flags *pflag.FlagSet) (cdispec.Options, error) {
 	kind := cfg.Injection.CDIKind
 	switch {
@@ -146,19 +172,18 @@ func (c *cdiFlags) options(cfg *config.Config, flags *pflag.FlagSet) (cdispec.Op
 	if err != nil {
 		return cdispec.Options{}, fmt.Errorf("--capabilities %q: %w", c.capabilities, err)
 	}
-	eo := edits.OptionsFromConfig(cfg)
 	if flags.Changed("hook-path") {
 		if !filepath.IsAbs(c.hookPath) {
 			return cdispec.Options{}, fmt.Errorf("--hook-path %q: must be an absolute host path", c.hookPath)
 		}
-		eo.HookPath = c.hookPath
+		cfg.Injection.HookPath = c.hookPath
 	}
-	return cdispec.Options{Kind: kind, NameStrategy: c.strategy, Capabilities: caps, Edits: eo}, nil
+	return cdispec.Options{Kind: kind, NameStrategy: c.strategy, Capabilities: caps}, nil
 }
 
-func newCDICmd() *cobra.Command { return newCDICmdWith(toolDeps{}) }
-
-func newCDICmdWith(deps toolDeps) *cobra.Command {
+// newCDICmd builds `gpu-nri cdi`; host are extra host options (none in the
+// binary; tests read a simulated host's node table).
+func newCDICmd(host ...hostsrc.Option) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cdi",
 		Short: "Generate or list a CDI spec for this host's GPUs (Podman, Docker, nerdctl)",
@@ -167,11 +192,11 @@ containerd/CRI-O native CDI) get the same devices, driver files and loader hook
 as gpu-nri's NRI plugin from a CDI spec generated from the same host inventory
 and edits. See docs/tools.md.`,
 	}
-	cmd.AddCommand(newCDIGenerateCmd(deps), newCDIListCmd(deps))
+	cmd.AddCommand(newCDIGenerateCmd(host), newCDIListCmd(host))
 	return cmd
 }
 
-func newCDIGenerateCmd(deps toolDeps) *cobra.Command {
+func newCDIGenerateCmd(host []hostsrc.Option) *cobra.Command {
 	var c cdiFlags
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -193,7 +218,7 @@ driver changes (host.refreshInterval, --interval), until SIGTERM or SIGINT.`,
   podman run --device nvidia.com/gpu=0 IMAGE nvidia-smi`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.generate(cmd, deps)
+			return c.generate(cmd, host)
 		},
 	}
 	f := cmd.Flags()
@@ -206,7 +231,7 @@ driver changes (host.refreshInterval, --interval), until SIGTERM or SIGINT.`,
 	return cmd
 }
 
-func (c *cdiFlags) generate(cmd *cobra.Command, deps toolDeps) error {
+func (c *cdiFlags) generate(cmd *cobra.Command, host []hostsrc.Option) error {
 	flags := cmd.Flags()
 	if c.format != cdispec.FormatYAML && c.format != cdispec.FormatJSON {
 		return fmt.Errorf("--format %q: want yaml or json", c.format)
@@ -219,22 +244,19 @@ func (c *cdiFlags) generate(cmd *cobra.Command, deps toolDeps) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	if !c.watch {
-		g, err := c.spec(flags, deps)
+		g, err := c.spec(flags, host)
 		if err != nil {
 			return err
 		}
 		return c.emit(cmd.OutOrStdout(), stderr, g)
 	}
 
-	cfg, err := c.host.load(flags)
+	op, err := c.open(flags, host)
 	if err != nil {
 		return err
 	}
-	o, err := c.options(cfg, flags)
-	if err != nil {
-		return err
-	}
-	interval := cfg.Host.RefreshInterval.Std()
+	eng, h, o := op.eng, op.host, op.o
+	interval := op.cfg.Host.RefreshInterval.Std()
 	if flags.Changed("interval") {
 		interval = c.interval
 	}
@@ -247,16 +269,12 @@ func (c *cdiFlags) generate(cmd *cobra.Command, deps toolDeps) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	w, err := inventory.NewWatcher(cfg.Host, c.host.inventoryOptions(cfg, deps)...)
-	if err != nil {
-		return err
-	}
 	write := func(inv *inventory.Inventory) {
 		if inv == nil {
-			fmt.Fprintf(stderr, "gpu-nri: no driver inventory (%v); %s left as it is\n", w.Err(), filepath.Join(c.outputDir, cdispec.FileName(o.Kind, c.format)))
+			fmt.Fprintf(stderr, "gpu-nri: no driver inventory (%v); %s left as it is\n", h.Err(), filepath.Join(c.outputDir, cdispec.FileName(o.Kind, c.format)))
 			return
 		}
-		s, warnings, err := cdispec.Generate(inv, o)
+		s, warnings, err := cdispec.Generate(eng, inv, o)
 		if err == nil {
 			err = c.emit(cmd.OutOrStdout(), stderr, &generated{spec: s, warnings: warnings, driver: inv.DriverVersion})
 		}
@@ -264,8 +282,8 @@ func (c *cdiFlags) generate(cmd *cobra.Command, deps toolDeps) error {
 			fmt.Fprintln(stderr, "gpu-nri:", err)
 		}
 	}
-	write(w.Current())
-	w.Run(ctx, interval, func(_, inv *inventory.Inventory, err error) {
+	write(h.Inventory())
+	h.Watcher().Run(ctx, interval, func(_, inv *inventory.Inventory, err error) {
 		if err != nil && inv == nil {
 			fmt.Fprintln(stderr, "gpu-nri: rediscovery:", err)
 		}
@@ -298,7 +316,7 @@ func (c *cdiFlags) emit(stdout, stderr io.Writer, g *generated) error {
 	return nil
 }
 
-func newCDIListCmd(deps toolDeps) *cobra.Command {
+func newCDIListCmd(host []hostsrc.Option) *cobra.Command {
 	var c cdiFlags
 	var specDirs []string
 	cmd := &cobra.Command{
@@ -340,7 +358,7 @@ errors on stderr.`,
 				}
 				return nil
 			}
-			g, err := c.spec(cmd.Flags(), deps)
+			g, err := c.spec(cmd.Flags(), host)
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func TestPodmanConsumesGeneratedSpec(t *testing.T) {
 	require.NoError(t, err, "go build: %s", out)
 
 	// The spec, from the command itself, under a unique file name.
-	spec, _, err := execute(newCDICmdWith(toolDeps{}), "generate", "-o", "-", "--hook-path", bin,
+	spec, _, err := execute(newCDICmd(), "generate", "-o", "-", "--hook-path", bin,
 		"--driver-root", h.Config.DriverRoot, "--dev-root", h.Config.DevRoot, "--proc-root", h.Config.ProcRoot, "--no-nvml")
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll("/var/run/cdi", 0o755))

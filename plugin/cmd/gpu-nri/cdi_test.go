@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -60,9 +61,9 @@ func execute(cmd *cobra.Command, args ...string) (string, string, error) {
 
 func TestCDIGenerateStdoutAndList(t *testing.T) {
 	h, flags := simHost(t, simhost.Options{GPUs: 2, MIG: map[int]int{1: 1}})
-	deps := toolDeps{stater: h.Stater()}
+	deps := []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}
 
-	out, _, err := execute(newCDICmdWith(deps), append([]string{"generate", "--output", "-", "--hook-path", "/usr/bin/gpu-nri"}, flags...)...)
+	out, _, err := execute(newCDICmd(deps...), append([]string{"generate", "--output", "-", "--hook-path", "/usr/bin/gpu-nri"}, flags...)...)
 	require.NoError(t, err)
 	raw, err := cdiapi.ParseSpec([]byte(out))
 	require.NoError(t, err)
@@ -70,26 +71,26 @@ func TestCDIGenerateStdoutAndList(t *testing.T) {
 	require.Equal(t, "/usr/bin/gpu-nri", raw.ContainerEdits.Hooks[0].Path)
 	require.Contains(t, out, "libcuda.so."+h.DriverVersion)
 
-	out, _, err = execute(newCDICmdWith(deps), append([]string{"generate", "-o", "-", "--format", "json", "--vendor", "example.com", "--capabilities", "utility"}, flags...)...)
+	out, _, err = execute(newCDICmd(deps...), append([]string{"generate", "-o", "-", "--format", "json", "--vendor", "example.com", "--capabilities", "utility"}, flags...)...)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(out, "{"))
 	require.Contains(t, out, `"kind": "example.com/gpu"`)
 	require.NotContains(t, out, "libcuda.so")
 
-	out, _, err = execute(newCDICmdWith(deps), append([]string{"list"}, flags...)...)
+	out, _, err = execute(newCDICmd(deps...), append([]string{"list"}, flags...)...)
 	require.NoError(t, err)
 	require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=all\n", out)
-	out, _, err = execute(newCDICmdWith(deps), append([]string{"list", "--device-name-strategy", "both"}, flags...)...)
+	out, _, err = execute(newCDICmd(deps...), append([]string{"list", "--device-name-strategy", "both"}, flags...)...)
 	require.NoError(t, err)
 	require.Contains(t, out, "nvidia.com/gpu="+h.GPUs[0].UUID+"\n")
 
 	// Written to a directory, then listed from it as a runtime sees it.
 	dir := filepath.Join(t.TempDir(), "cdi")
-	_, errOut, err := execute(newCDICmdWith(deps), append([]string{"generate", "--output-dir", dir}, flags...)...)
+	_, errOut, err := execute(newCDICmd(deps...), append([]string{"generate", "--output-dir", dir}, flags...)...)
 	require.NoError(t, err)
 	require.Contains(t, errOut, "wrote "+filepath.Join(dir, "nvidia.com-gpu.yaml"))
 	require.Contains(t, errOut, "(driver "+h.DriverVersion+")")
-	out, _, err = execute(newCDICmdWith(deps), "list", "--spec-dir", dir)
+	out, _, err = execute(newCDICmd(deps...), "list", "--spec-dir", dir)
 	require.NoError(t, err)
 	require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=all\n", out)
 
@@ -106,10 +107,10 @@ func TestCDIGenerateStdoutAndList(t *testing.T) {
 		{[]string{"generate", "--hook-path", "gpu-nri", "-o", "-"}, `--hook-path "gpu-nri": must be an absolute host path`},
 		{[]string{"generate", "--watch", "-o", "-"}, "--watch writes to --output-dir"},
 	} {
-		_, _, err := execute(newCDICmdWith(deps), append(tc.args, flags...)...)
+		_, _, err := execute(newCDICmd(deps...), append(tc.args, flags...)...)
 		require.ErrorContains(t, err, tc.want, tc.args)
 	}
-	_, _, err = execute(newCDICmdWith(deps), "generate", "-o", "-", "--proc-root", filepath.Join(t.TempDir(), "none"), "--no-nvml")
+	_, _, err = execute(newCDICmd(deps...), "generate", "-o", "-", "--proc-root", filepath.Join(t.TempDir(), "none"), "--no-nvml")
 	require.ErrorContains(t, err, "no NVIDIA driver")
 }
 
@@ -123,7 +124,7 @@ func TestCDIGenerateWatch(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := newCDICmdWith(toolDeps{stater: h.Stater()})
+	cmd := newCDICmd(hostsrc.WithNodeStater(h.Stater()))
 	var out, errOut lockedBuffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)

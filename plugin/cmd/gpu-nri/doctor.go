@@ -9,14 +9,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gpu-nri/gpu-nri/pkg/doctor"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 )
 
 // errUnhealthy makes the command exit 1 after the report was printed.
 var errUnhealthy = errors.New("the node needs attention (see the findings above)")
 
-func newDoctorCmd() *cobra.Command { return newDoctorCmdWith(toolDeps{}) }
-
-func newDoctorCmdWith(deps toolDeps) *cobra.Command {
+// newDoctorCmd builds `gpu-nri doctor`; base are extra host options (none
+// in the binary; tests read a simulated host's node table).
+func newDoctorCmd(base ...hostsrc.Option) *cobra.Command {
 	var (
 		host             hostFlags
 		containerd, crio string
@@ -51,8 +52,12 @@ Exit status: 0 when healthy, 1 when any finding is a warning or a failure.`,
 			if err != nil {
 				return err
 			}
+			invOpts, err := hostsrc.InventoryOptions(cfg, host.hostOptions(base)...)
+			if err != nil {
+				return err
+			}
 			r := doctor.Run(cmd.Context(), doctor.Options{Config: cfg, ContainerdConfig: containerd, CRIOConfig: crio,
-				Inventory: host.inventoryOptions(cfg, deps), Timeout: timeout})
+				Inventory: invOpts, Timeout: timeout})
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				b, err := json.MarshalIndent(r, "", "  ")

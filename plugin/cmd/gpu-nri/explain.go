@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +9,9 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/spf13/cobra"
 
-	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/explain"
-	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 	"github.com/gpu-nri/gpu-nri/plugin"
 )
@@ -60,9 +58,9 @@ type explainFlags struct {
 	runtime, runtimeVersion   string
 }
 
-func newExplainCmd() *cobra.Command { return newExplainCmdWith(toolDeps{}) }
-
-func newExplainCmdWith(deps toolDeps) *cobra.Command {
+// newExplainCmd builds `gpu-nri explain`; host are extra host options (none
+// in the binary; tests read a simulated host's node table).
+func newExplainCmd(host ...hostsrc.Option) *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
 		Use:   "explain",
@@ -88,7 +86,7 @@ Exit status: 0 when the container would be created (with or without GPUs),
   gpu-nri explain --config /etc/gpu-nri/config.yaml --env NVIDIA_VISIBLE_DEVICES=1 --env NVIDIA_REQUIRE_CUDA="cuda>=12.4"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.run(cmd, deps)
+			return f.run(cmd, host)
 		},
 	}
 	fl := cmd.Flags()
@@ -204,15 +202,7 @@ func (f *explainFlags) nri(cmd *cobra.Command) (*api.PodSandbox, *api.Container,
 	return pod, ctr, nil
 }
 
-// newEngine builds the engine the daemon builds for cfg (plugin.New).
-func newEngine(cfg *config.Config, deps toolDeps) (*engine.Engine, error) {
-	// Broken third-party specs do not stop gpu-nri's own devices; the cache
-	// serves the valid ones, as in the daemon.
-	eng, _, err := engine.ForHost(cfg, deps.stater, false)
-	return eng, err
-}
-
-func (f *explainFlags) run(cmd *cobra.Command, deps toolDeps) error {
+func (f *explainFlags) run(cmd *cobra.Command, base []hostsrc.Option) error {
 	switch f.output {
 	case explain.FormatText, explain.FormatJSON, explain.FormatYAML:
 	default:
@@ -226,18 +216,20 @@ func (f *explainFlags) run(cmd *cobra.Command, deps toolDeps) error {
 	if err != nil {
 		return err
 	}
-	eng, err := newEngine(cfg, deps)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return err
 	}
-	// A host without a driver is a valid answer: GPU requests then fail
-	// with the daemon's "no NVIDIA driver" error.
-	inv, err := inventory.Discover(cfg.Host, f.host.inventoryOptions(cfg, deps)...)
-	if err != nil && !errors.Is(err, inventory.ErrNoDriver) {
+	// The host as the daemon reads it. A host without a driver is a valid
+	// answer: GPU requests then fail with the daemon's "no NVIDIA driver"
+	// error. Broken third-party CDI specs do not stop gpu-nri's own
+	// devices; the valid ones are served, as in the daemon.
+	h, err := hostsrc.Open(cfg, f.host.hostOptions(base)...)
+	if err != nil {
 		return err
 	}
 	rules := nriadjust.CgroupRules(cfg.Injection.DeviceCgroupRules, f.runtime, f.runtimeVersion)
-	rep := explain.Build(eng, inv, plugin.InputFromNRI(pod, ctr), explain.Options{CgroupRules: rules, OCI: f.oci})
+	rep := explain.Build(eng, h, plugin.InputFromNRI(pod, ctr), explain.Options{CgroupRules: rules, OCI: f.oci})
 	if err := rep.Write(cmd.OutOrStdout(), f.output); err != nil {
 		return err
 	}

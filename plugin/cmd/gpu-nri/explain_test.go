@@ -8,15 +8,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/explain"
+	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
 func TestExplainCommand(t *testing.T) {
 	h, flags := simHost(t, simhost.Options{GPUs: 2})
-	deps := toolDeps{stater: h.Stater()}
+	deps := []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}
 	run := func(args ...string) (string, string, error) {
-		return execute(newExplainCmdWith(deps), append(args, flags...)...)
+		return execute(newExplainCmd(deps...), append(args, flags...)...)
 	}
 
 	out, _, err := run("--env", "NVIDIA_VISIBLE_DEVICES=1", "--env", "NVIDIA_DRIVER_CAPABILITIES=compute,utility")
@@ -35,7 +37,7 @@ func TestExplainCommand(t *testing.T) {
 	require.NoError(t, err)
 	var rep explain.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	require.Equal(t, explain.OutcomeInjected, rep.Outcome)
+	require.Equal(t, engine.OutcomeInjected, rep.Outcome)
 	require.Equal(t, "annotation", rep.Decision.Source)
 	require.NotNil(t, rep.Adjustment)
 	require.Contains(t, rep.OCI.Diff, `+        "path": "/dev/nvidia0",`)
