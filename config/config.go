@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -419,15 +420,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	for i, g := range c.Policy.ManagementNamespaces {
-		if _, err := path.Match(g, ""); err != nil {
-			bad(fmt.Sprintf("policy.managementNamespaces[%d]", i), "invalid glob %q: %v", g, err)
-		}
-	}
-	for s := range c.Policy.Sources {
-		if !slices.Contains(Sources(), s) {
-			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources(), ", "))
-		}
+	for _, err := range c.Policy.problems() {
+		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	if c.Injection.HookTimeout <= 0 {
 		bad("injection.hookTimeout", "must be > 0, got %d", c.Injection.HookTimeout)
@@ -443,6 +437,36 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the policy: every source is one of Sources() and every
+// namespace pattern (allowNamespaces, denyNamespaces, managementNamespaces)
+// is a valid path.Match glob. Each error names its key, e.g.
+// policy.sources.env.allowNamespaces[0]. Config.Validate and policy.Compile
+// both use it, so a policy file and a compiled policy agree on what is valid.
+func (p Policy) Validate() error { return errors.Join(p.problems()...) }
+
+func (p Policy) problems() []error {
+	var errs []error
+	globs := func(key string, list []string) {
+		for i, g := range list {
+			if _, err := path.Match(g, ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: bad glob %q: %w", key, i, g, err))
+			}
+		}
+	}
+	srcs := slices.Sorted(maps.Keys(p.Sources))
+	for _, s := range srcs {
+		if !slices.Contains(Sources(), s) {
+			errs = append(errs, fmt.Errorf("policy.sources: unknown source %q (known: %s)", s, strings.Join(Sources(), ", ")))
+			continue
+		}
+		r := p.Sources[s]
+		globs("policy.sources."+s+".allowNamespaces", r.AllowNamespaces)
+		globs("policy.sources."+s+".denyNamespaces", r.DenyNamespaces)
+	}
+	globs("policy.managementNamespaces", p.ManagementNamespaces)
+	return errs
 }
 
 // View returns where the plugin reads the host path p.
