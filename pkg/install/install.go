@@ -15,6 +15,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/deploy"
+	"github.com/gpu-nri/gpu-nri/internal/fsutil"
 )
 
 // Mode says what is installed beside the binary and the configuration.
@@ -369,32 +370,9 @@ func (o *Options) missingDirs(dir string) []string {
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it
-// over path.
+// over path (fsutil.WriteFileAtomic).
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".gpu-nri-*")
-	if err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		_ = tmp.Close()
-		_ = os.Remove(name)
-		return fmt.Errorf("install: writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		_ = os.Remove(name)
+	if err := fsutil.WriteFileAtomic(path, data, mode); err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
 	return nil
