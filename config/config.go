@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -67,21 +68,97 @@ type Plugin struct {
 	ReconnectMax Duration `json:"reconnectMax"`
 }
 
-// Loader modes.
+// Loader is injection.loader: how a container's dynamic loader finds the
+// driver libraries.
+type Loader string
+
+// The loader modes.
 const (
-	LoaderHook     = "hook"     // a createContainer hook: links + ld.so.cache
-	LoaderHookless = "hookless" // no OCI hook: libraries mounted under their SONAME
+	LoaderHook     Loader = "hook"     // a createContainer hook: links + ld.so.cache
+	LoaderHookless Loader = "hookless" // no OCI hook: libraries mounted under their SONAME
 )
+
+// Loaders lists every loader mode. It returns a new slice on each call.
+func Loaders() []Loader { return []Loader{LoaderHook, LoaderHookless} }
+
+// CgroupRuleMode is injection.deviceCgroupRules: when explicit device-cgroup
+// allow rules are added beside each device node.
+type CgroupRuleMode string
+
+// The device-cgroup rule modes.
+const (
+	CgroupRulesAuto   CgroupRuleMode = "auto"   // when the runtime applies them
+	CgroupRulesAlways CgroupRuleMode = "always" // always
+	CgroupRulesNever  CgroupRuleMode = "never"  // never
+)
+
+// CgroupRuleModes lists every device-cgroup rule mode. It returns a new
+// slice on each call.
+func CgroupRuleModes() []CgroupRuleMode {
+	return []CgroupRuleMode{CgroupRulesAuto, CgroupRulesAlways, CgroupRulesNever}
+}
+
+// Capability is an NVIDIA driver capability (an NVIDIA_DRIVER_CAPABILITIES
+// item). AllCapabilities is the one list of them; pkg/inventory names the
+// same values (inventory.Compute, ...).
+type Capability string
+
+// The driver capabilities.
+const (
+	CapabilityCompat32 Capability = "compat32"
+	CapabilityCompute  Capability = "compute"
+	CapabilityDisplay  Capability = "display"
+	CapabilityGraphics Capability = "graphics"
+	CapabilityNGX      Capability = "ngx"
+	CapabilityUtility  Capability = "utility"
+	CapabilityVideo    Capability = "video"
+)
+
+// NumCapabilities is the number of driver capabilities (the length of
+// AllCapabilities' array, checked by the compiler).
+const NumCapabilities = 7
+
+// AllCapabilities lists every driver capability gpu-nri knows, sorted by
+// name. It is the one list: configuration validation, request parsing and
+// the order in which a container's driver files are mounted all take it.
+// It returns an array value, so callers cannot change the list.
+func AllCapabilities() [NumCapabilities]Capability {
+	return [...]Capability{CapabilityCompat32, CapabilityCompute, CapabilityDisplay, CapabilityGraphics,
+		CapabilityNGX, CapabilityUtility, CapabilityVideo}
+}
+
+// Valid reports whether c is one of AllCapabilities.
+func (c Capability) Valid() bool {
+	for _, k := range AllCapabilities() {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+// strs returns typed values as plain strings (the configuration's shape).
+func strs[T ~string](list ...T) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// joined writes a list of typed values as "a, b, c" for error messages.
+func joined[T ~string](list []T) string { return strings.Join(strs(list...), ", ") }
 
 // Injection says what a GPU container gets.
 type Injection struct {
 	// DefaultCapabilities apply when NVIDIA_DRIVER_CAPABILITIES is unset or
-	// empty (default ["utility", "compute"]).
+	// empty (default ["utility", "compute"]). Each is one of
+	// AllCapabilities.
 	DefaultCapabilities []string `json:"defaultCapabilities"`
 	// SupportedCapabilities is the set a container may ask for (default all).
 	SupportedCapabilities []string `json:"supportedCapabilities"`
 	// Loader is "hook" or "hookless" (default "hook").
-	Loader string `json:"loader"`
+	Loader Loader `json:"loader"`
 	// HooklessLayout says where hookless mode mounts libraries under their
 	// SONAME: "auto" (Debian and RHEL loader directories, default),
 	// "debian", "rhel", or "fallback" (only /usr/local/nvidia/lib64, found
@@ -111,7 +188,7 @@ type Injection struct {
 	AnnotationDomain string `json:"annotationDomain"`
 	// DeviceCgroupRules adds explicit device-cgroup allow rules beside each
 	// device node: "auto" (when the runtime applies them), "always", "never".
-	DeviceCgroupRules string `json:"deviceCgroupRules"`
+	DeviceCgroupRules CgroupRuleMode `json:"deviceCgroupRules"`
 	// AdditionalGIDs adds a node's group to the container when the node is not
 	// world read-writable (default true).
 	AdditionalGIDs bool `json:"additionalGIDs"`
@@ -213,21 +290,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Std returns the time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// AllCapabilities lists every driver capability gpu-nri knows. It returns a
-// new slice on each call.
-func AllCapabilities() []string {
-	return []string{"compute", "compat32", "graphics", "utility", "video", "display", "ngx"}
-}
-
 // Default returns the built-in defaults: the standalone profile.
 func Default() *Config {
+	all := AllCapabilities()
 	return &Config{
 		Host: Host{Root: "/", DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc", RefreshInterval: Duration(10 * time.Second)},
 		Plugin: Plugin{Name: "gpu-nri", Index: "10", Socket: "/var/run/nri/nri.sock",
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second)},
 		Injection: Injection{
-			DefaultCapabilities:           []string{"utility", "compute"},
-			SupportedCapabilities:         AllCapabilities(),
+			DefaultCapabilities:           strs(CapabilityUtility, CapabilityCompute),
+			SupportedCapabilities:         strs(all[:]...),
 			Loader:                        LoaderHook,
 			HooklessLayout:                "auto",
 			HookPath:                      "/usr/local/bin/gpu-nri",
@@ -237,7 +309,7 @@ func Default() *Config {
 			CDIKind:                       "nvidia.com/gpu",
 			CDISpecDirs:                   []string{"/etc/cdi", "/var/run/cdi"},
 			AnnotationDomain:              "gpu-nri.io",
-			DeviceCgroupRules:             "auto",
+			DeviceCgroupRules:             CgroupRulesAuto,
 			AdditionalGIDs:                true,
 			MPSPipeDirectory:              "/tmp/nvidia-mps",
 		},
@@ -361,49 +433,35 @@ func (c *Config) Validate() error {
 	if c.Plugin.Name == "" {
 		bad("plugin.name", "must not be empty")
 	}
-	switch c.Injection.Loader {
-	case LoaderHook, LoaderHookless:
-	default:
-		bad("injection.loader", "must be %q or %q, got %q", LoaderHook, LoaderHookless, c.Injection.Loader)
+	if !slices.Contains(Loaders(), c.Injection.Loader) {
+		bad("injection.loader", "must be one of %s, got %q", joined(Loaders()), c.Injection.Loader)
 	}
 	switch c.Injection.HooklessLayout {
 	case "auto", "debian", "rhel", "fallback":
 	default:
 		bad("injection.hooklessLayout", "must be auto, debian, rhel or fallback, got %q", c.Injection.HooklessLayout)
 	}
-	switch c.Injection.DeviceCgroupRules {
-	case "auto", "always", "never":
-	default:
-		bad("injection.deviceCgroupRules", "must be auto, always or never, got %q", c.Injection.DeviceCgroupRules)
+	if !slices.Contains(CgroupRuleModes(), c.Injection.DeviceCgroupRules) {
+		bad("injection.deviceCgroupRules", "must be one of %s, got %q", joined(CgroupRuleModes()), c.Injection.DeviceCgroupRules)
 	}
 	switch c.Requirements.Unverifiable {
 	case "refuse", "allow":
 	default:
 		bad("requirements.unverifiable", "must be refuse or allow, got %q", c.Requirements.Unverifiable)
 	}
-	known := map[string]bool{}
-	for _, k := range AllCapabilities() {
-		known[k] = true
-	}
+	all := AllCapabilities()
 	for _, list := range []struct {
 		key  string
 		caps []string
 	}{{"injection.defaultCapabilities", c.Injection.DefaultCapabilities}, {"injection.supportedCapabilities", c.Injection.SupportedCapabilities}} {
 		for _, k := range list.caps {
-			if !known[k] {
-				bad(list.key, "unknown capability %q (known: %s)", k, strings.Join(AllCapabilities(), ", "))
+			if !Capability(k).Valid() {
+				bad(list.key, "unknown capability %q (known: %s)", k, joined(all[:]))
 			}
 		}
 	}
-	for i, g := range c.Policy.ManagementNamespaces {
-		if _, err := path.Match(g, ""); err != nil {
-			bad(fmt.Sprintf("policy.managementNamespaces[%d]", i), "invalid glob %q: %v", g, err)
-		}
-	}
-	for s := range c.Policy.Sources {
-		if !slices.Contains(Sources(), s) {
-			bad("policy.sources", "unknown source %q (known: %s)", s, strings.Join(Sources(), ", "))
-		}
+	for _, err := range c.Policy.problems() {
+		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	if c.Policy.Profile != "" && !slices.Contains(Profiles(), c.Policy.Profile) {
 		bad("policy.profile", "unknown profile %q (known: %s)", c.Policy.Profile, strings.Join(Profiles(), ", "))
@@ -425,6 +483,36 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the policy: every source is one of Sources() and every
+// namespace pattern (allowNamespaces, denyNamespaces, managementNamespaces)
+// is a valid path.Match glob. Each error names its key, e.g.
+// policy.sources.env.allowNamespaces[0]. Config.Validate and policy.Compile
+// both use it, so a policy file and a compiled policy agree on what is valid.
+func (p Policy) Validate() error { return errors.Join(p.problems()...) }
+
+func (p Policy) problems() []error {
+	var errs []error
+	globs := func(key string, list []string) {
+		for i, g := range list {
+			if _, err := path.Match(g, ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: bad glob %q: %w", key, i, g, err))
+			}
+		}
+	}
+	srcs := slices.Sorted(maps.Keys(p.Sources))
+	for _, s := range srcs {
+		if !slices.Contains(Sources(), s) {
+			errs = append(errs, fmt.Errorf("policy.sources: unknown source %q (known: %s)", s, strings.Join(Sources(), ", ")))
+			continue
+		}
+		r := p.Sources[s]
+		globs("policy.sources."+s+".allowNamespaces", r.AllowNamespaces)
+		globs("policy.sources."+s+".denyNamespaces", r.DenyNamespaces)
+	}
+	globs("policy.managementNamespaces", p.ManagementNamespaces)
+	return errs
 }
 
 // View returns where the plugin reads the host path p.

@@ -67,6 +67,14 @@ func TestParse(t *testing.T) {
 		{name: "bad index", in: "plugin:\n  index: \"7\"\n", err: "plugin.index"},
 		{name: "bad capability", in: "injection:\n  defaultCapabilities: [warp]\n", err: "warp"},
 		{name: "bad source", in: "policy:\n  sources:\n    telepathy: {}\n", err: "telepathy"},
+		{name: "bad allow glob", in: "policy:\n  sources:\n    env: {allowNamespaces: [ok, \"team-[\"]}\n",
+			err: `config: policy.sources.env.allowNamespaces[1]: bad glob "team-["`},
+		{name: "bad deny glob", in: "policy:\n  sources:\n    env: {denyNamespaces: [\"[\"]}\n",
+			err: `config: policy.sources.env.denyNamespaces[0]: bad glob "["`},
+		{name: "bad management glob", in: "policy:\n  managementNamespaces: [\"a[\"]\n",
+			err: `config: policy.managementNamespaces[0]: bad glob "a["`},
+		{name: "bad deviceCgroupRules", in: "injection:\n  deviceCgroupRules: sometimes\n",
+			err: `config: injection.deviceCgroupRules: must be one of auto, always, never, got "sometimes"`},
 		{name: "bad duration", in: "host:\n  refreshInterval: soon\n", err: "soon"},
 		{name: "bad unverifiable", in: "requirements:\n  unverifiable: maybe\n", err: "requirements.unverifiable"},
 	} {
@@ -157,4 +165,18 @@ func TestDefaultYAMLIsCurrent(t *testing.T) {
 	want, err := yaml.Marshal(Default())
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(b), "regenerate with: go run ./plugin/cmd/gpu-nri config default > config/default.yaml")
+}
+
+func TestPolicyValidateIsWhatConfigValidateChecks(t *testing.T) {
+	p := StandalonePolicy()
+	p.Sources[SourceEnv] = SourceRule{AllowNamespaces: []string{"["}}
+	p.Sources["telepathy"] = SourceRule{}
+	err := p.Validate()
+	require.ErrorContains(t, err, `policy.sources.env.allowNamespaces[0]: bad glob "["`)
+	require.ErrorContains(t, err, `policy.sources: unknown source "telepathy"`)
+	c := Default()
+	c.Policy = p
+	cerr := c.Validate()
+	require.ErrorContains(t, cerr, `config: policy.sources.env.allowNamespaces[0]: bad glob "["`)
+	require.ErrorContains(t, cerr, `config: policy.sources: unknown source "telepathy"`)
 }

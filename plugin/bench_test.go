@@ -38,7 +38,7 @@ func cudaEnv(visible string) []string {
 func BenchmarkCreateContainer(b *testing.B) {
 	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(b.TempDir(), "host"), GPUs: 8})
 	require.NoError(b, err)
-	for _, loader := range []string{config.LoaderHook, config.LoaderHookless} {
+	for _, loader := range config.Loaders() {
 		cfg := config.Default()
 		cfg.Host = h.Config
 		cfg.Injection.Loader = loader

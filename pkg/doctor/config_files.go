@@ -27,8 +27,9 @@ func newLayered() *layered {
 	return &layered{merged: map[string]any{}, origin: map[string]string{}}
 }
 
-// readTOML reads the host file path as a TOML table.
-func (d *doctor) readTOML(path string) (map[string]any, error) {
+// readTOML reads the host file path as a TOML table and, when header is
+// not nil, decodes the same document into header too.
+func (d *doctor) readTOML(path string, header any) (map[string]any, error) {
 	data, err := os.ReadFile(d.view(path))
 	if err != nil {
 		return nil, err
@@ -36,6 +37,11 @@ func (d *doctor) readTOML(path string) (map[string]any, error) {
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if header != nil {
+		if err := toml.Unmarshal(data, header); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	return m, nil
 }
@@ -56,6 +62,8 @@ type containerdFiles struct {
 	version int64
 	// notes are findings about the imports themselves (unknown version).
 	notes []string
+	// cfg is the merged configuration, typed.
+	cfg containerdConfig
 }
 
 // loadContainerd reads path and every file it imports the way containerd
@@ -92,19 +100,20 @@ func (d *doctor) loadContainerd(path string) (*containerdFiles, error) {
 			continue
 		}
 		loaded[p] = true
-		m, err := d.readTOML(p)
+		var h containerdHeader
+		m, err := d.readTOML(p, &h)
 		if err != nil {
 			if r.parent != "" {
 				return nil, fmt.Errorf("%s, imported by %s: %w", p, r.parent, err)
 			}
 			return nil, err
 		}
-		version := int64(1)
-		if v, ok := m["version"].(int64); ok {
-			version = v
+		version := h.Version
+		if version == 0 {
+			version = 1
 		}
 		files = append(files, file{p, m, version})
-		imports, err := d.resolveImports(p, getStrings(m, "imports"))
+		imports, err := d.resolveImports(p, h.Imports)
 		if err != nil {
 			return nil, err
 		}
@@ -128,6 +137,9 @@ func (d *doctor) loadContainerd(path string) (*containerdFiles, error) {
 		}
 		delete(f.m, "imports")
 		c.add(f.path, f.m, true)
+	}
+	if err := c.decode(&c.cfg); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -173,8 +185,8 @@ func criMovedToImages(key string) bool {
 // runtimes and default runtime gpu-nri checks) to its version-3 place.
 func migrateCRIRuntime(m map[string]any) {
 	plugins, _ := m["plugins"].(map[string]any)
-	src, _ := get(plugins, "io.containerd.grpc.v1.cri", "containerd")
-	srcMap, ok := src.(map[string]any)
+	cri, _ := plugins[criRuntimeV2].(map[string]any)
+	srcMap, ok := cri["containerd"].(map[string]any)
 	if !ok {
 		return
 	}

@@ -13,6 +13,13 @@
 // runtime's default validator: required_plugins (fail-closed) and
 // reject_oci_hook_adjustment (then injection.loader must be hookless).
 //
+// The runtime's files are merged as TOML tables (containerd's semantics:
+// imports breadth first, tables merged key by key, top-level arrays as
+// unions, version-2 files migrated to version 3; CRI-O's drop-ins replace
+// key by key), then the merged tree is decoded into typed structs holding
+// only the keys doctor checks; a value of the wrong type is a failure that
+// names the file and the key.
+//
 // Guarantees: Run only reads (files under the host root, one unix socket
 // connection, one HTTP GET when configured) and never changes the node;
 // every finding names what was checked, what was seen and, unless it is

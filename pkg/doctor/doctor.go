@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -168,13 +169,13 @@ func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath)
 
 func (d *doctor) runtime() runtimeInfo {
 	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig
-	crio, crioErr := d.crioConfig(crioPath)
+	crio, crioErr := d.loadCRIO(crioPath)
 	var rt runtimeInfo
 	found := false
 	if _, err := os.Stat(d.view(cPath)); err == nil {
 		found = true
 		if c, err := d.loadContainerd(cPath); err != nil {
-			d.add("runtime", Fail, "fix the named file's TOML syntax or import (containerd refuses to start with it too)", "containerd config: %v", err)
+			d.add("runtime", Fail, "fix the named file's TOML syntax or import, or the value's type (containerd refuses to start with it too)", "containerd config: %v", err)
 		} else {
 			rt = d.containerd(c)
 		}
@@ -182,7 +183,7 @@ func (d *doctor) runtime() runtimeInfo {
 		d.add("runtime", Fail, "make the file readable", "containerd config %s: %v", cPath, err)
 	}
 	if crioErr != nil {
-		d.add("runtime", Fail, "fix the TOML syntax", "CRI-O config: %v", crioErr)
+		d.add("runtime", Fail, "fix the TOML syntax or the value's type", "CRI-O config: %v", crioErr)
 	} else if len(crio.files) > 0 {
 		found = true
 		r := d.crio(crio)
@@ -198,45 +199,6 @@ func (d *doctor) runtime() runtimeInfo {
 	return rt
 }
 
-// get walks nested TOML tables.
-func get(m map[string]any, keys ...string) (any, bool) {
-	var cur any = m
-	for _, k := range keys {
-		t, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = t[k]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func getString(m map[string]any, keys ...string) (string, bool) {
-	v, ok := get(m, keys...)
-	s, isStr := v.(string)
-	return s, ok && isStr
-}
-
-func getBool(m map[string]any, keys ...string) (bool, bool) {
-	v, ok := get(m, keys...)
-	b, isBool := v.(bool)
-	return b, ok && isBool
-}
-
-func getStrings(m map[string]any, keys ...string) []string {
-	v, _ := get(m, keys...)
-	list, _ := v.([]any)
-	var out []string
-	for _, x := range list {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func isNvidiaRuntime(s string) bool {
 	return strings.Contains(filepath.Base(s), "nvidia-container-runtime")
 }
@@ -246,14 +208,17 @@ const nriSection = "io.containerd.nri.v1.nri"
 // criRuntimeV3 is the CRI runtime plugin of config versions 3 and 4.
 const criRuntimeV3 = "io.containerd.cri.v1.runtime"
 
+// criRuntimeV2 is the CRI plugin of config version 2.
+const criRuntimeV2 = "io.containerd.grpc.v1.cri"
+
 func (d *doctor) containerd(c *containerdFiles) runtimeInfo {
 	rt := runtimeInfo{name: "containerd"}
-	m, version, main := c.merged, c.version, c.files[0]
-	criRuntime := "io.containerd.grpc.v1.cri"
+	version, main := c.version, c.files[0]
+	criRuntime, cri := criRuntimeV2, c.cfg.Plugins.CRIv2.Containerd
 	switch version {
 	case 2:
 	case 3, 4:
-		criRuntime = criRuntimeV3
+		criRuntime, cri = criRuntimeV3, c.cfg.Plugins.CRIv3.Containerd
 	default:
 		d.add("runtime", Fail, "migrate it: containerd config migrate > config.toml (containerd 2.x), or set version = 2 (containerd 1.7)",
 			"containerd config %s has version %d; NRI needs containerd 1.7+ (config version 2) or 2.x (3, 4)", main, version)
@@ -264,16 +229,18 @@ func (d *doctor) containerd(c *containerdFiles) runtimeInfo {
 		d.add("runtime", Warn, "add version = 2 (or the main file's version) to the imported file", "%s", n)
 	}
 
-	_, hasNRI := get(m, "plugins", nriSection)
-	disable, hasDisable := getBool(m, "plugins", nriSection, "disable")
+	nri := c.cfg.Plugins.NRI
+	if nri == nil {
+		nri = &containerdNRI{}
+	}
 	disableFile := c.fileOf("plugins", nriSection, "disable")
 	switch {
-	case slices.Contains(getStrings(m, "disabled_plugins"), nriSection):
+	case slices.Contains(c.cfg.DisabledPlugins, nriSection):
 		d.add("nri", Fail, fmt.Sprintf("remove %q from disabled_plugins in %s and restart containerd", nriSection, c.fileOf("disabled_plugins")),
 			"NRI is disabled: disabled_plugins lists %s", nriSection)
-	case hasDisable && disable:
+	case nri.Disable != nil && *nri.Disable:
 		d.add("nri", Fail, fmt.Sprintf(`set [plugins."%s"] disable = false in %s and restart containerd`, nriSection, disableFile), "NRI is disabled in %s", disableFile)
-	case !hasDisable && version == 2:
+	case nri.Disable == nil && version == 2:
 		d.add("nri", Warn, fmt.Sprintf(`containerd 1.7 disables NRI by default: add [plugins."%s"] disable = false to %s (containerd 2.x enables it by default)`, nriSection, main),
 			"NRI is not explicitly enabled in %s (config version 2)", c.describe())
 		rt.nri = true
@@ -281,41 +248,22 @@ func (d *doctor) containerd(c *containerdFiles) runtimeInfo {
 		rt.nri = true
 		d.add("nri", OK, "", "NRI enabled in containerd")
 	}
-	rt.socket = config.Default().Plugin.Socket
-	if hasNRI {
-		if s, ok := getString(m, "plugins", nriSection, "socket_path"); ok && s != "" {
-			rt.socket = s
-		}
-	}
-	pluginPath, _ := getString(m, "plugins", nriSection, "plugin_path")
-	confPath, _ := getString(m, "plugins", nriSection, "plugin_config_path")
-	timeout, _ := getString(m, "plugins", nriSection, "plugin_request_timeout")
-	disableConns, _ := getBool(m, "plugins", nriSection, "disable_connections")
-	d.nriSettings("containerd", rt.socket, orDefault(pluginPath, "/opt/nri/plugins"), orDefault(confPath, "/etc/nri/conf.d"), orDefault(timeout, "2s"), disableConns,
+	rt.socket = orDefault(nri.SocketPath, config.Default().Plugin.Socket)
+	d.nriSettings("containerd", rt.socket, orDefault(nri.PluginPath, "/opt/nri/plugins"), orDefault(nri.PluginConfigPath, "/etc/nri/conf.d"),
+		orDefault(nri.PluginRequestTimeout, "2s"), nri.DisableConnections,
 		fmt.Sprintf(`[plugins."%s"] of %s`, nriSection, c.fileOf("plugins", nriSection, "socket_path")))
 
 	// Default validator.
-	vkey := []string{"plugins", nriSection, "default_validator"}
-	enabled, _ := getBool(m, append(vkey, "enable")...)
-	d.validator("containerd", enabled, getStrings(m, append(vkey, "required_plugins")...), boolAt(m, append(vkey, "reject_oci_hook_adjustment")...),
-		fmt.Sprintf(`[plugins."%s".default_validator] of %s`, nriSection, c.fileOf(append(vkey, "required_plugins")...)))
+	v := nri.DefaultValidator
+	d.validator("containerd", v.Enable, v.RequiredPlugins, v.RejectOCIHookAdjustment,
+		fmt.Sprintf(`[plugins."%s".default_validator] of %s`, nriSection, c.fileOf("plugins", nriSection, "default_validator", "required_plugins")))
 
 	// Leftover NVIDIA runtime.
 	base := []string{"plugins", criRuntime, "containerd"}
-	def, _ := getString(m, append(base, "default_runtime_name")...)
-	if def == "" {
-		def = "runc"
-	}
-	runtimes, _ := get(m, append(base, "runtimes")...)
-	rts, _ := runtimes.(map[string]any)
-	names := make([]string, 0, len(rts))
-	for n := range rts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	def := orDefault(cri.DefaultRuntimeName, "runc")
 	section := fmt.Sprintf(`[plugins."%s".containerd]`, criRuntime)
-	for _, n := range names {
-		bin, _ := getString(rts, n, "options", "BinaryName")
+	for _, n := range slices.Sorted(maps.Keys(cri.Runtimes)) {
+		bin := cri.Runtimes[n].Options.BinaryName
 		if !isNvidiaRuntime(bin) && n != "nvidia" {
 			continue
 		}
@@ -332,11 +280,6 @@ func (d *doctor) containerd(c *containerdFiles) runtimeInfo {
 	return rt
 }
 
-func boolAt(m map[string]any, keys ...string) bool {
-	b, _ := getBool(m, keys...)
-	return b
-}
-
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -344,9 +287,16 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// crioConfig merges crio.conf and crio.conf.d/*.conf (lexical order, later
+// crioFiles is CRI-O's configuration: crio.conf and its drop-ins, merged.
+type crioFiles struct {
+	*layered
+	// cfg is the merged configuration, typed.
+	cfg crioConfig
+}
+
+// loadCRIO merges crio.conf and crio.conf.d/*.conf (lexical order, later
 // files win key by key, arrays included).
-func (d *doctor) crioConfig(path string) (*layered, error) {
+func (d *doctor) loadCRIO(path string) (*crioFiles, error) {
 	var files []string
 	if _, err := os.Stat(d.view(path)); err == nil {
 		files = append(files, path)
@@ -360,56 +310,46 @@ func (d *doctor) crioConfig(path string) (*layered, error) {
 		}
 		files = append(files, h)
 	}
-	c := newLayered()
+	c := &crioFiles{layered: newLayered()}
 	for _, f := range files {
-		m, err := d.readTOML(f)
+		m, err := d.readTOML(f, nil)
 		if err != nil {
 			return nil, err
 		}
 		c.add(f, m, false)
 	}
+	if len(c.files) > 0 {
+		if err := c.decode(&c.cfg); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
-func (d *doctor) crio(c *layered) runtimeInfo {
+func (d *doctor) crio(c *crioFiles) runtimeInfo {
 	rt := runtimeInfo{name: "cri-o", nri: true, socket: config.Default().Plugin.Socket}
-	m := c.merged
+	nri, runtime := c.cfg.Crio.NRI, c.cfg.Crio.Runtime
 	d.add("runtime", OK, "", "CRI-O config %s", strings.Join(c.files, ", "))
-	if on, ok := getBool(m, "crio", "nri", "enable_nri"); ok && !on {
+	switch {
+	case nri.EnableNRI == nil:
+		d.add("nri", Info, "CRI-O before 1.30 needs [crio.nri] enable_nri = true", "enable_nri is not set: enabled by default since CRI-O 1.30")
+	case !*nri.EnableNRI:
 		rt.nri = false
 		d.add("nri", Fail, fmt.Sprintf("set [crio.nri] enable_nri = true in %s and restart CRI-O", c.fileOf("crio", "nri", "enable_nri")),
 			"NRI is disabled in CRI-O (enable_nri = false in %s)", c.fileOf("crio", "nri", "enable_nri"))
-	} else if !ok {
-		d.add("nri", Info, "CRI-O before 1.30 needs [crio.nri] enable_nri = true", "enable_nri is not set: enabled by default since CRI-O 1.30")
-	} else {
+	default:
 		d.add("nri", OK, "", "NRI enabled in CRI-O")
 	}
-	if s, ok := getString(m, "crio", "nri", "nri_listen"); ok && s != "" {
-		rt.socket = s
-	}
-	pluginDir, _ := getString(m, "crio", "nri", "nri_plugin_dir")
-	confDir, _ := getString(m, "crio", "nri", "nri_plugin_config_dir")
-	timeout, _ := getString(m, "crio", "nri", "nri_plugin_request_timeout")
-	disableConns, _ := getBool(m, "crio", "nri", "nri_disable_connections")
-	d.nriSettings("cri-o", rt.socket, orDefault(pluginDir, "/opt/nri/plugins"), orDefault(confDir, "/etc/nri/conf.d"), orDefault(timeout, "2s"), disableConns, "[crio.nri]")
+	rt.socket = orDefault(nri.Listen, rt.socket)
+	d.nriSettings("cri-o", rt.socket, orDefault(nri.PluginDir, "/opt/nri/plugins"), orDefault(nri.PluginConfigDir, "/etc/nri/conf.d"),
+		orDefault(nri.RequestTimeout, "2s"), nri.DisableConnections, "[crio.nri]")
 
-	v := []string{"crio", "nri", "default_validator"}
-	d.validator("cri-o", boolAt(m, append(v, "nri_enable_default_validator")...), getStrings(m, append(v, "nri_validator_required_plugins")...),
-		boolAt(m, append(v, "nri_validator_reject_oci_hook_adjustment")...), "[crio.nri.default_validator]")
+	v := nri.DefaultValidator
+	d.validator("cri-o", v.Enable, v.RequiredPlugins, v.RejectOCIHookAdjustment, "[crio.nri.default_validator]")
 
-	def, _ := getString(m, "crio", "runtime", "default_runtime")
-	if def == "" {
-		def = "crun"
-	}
-	runtimes, _ := get(m, "crio", "runtime", "runtimes")
-	rts, _ := runtimes.(map[string]any)
-	names := make([]string, 0, len(rts))
-	for n := range rts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		p, _ := getString(rts, n, "runtime_path")
+	def := orDefault(runtime.DefaultRuntime, "crun")
+	for _, n := range slices.Sorted(maps.Keys(runtime.Runtimes)) {
+		p := runtime.Runtimes[n].RuntimePath
 		if !isNvidiaRuntime(p) && n != "nvidia" {
 			continue
 		}

@@ -154,6 +154,13 @@ func TestFindings(t *testing.T) {
 			check: "runtime", sev: doctor.Fail, substr: "version 1", fix: "containerd config migrate"},
 		{name: "bad TOML", containerd: "version = = 3\n",
 			check: "runtime", sev: doctor.Fail, substr: "containerd config", fix: "TOML syntax"},
+		{name: "wrongly typed value", containerd: strings.Replace(healthyV3, "disable = false", `disable = "no"`, 1),
+			check: "runtime", sev: doctor.Fail, substr: "containerd.toml: plugins.io.containerd.nri.v1.nri.disable: toml: cannot decode TOML string", fix: "value's type"},
+		{name: "wrongly typed value in a drop-in names the merged files", containerd: "version = 3\nimports = [\"conf.d/*.toml\"]\n",
+			mutate: func(t *testing.T, n *node) {
+				n.write(t, filepath.Join(n.dir, "conf.d/10-x.toml"), "version = 3\n[plugins.\"io.containerd.nri.v1.nri\".default_validator]\nrequired_plugins = \"gpu-nri\"\n")
+			},
+			check: "runtime", sev: doctor.Fail, substr: "conf.d/10-x.toml: plugins.io.containerd.nri.v1.nri.default_validator.required_plugins: toml: cannot decode", fix: "value's type"},
 		{name: "socket mismatch", containerd: strings.Replace(healthyV3, `socket_path = "SOCK"`, `socket_path = "/run/other/nri.sock"`, 1),
 			check: "nri", sev: doctor.Fail, substr: "listens on /run/other/nri.sock", fix: "make them match"},
 		{name: "short timeout", containerd: strings.Replace(healthyV3, `"2s"`, `"500ms"`, 1),
@@ -213,6 +220,9 @@ func TestFindings(t *testing.T) {
 			"crio.conf.d/10-nri.conf":   "[crio.nri]\nenable_nri = false\n",
 			"crio.conf.d/20-other.conf": "[crio.runtime]\ndefault_runtime = \"crun\"\n"},
 			check: "nri", sev: doctor.Fail, substr: "enable_nri = false in ", fix: "crio.conf.d/10-nri.conf and restart"},
+		{name: "CRI-O wrongly typed value", crio: map[string]string{
+			"crio.conf": "[crio.nri]\nenable_nri = \"no\"\nnri_listen = \"SOCK\"\n"},
+			check: "runtime", sev: doctor.Fail, substr: "crio.conf: crio.nri.enable_nri: toml: cannot decode TOML string", fix: "value's type"},
 		{name: "CRI-O NVIDIA default runtime", crio: map[string]string{
 			"crio.conf": "[crio.nri]\nnri_listen = \"SOCK\"\n[crio.runtime]\ndefault_runtime = \"nvidia\"\n[crio.runtime.runtimes.nvidia]\nruntime_path = \"/usr/bin/nvidia-container-runtime\"\n"},
 			check: "runtime", sev: doctor.Fail, substr: "injected twice", fix: "default_runtime back"},

@@ -24,11 +24,11 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	sel := edits.Selection{GPUs: []*inventory.GPU{&inv.GPUs[0], &inv.GPUs[2]},
 		Capabilities: []inventory.Capability{inventory.Compute, inventory.Utility}}
-	for _, loader := range []string{config.LoaderHook, config.LoaderHookless} {
+	for _, loader := range config.Loaders() {
 		cfg := config.Default()
 		cfg.Injection.Loader = loader
 		o := edits.OptionsFromConfig(cfg)
-		b.Run(loader, func(b *testing.B) {
+		b.Run(string(loader), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if e := edits.Build(inv, sel, o); len(e.Mounts) == 0 {

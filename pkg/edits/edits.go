@@ -36,7 +36,7 @@ type Selection struct {
 // Options shape the edits.
 type Options struct {
 	// Loader is config.LoaderHook or config.LoaderHookless.
-	Loader string
+	Loader config.Loader
 	// HookPath is the host path of the gpu-nri binary.
 	HookPath string
 	// Ldconfig is the host path of ldconfig.
@@ -146,11 +146,10 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 		}
 	}
 
-	// Files of the requested capabilities, in a fixed capability order.
+	// Files of the requested capabilities, in config.AllCapabilities order.
 	fileOpts := fileMountOptions()
 	var libs []inventory.File
-	for _, c := range []inventory.Capability{inventory.Utility, inventory.Compute, inventory.Video,
-		inventory.Graphics, inventory.Display, inventory.NGX, inventory.Compat32} {
+	for _, c := range config.AllCapabilities() {
 		if !caps[c] {
 			continue
 		}

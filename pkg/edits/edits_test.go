@@ -72,10 +72,10 @@ func TestBuildComputeUtility(t *testing.T) {
 	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, e.Hooks[0].Env)
 	o, err := hook.ParseArgs(e.Hooks[0].Args[2:])
 	require.NoError(t, err)
-	require.Equal(t, []hook.Link{
-		{Target: "libnvidia-ml.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"},
+	require.Equal(t, []hook.Link{ // capabilities in config.AllCapabilities order: compute, then utility
 		{Target: "libcuda.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so.1"},
 		{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"},
+		{Target: "libnvidia-ml.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"},
 	}, o.Links)
 	require.Equal(t, "/sbin/ldconfig", o.Ldconfig)
 	require.True(t, o.HideParams, "injection.disableDeviceNodeModification defaults to true")

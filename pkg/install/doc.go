@@ -2,12 +2,14 @@
 // off again: the binary, the configuration, and either the systemd unit
 // (external mode) or the runtime's pre-registered plugin layout.
 //
-// Every path is a host path joined under Options.Root, so tests (and image
-// builders) install into a directory. Files are written to a temporary name
+// Every path is a host path joined under the root (WithRoot), so tests (and
+// image builders) install into a directory. Files are written to a temporary name
 // in the target directory and renamed into place: a binary the runtime or
 // systemd is executing is never opened for writing (no ETXTBSY), and readers
 // never see a half-written file. A file whose content and mode already match
-// is left alone, so a second Install reports no change.
+// is left alone, so a second Install reports no change. Options are
+// functions (WithRoot, WithMode, ...) that reject a bad value when applied,
+// before anything is read or written.
 //
 // Install records what it wrote (path and SHA-256) and which directories it
 // created in <root>/var/lib/gpu-nri/install.json. Uninstall removes exactly

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/deploy"
+	"github.com/gpu-nri/gpu-nri/internal/fsutil"
 )
 
 // Mode says what is installed beside the binary and the configuration.
@@ -41,25 +42,119 @@ const (
 	defaultHookPath = "/usr/local/bin/gpu-nri"
 )
 
-// Options say what to install where.
-type Options struct {
-	// Root is where the host's "/" is (default "/").
-	Root string
-	// Mode is External, PreRegistered or Hook (default External).
-	Mode Mode
-	// Binary is the gpu-nri binary to install (e.g. "/proc/self/exe"). Required.
-	Binary string
-	// Config is the configuration to install. When nil, an existing
+// options say what to install where.
+type options struct {
+	// root is where the host's "/" is (default "/").
+	root string
+	// mode is External, PreRegistered or Hook (default External).
+	mode Mode
+	// binary is the gpu-nri binary to install (Install's argument).
+	binary string
+	// config is the configuration to install. When nil, an existing
 	// configuration file is kept, and deploy.HostConfig is installed where
 	// none exists.
-	Config []byte
-	// Index is the pre-registered plugin's two-digit index (default "10").
-	Index string
-	// BinDir is the host directory of the binary (default /usr/local/bin).
+	config []byte
+	// index is the pre-registered plugin's two-digit index (default "10").
+	index string
+	// binDir is the host directory of the binary (default /usr/local/bin).
 	// The unit and the default configuration's hookPath follow it.
-	BinDir string
-	// DryRun computes the changes without making them.
-	DryRun bool
+	binDir string
+	// dryRun computes the changes without making them.
+	dryRun bool
+}
+
+// Option configures Install and Uninstall. An option given a value it
+// cannot take returns an error naming the value.
+type Option func(*options) error
+
+// WithRoot says where the host's "/" is (default "/"): install into an image
+// or a test tree. A relative directory is made absolute; Install and
+// Uninstall check that it exists.
+func WithRoot(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errors.New("install: root must not be empty")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("install: root %q: %w", dir, err)
+		}
+		o.root = abs
+		return nil
+	}
+}
+
+// WithMode says what is installed beside the binary and the configuration
+// (default External).
+func WithMode(m Mode) Option {
+	return func(o *options) error {
+		switch m {
+		case External, PreRegistered, Hook:
+		default:
+			return fmt.Errorf("install: mode must be %s, %s or %s, got %q", External, PreRegistered, Hook, m)
+		}
+		o.mode = m
+		return nil
+	}
+}
+
+// WithConfig installs data as the configuration (it must be a valid gpu-nri
+// configuration; Install checks). Without it, an existing configuration file
+// is kept, and deploy.HostConfig is installed where none exists.
+func WithConfig(data []byte) Option {
+	return func(o *options) error {
+		if data == nil {
+			return errors.New("install: WithConfig: no configuration")
+		}
+		o.config = data
+		return nil
+	}
+}
+
+// WithIndex sets the pre-registered plugin's two-digit index (default "10").
+func WithIndex(index string) Option {
+	return func(o *options) error {
+		if len(index) != 2 || index[0] < '0' || index[0] > '9' || index[1] < '0' || index[1] > '9' {
+			return fmt.Errorf("install: index must be two digits, got %q", index)
+		}
+		o.index = index
+		return nil
+	}
+}
+
+// WithBinDir sets the host directory of the binary (default
+// /usr/local/bin). The unit and the default configuration's hookPath follow
+// it.
+func WithBinDir(dir string) Option {
+	return func(o *options) error {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("install: bin dir must be an absolute host path, got %q", dir)
+		}
+		o.binDir = dir
+		return nil
+	}
+}
+
+// WithDryRun computes the changes without making them when dry is true.
+func WithDryRun(dry bool) Option {
+	return func(o *options) error {
+		o.dryRun = dry
+		return nil
+	}
+}
+
+// newOptions applies opts over the defaults and checks the root.
+func newOptions(opts []Option) (*options, error) {
+	o := &options{root: "/", mode: External, index: "10", binDir: DefaultBinDir}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	if st, err := os.Stat(o.root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("install: root %s is not an existing directory", o.root)
+	}
+	return o, nil
 }
 
 // Action is what happened (or would happen) to one path.
@@ -128,61 +223,27 @@ type file struct {
 	kind    string // "binary", "config", "unit"
 }
 
-func (o *Options) defaults() error {
-	if o.Root == "" {
-		o.Root = "/"
-	}
-	if o.Mode == "" {
-		o.Mode = External
-	}
-	if o.Index == "" {
-		o.Index = "10"
-	}
-	if o.BinDir == "" {
-		o.BinDir = DefaultBinDir
-	}
-	switch o.Mode {
-	case External, PreRegistered, Hook:
-	default:
-		return fmt.Errorf("install: mode must be %s, %s or %s, got %q", External, PreRegistered, Hook, o.Mode)
-	}
-	if len(o.Index) != 2 || o.Index[0] < '0' || o.Index[0] > '9' || o.Index[1] < '0' || o.Index[1] > '9' {
-		return fmt.Errorf("install: index must be two digits, got %q", o.Index)
-	}
-	if !filepath.IsAbs(o.BinDir) {
-		return fmt.Errorf("install: bin dir must be an absolute host path, got %q", o.BinDir)
-	}
-	if !filepath.IsAbs(o.Root) {
-		abs, err := filepath.Abs(o.Root)
-		if err != nil {
-			return fmt.Errorf("install: %w", err)
-		}
-		o.Root = abs
-	}
-	if st, err := os.Stat(o.Root); err != nil || !st.IsDir() {
-		return fmt.Errorf("install: root %s is not an existing directory", o.Root)
-	}
-	return nil
-}
+func (o *options) full(hostPath string) string { return filepath.Join(o.root, hostPath) }
 
-func (o *Options) full(hostPath string) string { return filepath.Join(o.Root, hostPath) }
-
-// Install puts gpu-nri in place. See the package documentation.
-func Install(o Options) (*Result, error) {
-	if err := o.defaults(); err != nil {
+// Install puts the gpu-nri binary at binary (e.g. "/proc/self/exe") in
+// place, with what opts ask for. See the package documentation.
+func Install(binary string, opts ...Option) (*Result, error) {
+	o, err := newOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	if o.Binary == "" {
+	if binary == "" {
 		return nil, errors.New("install: no binary given")
 	}
-	bin, err := os.ReadFile(o.Binary)
+	o.binary = binary
+	bin, err := os.ReadFile(o.binary)
 	if err != nil {
 		return nil, fmt.Errorf("install: reading the binary: %w", err)
 	}
-	binPath := filepath.Join(o.BinDir, "gpu-nri")
+	binPath := filepath.Join(o.binDir, "gpu-nri")
 	want := []file{{path: binPath, content: bin, mode: 0o755, kind: "binary"}}
 	res := &Result{}
-	if o.Mode == Hook {
+	if o.mode == Hook {
 		if err := o.apply(res, want, nil); err != nil {
 			return res, err
 		}
@@ -193,7 +254,7 @@ func Install(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := o.Config
+	cfg := o.config
 	keepConfig := false
 	if cfg == nil {
 		if existing, err := os.ReadFile(o.full(ConfigPath)); err == nil {
@@ -210,12 +271,12 @@ func Install(o Options) (*Result, error) {
 	} else {
 		want = append(want, file{path: ConfigPath, content: cfg, mode: 0o644, kind: "config"})
 	}
-	switch o.Mode {
+	switch o.mode {
 	case External:
 		unit := bytes.ReplaceAll(deploy.SystemdUnit, []byte(defaultHookPath), []byte(binPath))
 		want = append(want, file{path: UnitPath, content: unit, mode: 0o644, kind: "unit"})
 	case PreRegistered:
-		name := o.Index + "-gpu-nri"
+		name := o.index + "-gpu-nri"
 		want = append(want,
 			file{path: filepath.Join(PluginDir, name), content: bin, mode: 0o755, kind: "binary"},
 			file{path: filepath.Join(PluginConfigDir, name+".conf"), content: cfg, mode: 0o644, kind: "config"})
@@ -225,9 +286,9 @@ func Install(o Options) (*Result, error) {
 
 // apply writes want, removes what the old manifest lists and want does not,
 // and records the new manifest (old == nil and mode Hook: no record).
-func (o *Options) apply(res *Result, want []file, old *manifest) error {
+func (o *options) apply(res *Result, want []file, old *manifest) error {
 	var created []string
-	next := &manifest{Mode: o.Mode}
+	next := &manifest{Mode: o.mode}
 	if old != nil {
 		next.Dirs = append(next.Dirs, old.Dirs...)
 	}
@@ -249,7 +310,7 @@ func (o *Options) apply(res *Result, want []file, old *manifest) error {
 		case "config":
 			res.Config = true
 		}
-		if o.DryRun {
+		if o.dryRun {
 			continue
 		}
 		dirs, err := o.mkdirs(filepath.Dir(f.path))
@@ -261,7 +322,7 @@ func (o *Options) apply(res *Result, want []file, old *manifest) error {
 			return err
 		}
 	}
-	if o.Mode == Hook {
+	if o.mode == Hook {
 		return nil
 	}
 	// Files of an earlier installation that are no longer wanted (another mode or index).
@@ -284,7 +345,7 @@ func (o *Options) apply(res *Result, want []file, old *manifest) error {
 			next.Dirs = append(next.Dirs, d)
 		}
 	}
-	if !o.DryRun {
+	if !o.dryRun {
 		dirs, err := o.mkdirs(filepath.Dir(ManifestPath))
 		if err != nil {
 			return err
@@ -316,14 +377,14 @@ func (o *Options) apply(res *Result, want []file, old *manifest) error {
 		return nil
 	}
 	res.Changes = append(res.Changes, Change{Action: act, Path: o.full(ManifestPath)})
-	if o.DryRun {
+	if o.dryRun {
 		return nil
 	}
 	return writeAtomic(o.full(ManifestPath), data, 0o644)
 }
 
 // compare says what writing f would do: "" when the file is already right.
-func (o *Options) compare(f file) (Action, error) {
+func (o *options) compare(f file) (Action, error) {
 	p := o.full(f.path)
 	st, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -347,7 +408,7 @@ func (o *Options) compare(f file) (Action, error) {
 
 // mkdirs creates the host directory dir and its missing parents, returning
 // the host paths it created, outermost first.
-func (o *Options) mkdirs(dir string) ([]string, error) {
+func (o *options) mkdirs(dir string) ([]string, error) {
 	missing := o.missingDirs(dir)
 	for _, d := range missing {
 		if err := os.Mkdir(o.full(d), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -357,7 +418,7 @@ func (o *Options) mkdirs(dir string) ([]string, error) {
 	return missing, nil
 }
 
-func (o *Options) missingDirs(dir string) []string {
+func (o *options) missingDirs(dir string) []string {
 	var missing []string
 	for d := filepath.Clean(dir); d != "/" && d != "."; d = filepath.Dir(d) {
 		if _, err := os.Lstat(o.full(d)); err == nil {
@@ -369,40 +430,18 @@ func (o *Options) missingDirs(dir string) []string {
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it
-// over path.
+// over path (fsutil.WriteFileAtomic).
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".gpu-nri-*")
-	if err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		_ = tmp.Close()
-		_ = os.Remove(name)
-		return fmt.Errorf("install: writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		_ = os.Remove(name)
+	if err := fsutil.WriteFileAtomic(path, data, mode); err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
 	return nil
 }
 
 // Uninstall removes what Install recorded. See the package documentation.
-func Uninstall(o Options) (*Result, error) {
-	if err := o.defaults(); err != nil {
+func Uninstall(opts ...Option) (*Result, error) {
+	o, err := newOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
@@ -419,7 +458,7 @@ func Uninstall(o Options) (*Result, error) {
 			return res, err
 		}
 	}
-	if !o.DryRun {
+	if !o.dryRun {
 		if err := os.Remove(o.full(ManifestPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("uninstall: %w", err)
 		}
@@ -430,7 +469,7 @@ func Uninstall(o Options) (*Result, error) {
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	for _, d := range dirs {
 		p := o.full(d)
-		if o.DryRun {
+		if o.dryRun {
 			if o.wouldBeEmpty(p, old) {
 				res.Changes = append(res.Changes, Change{Action: Remove, Path: p})
 			}
@@ -445,7 +484,7 @@ func Uninstall(o Options) (*Result, error) {
 
 // wouldBeEmpty says whether dir holds only files and directories the
 // installation recorded (for --dry-run).
-func (o *Options) wouldBeEmpty(dir string, m *manifest) bool {
+func (o *options) wouldBeEmpty(dir string, m *manifest) bool {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false
@@ -466,7 +505,7 @@ func (o *Options) wouldBeEmpty(dir string, m *manifest) bool {
 	return true
 }
 
-func (o *Options) removeFile(res *Result, e manifestEntry) error {
+func (o *options) removeFile(res *Result, e manifestEntry) error {
 	p := o.full(e.Path)
 	cur, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -483,7 +522,7 @@ func (o *Options) removeFile(res *Result, e manifestEntry) error {
 	if e.Path == UnitPath {
 		res.Unit = true
 	}
-	if o.DryRun {
+	if o.dryRun {
 		return nil
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -492,7 +531,7 @@ func (o *Options) removeFile(res *Result, e manifestEntry) error {
 	return nil
 }
 
-func (o *Options) readManifest() (*manifest, error) {
+func (o *options) readManifest() (*manifest, error) {
 	data, err := os.ReadFile(o.full(ManifestPath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

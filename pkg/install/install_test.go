@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -85,12 +86,13 @@ func TestInstallModes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			bin := fakeBinary(t, "#!binary v1")
-			o := Options{Root: root, Mode: tc.mode, Binary: bin, Index: tc.index}
+			o := []Option{WithRoot(root), WithMode(tc.mode)}
+			if tc.index != "" {
+				o = append(o, WithIndex(tc.index))
+			}
 
 			// dry run: lists every change, touches nothing
-			dry := o
-			dry.DryRun = true
-			r, err := Install(dry)
+			r, err := Install(bin, append(slices.Clip(o), WithDryRun(true))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +108,7 @@ func TestInstallModes(t *testing.T) {
 				}
 			}
 
-			r, err = Install(o)
+			r, err = Install(bin, o...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +149,7 @@ func TestInstallModes(t *testing.T) {
 			}
 
 			// idempotent
-			r, err = Install(o)
+			r, err = Install(bin, o...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,9 +158,7 @@ func TestInstallModes(t *testing.T) {
 			}
 
 			// uninstall removes exactly what install put: the temp root is empty again
-			dryU := o
-			dryU.DryRun = true
-			r, err = Uninstall(dryU)
+			r, err = Uninstall(append(slices.Clip(o), WithDryRun(true))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,13 +168,13 @@ func TestInstallModes(t *testing.T) {
 			if !r.Changed() {
 				t.Error("dry-run uninstall lists no change")
 			}
-			if _, err := Uninstall(o); err != nil {
+			if _, err := Uninstall(o...); err != nil {
 				t.Fatal(err)
 			}
 			if left := tree(t, root); len(left) != 0 {
 				t.Errorf("uninstall left %v", keys(left))
 			}
-			r, err = Uninstall(o)
+			r, err = Uninstall(o...)
 			if err != nil || r.Changed() {
 				t.Errorf("second uninstall: %v %q", err, actions(r))
 			}
@@ -197,8 +197,8 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 	must(os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755))
 	must(os.WriteFile(filepath.Join(root, "usr/local/bin/other"), []byte("x"), 0o755))
 
-	o := Options{Root: root, Mode: PreRegistered, Binary: fakeBinary(t, "v1")}
-	r, err := Install(o)
+	o := []Option{WithRoot(root), WithMode(PreRegistered)}
+	r, err := Install(fakeBinary(t, "v1"), o...)
 	must(err)
 	kept := false
 	for _, c := range r.Changes {
@@ -214,8 +214,7 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 
 	// an update of the binary replaces it (rename, new inode)
 	before, _ := os.Stat(filepath.Join(root, "usr/local/bin/gpu-nri"))
-	o.Binary = fakeBinary(t, "v2")
-	r, err = Install(o)
+	r, err = Install(fakeBinary(t, "v2"), o...)
 	must(err)
 	if !r.Binary || r.Config {
 		t.Errorf("update flags: binary=%v config=%v (%q)", r.Binary, r.Config, actions(r))
@@ -227,7 +226,7 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 
 	// a file changed after install is kept by uninstall
 	must(os.WriteFile(filepath.Join(root, PluginConfigDir, "10-gpu-nri.conf"), []byte("edited"), 0o644))
-	r, err = Uninstall(o)
+	r, err = Uninstall(o...)
 	must(err)
 	got := tree(t, root)
 	for _, want := range []string{"/etc/gpu-nri/config.yaml", "/usr/local/bin/other", "/etc/nri/conf.d/10-gpu-nri.conf"} {
@@ -245,10 +244,10 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 func TestInstallSwitchModes(t *testing.T) {
 	root := t.TempDir()
 	bin := fakeBinary(t, "v1")
-	if _, err := Install(Options{Root: root, Mode: External, Binary: bin}); err != nil {
+	if _, err := Install(bin, WithRoot(root), WithMode(External)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Install(Options{Root: root, Mode: PreRegistered, Binary: bin})
+	r, err := Install(bin, WithRoot(root), WithMode(PreRegistered))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +258,7 @@ func TestInstallSwitchModes(t *testing.T) {
 	if _, ok := got["/opt/nri/plugins/10-gpu-nri"]; !ok {
 		t.Error("plugin not installed")
 	}
-	if _, err := Uninstall(Options{Root: root}); err != nil {
+	if _, err := Uninstall(WithRoot(root)); err != nil {
 		t.Fatal(err)
 	}
 	if left := tree(t, root); len(left) != 0 {
@@ -270,8 +269,8 @@ func TestInstallSwitchModes(t *testing.T) {
 func TestInstallConfigAndBinDir(t *testing.T) {
 	root := t.TempDir()
 	cfg := []byte("log:\n  format: json\n")
-	o := Options{Root: root, Mode: External, Binary: fakeBinary(t, "v1"), Config: cfg, BinDir: "/opt/gpu-nri/bin"}
-	if _, err := Install(o); err != nil {
+	bin := fakeBinary(t, "v1")
+	if _, err := Install(bin, WithRoot(root), WithMode(External), WithConfig(cfg), WithBinDir("/opt/gpu-nri/bin")); err != nil {
 		t.Fatal(err)
 	}
 	unit, _ := os.ReadFile(filepath.Join(root, UnitPath))
@@ -285,7 +284,7 @@ func TestInstallConfigAndBinDir(t *testing.T) {
 
 	// default config follows --bin-dir too
 	root2 := t.TempDir()
-	if _, err := Install(Options{Root: root2, Binary: o.Binary, BinDir: "/opt/gpu-nri/bin"}); err != nil {
+	if _, err := Install(bin, WithRoot(root2), WithBinDir("/opt/gpu-nri/bin")); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(root2, ConfigPath))
@@ -300,15 +299,16 @@ func TestInstallConfigAndBinDir(t *testing.T) {
 
 func TestInstallHookMode(t *testing.T) {
 	root := t.TempDir()
-	o := Options{Root: root, Mode: Hook, Binary: fakeBinary(t, "v1"), BinDir: "/opt/gpu-nri/bin"}
-	r, err := Install(o)
+	bin := fakeBinary(t, "v1")
+	o := []Option{WithRoot(root), WithMode(Hook), WithBinDir("/opt/gpu-nri/bin")}
+	r, err := Install(bin, o...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := keys(tree(t, root)); strings.Join(got, " ") != "/opt /opt/gpu-nri /opt/gpu-nri/bin /opt/gpu-nri/bin/gpu-nri" {
 		t.Errorf("hook mode installed %v (%q)", got, actions(r))
 	}
-	r, err = Install(o)
+	r, err = Install(bin, o...)
 	if err != nil || r.Changed() {
 		t.Errorf("second hook install: %v %q", err, actions(r))
 	}
@@ -317,34 +317,36 @@ func TestInstallHookMode(t *testing.T) {
 func TestInstallErrors(t *testing.T) {
 	bin := fakeBinary(t, "v1")
 	for _, tc := range []struct {
-		name string
-		o    Options
-		want string
+		name   string
+		binary string
+		opts   []Option
+		want   string
 	}{
-		{"bad mode", Options{Mode: "sideways", Binary: bin}, "mode must be"},
-		{"bad index", Options{Index: "7", Binary: bin}, "two digits"},
-		{"relative bin dir", Options{BinDir: "bin", Binary: bin}, "absolute"},
-		{"no binary", Options{}, "no binary"},
-		{"missing binary", Options{Binary: "/nonexistent/gpu-nri"}, "reading the binary"},
-		{"invalid config", Options{Binary: bin, Config: []byte("log:\n  format: xml\n")}, "log.format"},
-		{"unknown config key", Options{Binary: bin, Config: []byte("nope: 1\n")}, "not valid"},
-		{"missing root", Options{Binary: bin, Root: "/nonexistent/root"}, "not an existing directory"},
+		{"bad mode", bin, []Option{WithMode("sideways")}, "mode must be"},
+		{"bad index", bin, []Option{WithIndex("7")}, "two digits"},
+		{"empty index", bin, []Option{WithIndex("")}, "two digits"},
+		{"relative bin dir", bin, []Option{WithBinDir("bin")}, "absolute"},
+		{"no binary", "", nil, "no binary"},
+		{"missing binary", "/nonexistent/gpu-nri", nil, "reading the binary"},
+		{"invalid config", bin, []Option{WithConfig([]byte("log:\n  format: xml\n"))}, "log.format"},
+		{"unknown config key", bin, []Option{WithConfig([]byte("nope: 1\n"))}, "not valid"},
+		{"nil config", bin, []Option{WithConfig(nil)}, "no configuration"},
+		{"missing root", bin, []Option{WithRoot("/nonexistent/root")}, "not an existing directory"},
+		{"empty root", bin, []Option{WithRoot("")}, "root must not be empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.o.Root == "" {
-				tc.o.Root = t.TempDir()
-			}
-			_, err := Install(tc.o)
+			root := t.TempDir()
+			_, err := Install(tc.binary, append([]Option{WithRoot(root)}, tc.opts...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
 			}
-			if _, err := os.Stat(tc.o.Root); err != nil {
-				return
-			}
-			if left := tree(t, tc.o.Root); len(left) != 0 {
+			if left := tree(t, root); len(left) != 0 {
 				t.Errorf("failed install wrote %v", keys(left))
 			}
 		})
+	}
+	if _, err := Uninstall(WithRoot(t.TempDir()), WithMode("sideways")); err == nil || !strings.Contains(err.Error(), "mode must be") {
+		t.Errorf("uninstall with a bad option: err = %v", err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gpu-nri/gpu-nri/internal/fsutil"
 )
 
 // Fixed majors and minors of the NVIDIA character devices.
@@ -35,11 +37,12 @@ func (statStater) StatNode(viewPath string) (NodeInfo, error) {
 	if err := unix.Stat(viewPath, &st); err != nil {
 		return NodeInfo{}, &fs.PathError{Op: "stat", Path: viewPath, Err: err}
 	}
+	major, minor := fsutil.DevNumbers(uint64(st.Rdev)) //nolint:unconvert // Rdev's type differs by arch
 	return NodeInfo{
 		IsChar:  st.Mode&unix.S_IFMT == unix.S_IFCHR,
 		IsBlock: st.Mode&unix.S_IFMT == unix.S_IFBLK,
-		Major:   int64(unix.Major(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
-		Minor:   int64(unix.Minor(uint64(st.Rdev))), //nolint:unconvert // Rdev's type differs by arch
+		Major:   major,
+		Minor:   minor,
 		Perm:    os.FileMode(st.Mode & 0o777),
 		UID:     st.Uid,
 		GID:     st.Gid,

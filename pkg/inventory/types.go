@@ -2,20 +2,23 @@ package inventory
 
 import (
 	"os"
+
+	"github.com/gpu-nri/gpu-nri/config"
 )
 
 // Capability is an NVIDIA driver capability (NVIDIA_DRIVER_CAPABILITIES).
-type Capability string
+// It is config.Capability; config.AllCapabilities is the list of them.
+type Capability = config.Capability
 
-// The driver capabilities.
+// The driver capabilities, under short names (the values are config's).
 const (
-	Compute  Capability = "compute"
-	Compat32 Capability = "compat32"
-	Graphics Capability = "graphics"
-	Utility  Capability = "utility"
-	Video    Capability = "video"
-	Display  Capability = "display"
-	NGX      Capability = "ngx"
+	Compute  = config.CapabilityCompute
+	Compat32 = config.CapabilityCompat32
+	Graphics = config.CapabilityGraphics
+	Utility  = config.CapabilityUtility
+	Video    = config.CapabilityVideo
+	Display  = config.CapabilityDisplay
+	NGX      = config.CapabilityNGX
 )
 
 // DeviceNode is a character device as the runtime must create it.

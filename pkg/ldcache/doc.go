@@ -14,7 +14,7 @@
 // Entries come back in file order (glibc sorts them by soname, descending,
 // the order ld.so's binary search expects), with the soname as Key, the
 // library path as Value, the raw Flags and the raw HWCap word. Flags is
-// decoded by Is64, Is32 and Describe following glibc's
+// decoded by Type, Arch, Is64 and Is32 following glibc's
 // sysdeps/generic/ldconfig.h.
 //
 // # Guarantees
@@ -33,8 +33,7 @@
 // # What it does not do
 //
 // It does not resolve glibc-hwcaps extension entries (HWCap is returned
-// raw; entries with the DL_CACHE_HWCAP_EXTENSION bit can be recognized with
-// Entry.HWCapExtension), does not read big-endian caches on little-endian
+// raw, DL_CACHE_HWCAP_EXTENSION bit included), does not read big-endian caches on little-endian
 // hosts (such a cache is an error, as it is for glibc), and does not check
 // that the paths exist. SONAME reads section headers (DT_SONAME from the
 // SHT_DYNAMIC section), so a library stripped of its section headers has no

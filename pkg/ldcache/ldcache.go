@@ -49,8 +49,6 @@ const (
 	FlagMIPS64LibN64NaN2008 = 0x0e00
 	FlagRISCVFloatABISoft   = 0x0f00
 	FlagRISCVFloatABIDouble = 0x1000
-	hwcapExtension          = uint64(1) << 62
-	hwcapISALevelCount      = 10
 )
 
 // Cache flags byte values (cache_file_new.flags & 3).
@@ -116,60 +114,6 @@ func (e Entry) Is32() bool {
 		return true
 	}
 	return false
-}
-
-// HWCapExtension reports whether the entry lives in a glibc-hwcaps
-// subdirectory (its low 32 HWCap bits index the cache's hwcaps extension).
-func (e Entry) HWCapExtension() bool {
-	return (e.HWCap>>32)&^((1<<hwcapISALevelCount)-1) == hwcapExtension>>32
-}
-
-// Describe returns the flags the way `ldconfig -p` prints them inside the
-// parentheses, e.g. "libc6,x86-64" (hwcap and OS ABI are not included).
-func (e Entry) Describe() string {
-	var s string
-	switch e.Type() {
-	case FlagELF:
-		s = "ELF"
-	case FlagELFLibc5:
-		s = "libc5"
-	case FlagELFLibc6:
-		s = "libc6"
-	default:
-		s = "unknown"
-	}
-	switch e.Arch() {
-	case 0:
-	case FlagSPARCLib64, FlagS390Lib64, FlagPowerPCLib64, FlagMIPS64LibN64:
-		s += ",64bit"
-	case FlagIA64Lib64:
-		s += ",IA-64"
-	case FlagX8664Lib64:
-		s += ",x86-64"
-	case FlagMIPS64LibN32:
-		s += ",N32"
-	case FlagX8664LibX32:
-		s += ",x32"
-	case FlagARMLibHF:
-		s += ",hard-float"
-	case FlagAArch64Lib64:
-		s += ",AArch64"
-	case FlagARMLibSF:
-		s += ",soft-float"
-	case FlagMIPSLib32NaN2008:
-		s += ",nan2008"
-	case FlagMIPS64LibN32NaN2008:
-		s += ",N32,nan2008"
-	case FlagMIPS64LibN64NaN2008:
-		s += ",64bit,nan2008"
-	case FlagRISCVFloatABISoft:
-		s += ",soft-float"
-	case FlagRISCVFloatABIDouble:
-		s += ",double-float"
-	default:
-		s += fmt.Sprintf(",%d", e.Arch())
-	}
-	return s
 }
 
 // ReadFile reads and parses the cache at path.

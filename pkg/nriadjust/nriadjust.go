@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/containerd/nri/pkg/api"
+
+	"github.com/gpu-nri/gpu-nri/config"
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 )
 
@@ -130,11 +132,11 @@ func addDevice(adj *api.ContainerAdjustment, d *cdi.DeviceNode, o Options) error
 // CgroupRules decides injection.deviceCgroupRules for a runtime: "always"
 // adds the rules, "never" does not, "auto" adds them when the runtime
 // applies them (CgroupRulesApplied).
-func CgroupRules(mode, runtime, version string) bool {
+func CgroupRules(mode config.CgroupRuleMode, runtime, version string) bool {
 	switch mode {
-	case "always":
+	case config.CgroupRulesAlways:
 		return true
-	case "auto":
+	case config.CgroupRulesAuto:
 		return CgroupRulesApplied(runtime, version)
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 
+	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 )
 
@@ -74,8 +75,9 @@ func TestCgroupRulesApplied(t *testing.T) {
 
 func TestCgroupRulesModes(t *testing.T) {
 	for _, tc := range []struct {
-		mode, rt, v string
-		want        bool
+		mode  config.CgroupRuleMode
+		rt, v string
+		want  bool
 	}{
 		{"always", "containerd", "1.7.30", true}, {"never", "containerd", "v2.4.2", false},
 		{"auto", "containerd", "v2.4.2", true}, {"auto", "containerd", "1.7.30", false},

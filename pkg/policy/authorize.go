@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,32 +86,20 @@ func (p pattern) match(ns string) bool {
 	return ok
 }
 
-// Compile checks the policy (known sources, glob syntax of every namespace
-// pattern) and prepares it for Authorize.
+// Compile checks the policy with config.Policy.Validate (known sources,
+// glob syntax of every namespace pattern) and prepares it for Authorize.
 func Compile(p config.Policy) (*Policy, error) {
-	c := &Policy{profile: p.Profile, rules: make(map[string]*rule, len(p.Sources))}
-	for src, r := range p.Sources {
-		if !knownSource(src) {
-			return nil, fmt.Errorf("policy.sources: unknown source %q (known: %s)", src, strings.Join(config.Sources(), ", "))
-		}
-		cr := &rule{trusted: r.Trusted, all: r.AllowAll}
-		var err error
-		if cr.allow, err = compilePatterns(r.AllowNamespaces, key(src, "allowNamespaces")); err != nil {
-			return nil, err
-		}
-		if cr.deny, err = compilePatterns(r.DenyNamespaces, key(src, "denyNamespaces")); err != nil {
-			return nil, err
-		}
-		c.rules[src] = cr
-	}
-	var err error
-	if c.management, err = compilePatterns(p.ManagementNamespaces, "policy.managementNamespaces"); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	c := &Policy{profile: p.Profile, rules: make(map[string]*rule, len(p.Sources))}
+	for src, r := range p.Sources {
+		c.rules[src] = &rule{trusted: r.Trusted, all: r.AllowAll,
+			allow: compilePatterns(r.AllowNamespaces), deny: compilePatterns(r.DenyNamespaces)}
+	}
+	c.management = compilePatterns(p.ManagementNamespaces)
 	return c, nil
 }
-
-func knownSource(s string) bool { return slices.Contains(config.Sources(), s) }
 
 // AllowManagement checks a MIG configuration or monitoring request
 // (NVIDIA_MIG_CONFIG_DEVICES / NVIDIA_MIG_MONITOR_DEVICES) against
@@ -135,15 +122,14 @@ func (p *Policy) AllowManagement(in *request.Input, req *request.Request) error 
 		Reason: fmt.Sprintf("MIG management is for privileged tools only; add namespace %q to policy.managementNamespaces to allow it", in.Namespace)}}}
 }
 
-func compilePatterns(list []string, k string) ([]pattern, error) {
+// compilePatterns prepares namespace patterns whose syntax
+// config.Policy.Validate checked.
+func compilePatterns(list []string) []pattern {
 	out := make([]pattern, 0, len(list))
-	for i, s := range list {
-		if _, err := path.Match(s, ""); err != nil {
-			return nil, fmt.Errorf("%s[%d]: bad glob %q: %w", k, i, s, err)
-		}
+	for _, s := range list {
 		out = append(out, pattern{text: s, literal: !strings.ContainsAny(s, `*?[\`)})
 	}
-	return out, nil
+	return out
 }
 
 func key(src, field string) string {

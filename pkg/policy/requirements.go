@@ -62,19 +62,6 @@ type Expr struct {
 	Any [][]Cond
 }
 
-// String writes the expression back in canonical form.
-func (e Expr) String() string {
-	alts := make([]string, len(e.Any))
-	for i, and := range e.Any {
-		conds := make([]string, len(and))
-		for j, c := range and {
-			conds[j] = c.String()
-		}
-		alts[i] = strings.Join(conds, ",")
-	}
-	return strings.Join(alts, " ")
-}
-
 // ParseRequirement parses one NVIDIA_REQUIRE_* value: alternatives separated
 // by spaces, each a comma-separated list of conditions KEY OP VALUE with
 // KEY one of cuda, driver, arch, brand (case-insensitive) and OP one of

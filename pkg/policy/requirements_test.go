@@ -54,7 +54,7 @@ func TestParseRequirement(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.want, e.String())
+			require.Equal(t, tc.want, canonical(e))
 		})
 	}
 }
@@ -199,4 +199,18 @@ func TestCheckRequirements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// canonical writes e back in the NVIDIA syntax, alternatives separated by
+// one space, conditions by commas.
+func canonical(e Expr) string {
+	alts := make([]string, len(e.Any))
+	for i, and := range e.Any {
+		conds := make([]string, len(and))
+		for j, c := range and {
+			conds[j] = c.String()
+		}
+		alts[i] = strings.Join(conds, ",")
+	}
+	return strings.Join(alts, " ")
 }

@@ -4,18 +4,18 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
 // capSet is a set of capabilities, one bit per capNames entry.
 type capSet uint8
 
-// capNames lists every capability in sorted order; bit i is capNames[i].
-var capNames = [...]inventory.Capability{
-	inventory.Compat32, inventory.Compute, inventory.Display, inventory.Graphics,
-	inventory.NGX, inventory.Utility, inventory.Video,
-}
+// capNames is config.AllCapabilities (sorted by name); bit i is capNames[i].
+// It is an array value, never written.
+var capNames = config.AllCapabilities()
 
+// capAll overflows capSet (a compile error) if capNames outgrows it.
 const capAll capSet = 1<<len(capNames) - 1
 
 func capBit(name string) capSet {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/internal/fsutil"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/ldcache"
 )
@@ -460,9 +461,10 @@ func (realStater) StatNode(viewPath string) (inventory.NodeInfo, error) {
 		}
 		return inventory.NodeInfo{}, fmt.Errorf("simhost: stat %s: %w", viewPath, err)
 	}
+	major, minor := fsutil.DevNumbers(uint64(st.Rdev)) //nolint:unconvert // Rdev's type differs by arch
 	return inventory.NodeInfo{
 		IsChar: st.Mode&unix.S_IFMT == unix.S_IFCHR,
-		Major:  int64(unix.Major(uint64(st.Rdev))), Minor: int64(unix.Minor(uint64(st.Rdev))),
+		Major:  major, Minor: minor,
 		Perm: os.FileMode(st.Mode & 0o777), UID: st.Uid, GID: st.Gid,
 	}, nil
 }

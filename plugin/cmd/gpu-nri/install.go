@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -31,15 +32,25 @@ func (f *installFlags) register(cmd *cobra.Command, withInstallOnly bool) {
 	}
 }
 
-func (f *installFlags) options() (install.Options, error) {
-	o := install.Options{Root: f.root, Mode: install.Mode(f.mode), Binary: f.binary, Index: f.index,
-		BinDir: f.binDir, DryRun: f.dryRun}
+// options turns the flags into install options; flags only install has
+// (mode, index, bin dir, config) are empty for uninstall and left out.
+func (f *installFlags) options() ([]install.Option, error) {
+	o := []install.Option{install.WithRoot(f.root), install.WithDryRun(f.dryRun)}
+	if f.mode != "" {
+		o = append(o, install.WithMode(install.Mode(f.mode)))
+	}
+	if f.index != "" {
+		o = append(o, install.WithIndex(f.index))
+	}
+	if f.binDir != "" {
+		o = append(o, install.WithBinDir(f.binDir))
+	}
 	if f.configPath != "" {
 		data, err := os.ReadFile(f.configPath)
 		if err != nil {
-			return o, fmt.Errorf("--config: %w", err)
+			return nil, fmt.Errorf("--config: %w", err)
 		}
-		o.Config = data
+		o = append(o, install.WithConfig(data))
 	}
 	return o, nil
 }
@@ -107,14 +118,14 @@ The runtime must have NRI enabled: deploy/runtime/ has drop-ins for containerd a
 				return err
 			}
 			w := cmd.OutOrStdout()
-			r, err := install.Install(o)
+			r, err := install.Install(f.binary, o...)
 			if r != nil {
 				printChanges(w, r, f.dryRun, "nothing to change")
 			}
 			if err != nil {
 				return err
 			}
-			switch o.Mode {
+			switch install.Mode(f.mode) {
 			case install.External, "":
 				if r.Unit {
 					if err := f.systemctl(w, "daemon-reload"); err != nil {
@@ -159,14 +170,12 @@ systemd unit installed and --root /, the service is stopped and disabled first.`
 			}
 			w := cmd.OutOrStdout()
 			// Stop the service before its files go.
-			probe := o
-			probe.DryRun = true
-			if r, err := install.Uninstall(probe); err == nil && r.Unit {
+			if r, err := install.Uninstall(append(slices.Clip(o), install.WithDryRun(true))...); err == nil && r.Unit {
 				if err := f.systemctl(w, "disable", "--now", "gpu-nri.service"); err != nil {
 					_, _ = fmt.Fprintln(w, "warning:", err)
 				}
 			}
-			r, err := install.Uninstall(o)
+			r, err := install.Uninstall(o...)
 			if r != nil {
 				printChanges(w, r, f.dryRun, "nothing to remove (no installation recorded)")
 			}
