@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"sigs.k8s.io/yaml"
 )
 
@@ -86,7 +87,7 @@ type Injection struct {
 	// SONAME: "auto" (Debian and RHEL loader directories, default),
 	// "debian", "rhel", or "fallback" (only /usr/local/nvidia/lib64, found
 	// through LD_LIBRARY_PATH, which gpu-nri then prepends).
-	HooklessLayout string `json:"hooklessLayout"`
+	HooklessLayout hookproto.Layout `json:"hooklessLayout"`
 	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
 	// a createContainer hook (default "/usr/local/bin/gpu-nri").
 	HookPath string `json:"hookPath"`
@@ -326,10 +327,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("injection.loader", "must be %q or %q, got %q", LoaderHook, LoaderHookless, c.Injection.Loader)
 	}
-	switch c.Injection.HooklessLayout {
-	case "auto", "debian", "rhel", "fallback":
-	default:
-		bad("injection.hooklessLayout", "must be auto, debian, rhel or fallback, got %q", c.Injection.HooklessLayout)
+	if _, err := hookproto.ParseLayout(string(c.Injection.HooklessLayout)); err != nil {
+		bad("injection.hooklessLayout", "%v", err)
 	}
 	switch c.Injection.DeviceCgroupRules {
 	case "auto", "always", "never":

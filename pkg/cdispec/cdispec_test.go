@@ -15,7 +15,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -275,9 +275,9 @@ func TestGenerateHooklessFallbackSetsLibraryPath(t *testing.T) {
 	_, inv := host(t, simhost.Options{GPUs: 1})
 	o := options(inventory.Compute, inventory.Utility)
 	o.Edits.Loader = config.LoaderHookless
-	o.Edits.HooklessLayout = hook.LayoutFallback
+	o.Edits.HooklessLayout = hookproto.LayoutFallback
 	s, _, err := cdispec.Generate(inv, o)
 	require.NoError(t, err)
-	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hook.HooklessDir)
+	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hookproto.HooklessDir)
 	require.Empty(t, merged(s, device(t, s, "0")).Hooks)
 }

@@ -22,9 +22,10 @@
 //     that file exists on procfs (params.go);
 //   - does nothing when everything is already in place (a restart).
 //
-// HooklessMounts is the rule for the hookless mode, where the plugin adds no
-// hook and mounts each library under its SONAME in the image's default
-// loader directories instead.
+// Its argv (hookproto.Options, written by the plugin with
+// hookproto.Options.Args) and the hookless mode's mount rule live in
+// pkg/hookproto, so that the plugin's decision code does not link this
+// package's namespace and file-descriptor code.
 //
 // # Guarantees
 //

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ import (
 
 // applyBounded runs apply and fails the test if it takes longer than d: a
 // hostile root must give an error or a safe success, never a hang.
-func applyBounded(t *testing.T, d time.Duration, root string, o Options) (Report, error) {
+func applyBounded(t *testing.T, d time.Duration, root string, o hookproto.Options) (Report, error) {
 	t.Helper()
 	type res struct {
 		r   Report
@@ -51,11 +52,11 @@ func cacheLists(t *testing.T, root, want string) {
 	require.Contains(t, string(out), want)
 }
 
-func libLinks(dir string) Options {
+func libLinks(dir string) hookproto.Options {
 	o := driverOptions()
 	o.Links = append(o.Links,
-		Link{Target: "/usr/lib/gpu-nri/libcuda.so.1", Link: dir + "/libcuda.so.1"},
-		Link{Target: "libcuda.so.1", Link: dir + "/libcuda.so"})
+		hookproto.Link{Target: "/usr/lib/gpu-nri/libcuda.so.1", Link: dir + "/libcuda.so.1"},
+		hookproto.Link{Target: "libcuda.so.1", Link: dir + "/libcuda.so"})
 	return o
 }
 
