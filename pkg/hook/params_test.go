@@ -272,10 +272,10 @@ func hideViaAttached(r *rootFS) error {
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
 		return err
 	}
-	fd, err := r.openat2(ParamsFile, unix.O_PATH)
+	h, err := r.lookup(ParamsFile)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	return unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	defer h.Close()
+	return unix.MoveMount(tree, "", int(h.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 }

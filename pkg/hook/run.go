@@ -219,11 +219,11 @@ func apply(ctx context.Context, rootPath string, o hookproto.Options) (Report, e
 	}
 	// ldconfig runs with a private tmpfs mounted on /proc; runc always
 	// provides the directory, a bare rootfs may not.
-	pfd, err := root.mkdirAll("/proc")
+	pdir, err := root.mkdirAll("/proc")
 	if err != nil {
 		return rep, err
 	}
-	_ = closeFd(pfd)
+	_ = pdir.Close()
 	cache, err := runLdconfig(ctx, root, o.Ldconfig)
 	if err != nil {
 		return rep, err
