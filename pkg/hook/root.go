@@ -86,6 +86,11 @@ func (r *rootFS) lookup(p string) (*os.File, error) {
 func (r *rootFS) mkdirAll(p string) (*os.File, error) {
 	p = path.Clean("/" + p)
 	d, err := pathrs.MkdirAllHandle(r.root, p, 0o755)
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		// A file, a dangling symlink or a magic link where a directory
+		// belongs: the image's doing.
+		return nil, fmt.Errorf("hook: open directory %s in container root: %w: %w", p, err, ErrHostileRoot)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
 	}

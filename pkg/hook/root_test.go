@@ -42,6 +42,7 @@ func TestRootMkdirAll(t *testing.T) {
 			d, err := r.mkdirAll(tc.mk)
 			if tc.errno != 0 {
 				require.ErrorIs(t, err, tc.errno)
+				require.ErrorIs(t, err, ErrHostileRoot)
 				require.ErrorContains(t, err, tc.mk)
 				_, serr := os.Lstat(filepath.Join(host.Sentinel, "new"))
 				require.True(t, os.IsNotExist(serr), "nothing created on the host")

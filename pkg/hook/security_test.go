@@ -77,7 +77,7 @@ func TestCVE_2024_0134_LibDirSymlinkToRoot(t *testing.T) {
 			root := glibcRoot(t, "link usr/lib/x86_64-linux-gnu "+tc.target)
 			_, err := applyBounded(t, 10*time.Second, root, libLinks("/usr/lib/x86_64-linux-gnu"))
 			if !tc.ok {
-				require.Error(t, err)
+				require.ErrorIs(t, err, ErrHostileRoot)
 				require.ErrorContains(t, err, "/usr/lib/x86_64-linux-gnu")
 				return
 			}
@@ -99,6 +99,7 @@ func TestCVE_2024_0134_ConfDirSymlinkOutOfRoot(t *testing.T) {
 		root := glibcRoot(t, "link etc/ld.so.conf.d "+target)
 		_, err := applyBounded(t, 10*time.Second, root, driverOptions())
 		require.ErrorContains(t, err, "/etc/ld.so.conf.d")
+		require.ErrorIs(t, err, ErrHostileRoot, "a dangling symlink where a directory belongs")
 	}
 }
 
