@@ -19,7 +19,7 @@ import (
 // rootFS is the container root, held as an O_PATH file descriptor. Every
 // lookup below it goes through pathrs-lite (github.com/cyphar/filepath-
 // securejoin/pathrs-lite), which resolves with openat2(RESOLVE_IN_ROOT |
-// RESOLVE_NO_MAGICLINKS) and falls back to its own fuzzed O_PATH walk where
+// RESOLVE_NO_MAGICLINKS) and falls back to its own checked O_PATH walk where
 // openat2 is missing: absolute symlinks and ".." in the image stay inside the
 // root, and /proc magic links are refused. Files are read by reopening the
 // O_PATH handle that was checked (pathrs.Reopen, through a private procfs),
