@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"sigs.k8s.io/yaml"
 )
 
@@ -163,7 +164,7 @@ type Injection struct {
 	// SONAME: "auto" (Debian and RHEL loader directories, default),
 	// "debian", "rhel", or "fallback" (only /usr/local/nvidia/lib64, found
 	// through LD_LIBRARY_PATH, which gpu-nri then prepends).
-	HooklessLayout string `json:"hooklessLayout"`
+	HooklessLayout hookproto.Layout `json:"hooklessLayout"`
 	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
 	// a createContainer hook (default "/usr/local/bin/gpu-nri").
 	HookPath string `json:"hookPath"`
@@ -436,10 +437,8 @@ func (c *Config) Validate() error {
 	if !slices.Contains(Loaders(), c.Injection.Loader) {
 		bad("injection.loader", "must be one of %s, got %q", joined(Loaders()), c.Injection.Loader)
 	}
-	switch c.Injection.HooklessLayout {
-	case "auto", "debian", "rhel", "fallback":
-	default:
-		bad("injection.hooklessLayout", "must be auto, debian, rhel or fallback, got %q", c.Injection.HooklessLayout)
+	if _, err := hookproto.ParseLayout(string(c.Injection.HooklessLayout)); err != nil {
+		bad("injection.hooklessLayout", "%v", err)
 	}
 	if !slices.Contains(CgroupRuleModes(), c.Injection.DeviceCgroupRules) {
 		bad("injection.deviceCgroupRules", "must be one of %s, got %q", joined(CgroupRuleModes()), c.Injection.DeviceCgroupRules)

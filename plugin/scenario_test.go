@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/config"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/nritest"
@@ -151,13 +151,13 @@ func TestScenarioVisibleDevices(t *testing.T) {
 	hk := spec.Hooks.CreateContainer[0]
 	require.Equal(t, "/opt/gpu-nri/bin/gpu-nri", hk.Path)
 	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, hk.Env)
-	o, err := hook.ParseArgs(hk.Args[2:])
+	o, err := hookproto.ParseArgs(hk.Args[2:])
 	require.NoError(t, err)
 	require.Equal(t, []string{"/usr/lib/x86_64-linux-gnu"}, o.Folders)
-	require.Contains(t, o.Links, hook.Link{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"})
+	require.Contains(t, o.Links, hookproto.Link{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"})
 	for _, lib := range s.host.LibrariesFor(inventory.Compute) {
 		if lib.Link != "" && !lib.Lib32 {
-			require.Contains(t, o.Links, hook.Link{Target: filepath.Base(lib.Path), Link: lib.Link})
+			require.Contains(t, o.Links, hookproto.Link{Target: filepath.Base(lib.Path), Link: lib.Link})
 		}
 	}
 
@@ -249,7 +249,7 @@ func TestScenarioHooklessAddsNoHook(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, spec.Hooks)
 	got := mountDests(spec, s.host.Options.Dir)
-	for _, dir := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", hook.HooklessDir} {
+	for _, dir := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", hookproto.HooklessDir} {
 		require.Contains(t, got, dir+"/libcuda.so.1")
 		require.Contains(t, got, dir+"/libcuda.so")
 	}

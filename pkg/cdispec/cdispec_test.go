@@ -15,7 +15,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -313,10 +313,10 @@ func TestGenerateHooklessFallbackSetsLibraryPath(t *testing.T) {
 	o := options(inventory.Compute, inventory.Utility)
 	eng := newEngine(t, func(c *config.Config) {
 		c.Injection.Loader = config.LoaderHookless
-		c.Injection.HooklessLayout = hook.LayoutFallback
+		c.Injection.HooklessLayout = hookproto.LayoutFallback
 	})
 	s, _, err := cdispec.Generate(eng, inv, o)
 	require.NoError(t, err)
-	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hook.HooklessDir)
+	require.Contains(t, merged(s, device(t, s, "0")).Env, "LD_LIBRARY_PATH="+hookproto.HooklessDir)
 	require.Empty(t, merged(s, device(t, s, "0")).Hooks)
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/gpu-nri/gpu-nri/config"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 )
@@ -49,8 +49,8 @@ type Options struct {
 	HideParams bool
 	// AdditionalGIDs adds the group of nodes that are not world read-writable.
 	AdditionalGIDs bool
-	// HooklessLayout is the hook.Layout* of hookless mode.
-	HooklessLayout string
+	// HooklessLayout is where hookless mode mounts the libraries.
+	HooklessLayout hookproto.Layout
 }
 
 // OptionsFromConfig derives Options from the configuration.
@@ -189,8 +189,8 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 				b.e.Mounts = append(b.e.Mounts, m)
 			}
 		}
-		if o.HooklessLayout == hook.LayoutFallback {
-			b.e.Env = append(b.e.Env, "LD_LIBRARY_PATH="+hook.HooklessLibraryPath(sel.ImageLibraryPath, hook.HooklessDir))
+		if o.HooklessLayout == hookproto.LayoutFallback {
+			b.e.Env = append(b.e.Env, "LD_LIBRARY_PATH="+hookproto.HooklessLibraryPath(sel.ImageLibraryPath, hookproto.HooklessDir))
 		}
 	default:
 		if len(libs) > 0 {
@@ -252,14 +252,14 @@ func (b *builder) mount(f inventory.File, opts []string) bool {
 }
 
 // Links returns the symbolic links that make libs loadable by SONAME (and
-// by the alias names of hook.AliasNames), in container paths.
-func Links(libs []inventory.File) []hook.Link {
-	var out []hook.Link
+// by the alias names of hookproto.AliasNames), in container paths.
+func Links(libs []inventory.File) []hookproto.Link {
+	var out []hookproto.Link
 	seen := map[string]bool{}
 	add := func(target, link string) {
 		if !seen[link] {
 			seen[link] = true
-			out = append(out, hook.Link{Target: target, Link: link})
+			out = append(out, hookproto.Link{Target: target, Link: link})
 		}
 	}
 	for _, f := range libs {
@@ -270,7 +270,7 @@ func Links(libs []inventory.File) []hook.Link {
 		if f.SONAME != base {
 			add(base, dir+f.SONAME)
 		}
-		for _, alias := range hook.AliasNames(f.SONAME) {
+		for _, alias := range hookproto.AliasNames(f.SONAME) {
 			add(f.SONAME, dir+alias)
 		}
 	}
@@ -297,7 +297,7 @@ func folders(libs []inventory.File) []string {
 }
 
 func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hook {
-	ho := hook.Options{
+	ho := hookproto.Options{
 		Ldconfig:      o.Ldconfig,
 		Folders:       folders(libs),
 		Links:         Links(libs),
@@ -317,16 +317,16 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 
 // hooklessMounts mounts every 64-bit library again under its SONAME and
 // alias names in the default loader directories of the layout
-// (hook.HooklessMounts), so that dlopen by SONAME works without an
+// (hookproto.HooklessMounts), so that dlopen by SONAME works without an
 // ld.so.cache entry and without a hook.
-func hooklessMounts(libs []inventory.File, layout string, opts []string) []*cdi.Mount {
-	in := make([]hook.HooklessLib, 0, len(libs))
+func hooklessMounts(libs []inventory.File, layout hookproto.Layout, opts []string) []*cdi.Mount {
+	in := make([]hookproto.HooklessLib, 0, len(libs))
 	for _, f := range libs {
 		if !f.Lib32 {
-			in = append(in, hook.HooklessLib{Path: f.HostPath, SONAME: f.SONAME})
+			in = append(in, hookproto.HooklessLib{Path: f.HostPath, SONAME: f.SONAME})
 		}
 	}
-	plan := hook.HooklessMounts(in, layout)
+	plan := hookproto.HooklessMounts(in, layout)
 	out := make([]*cdi.Mount, len(plan))
 	for i, m := range plan {
 		out[i] = &cdi.Mount{HostPath: m.Source, ContainerPath: m.Destination, Options: opts, Type: "bind"}

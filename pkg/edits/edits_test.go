@@ -8,7 +8,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/edits"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
@@ -70,9 +70,9 @@ func TestBuildComputeUtility(t *testing.T) {
 	require.Equal(t, "createContainer", e.Hooks[0].HookName)
 	require.Equal(t, "/usr/local/bin/gpu-nri", e.Hooks[0].Path)
 	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, e.Hooks[0].Env)
-	o, err := hook.ParseArgs(e.Hooks[0].Args[2:])
+	o, err := hookproto.ParseArgs(e.Hooks[0].Args[2:])
 	require.NoError(t, err)
-	require.Equal(t, []hook.Link{ // capabilities in config.AllCapabilities order: compute, then utility
+	require.Equal(t, []hookproto.Link{ // capabilities in config.AllCapabilities order: compute, then utility
 		{Target: "libcuda.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so.1"},
 		{Target: "libcuda.so.1", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so"},
 		{Target: "libnvidia-ml.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"},
@@ -90,7 +90,7 @@ func TestBuildHideParamsFollowsConfig(t *testing.T) {
 	e := edits.Build(i, sel, edits.OptionsFromConfig(cfg))
 	require.Len(t, e.Hooks, 1)
 	require.NotContains(t, e.Hooks[0].Args, "--hide-params")
-	o, err := hook.ParseArgs(e.Hooks[0].Args[2:])
+	o, err := hookproto.ParseArgs(e.Hooks[0].Args[2:])
 	require.NoError(t, err)
 	require.False(t, o.HideParams)
 	require.Contains(t, edits.Build(i, sel, opts()).Hooks[0].Args, "--hide-params")
@@ -118,7 +118,7 @@ func TestBuildHooklessHasNoHook(t *testing.T) {
 	i := inv(t)
 	o := opts()
 	o.Loader = config.LoaderHookless
-	o.HooklessLayout = hook.LayoutDebian
+	o.HooklessLayout = hookproto.LayoutDebian
 	e := edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Compute}}, o)
 	require.Empty(t, e.Hooks)
 	dst := map[string]string{}
@@ -127,7 +127,7 @@ func TestBuildHooklessHasNoHook(t *testing.T) {
 	}
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so.1"])
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so"])
-	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst[hook.HooklessDir+"/libcuda.so.1"])
+	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst[hookproto.HooklessDir+"/libcuda.so.1"])
 }
 
 func TestBuildGDSFilesAndMPSDir(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
-	"github.com/gpu-nri/gpu-nri/pkg/hook"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/policy"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
@@ -136,12 +136,12 @@ func TestEvaluateHooklessFallbackKeepsImageLibraryPath(t *testing.T) {
 	h, inv := fixture(t)
 	eng := newEngine(t, h, func(c *config.Config) {
 		c.Injection.Loader = config.LoaderHookless
-		c.Injection.HooklessLayout = hook.LayoutFallback
+		c.Injection.HooklessLayout = hookproto.LayoutFallback
 	})
 	r, err := evaluate(eng, inv, &request.Input{Namespace: "n", Pod: "p", Container: "c",
 		Env: []string{"NVIDIA_VISIBLE_DEVICES=0", "LD_LIBRARY_PATH=/opt/lib"}})
 	require.NoError(t, err)
-	require.Contains(t, r.Edits.Env, "LD_LIBRARY_PATH="+hook.HooklessDir+":/opt/lib")
+	require.Contains(t, r.Edits.Env, "LD_LIBRARY_PATH="+hookproto.HooklessDir+":/opt/lib")
 	require.Empty(t, r.Edits.Hooks)
 }
 

@@ -14,15 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 )
 
 // benchOptions: 29 links, as NVIDIA's create-symlinks makes for a typical
 // driver (testbed.md), plus the real libcuda links.
-func benchOptions() Options {
+func benchOptions() hookproto.Options {
 	o := driverOptions()
 	for i := range 27 {
-		o.Links = append(o.Links, Link{Target: fmt.Sprintf("libnvidia-x%d.so.999.88.77", i), Link: fmt.Sprintf("/usr/lib/gpu-nri/libnvidia-x%d.so.1", i)})
+		o.Links = append(o.Links, hookproto.Link{Target: fmt.Sprintf("libnvidia-x%d.so.999.88.77", i), Link: fmt.Sprintf("/usr/lib/gpu-nri/libnvidia-x%d.so.1", i)})
 	}
 	return o
 }

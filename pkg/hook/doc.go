@@ -22,16 +22,21 @@
 //     that file exists on procfs (params.go);
 //   - does nothing when everything is already in place (a restart).
 //
-// HooklessMounts is the rule for the hookless mode, where the plugin adds no
-// hook and mounts each library under its SONAME in the image's default
-// loader directories instead.
+// Its argv (hookproto.Options, written by the plugin with
+// hookproto.Options.Args) and the hookless mode's mount rule live in
+// pkg/hookproto, so that the plugin's decision code does not link this
+// package's namespace and file-descriptor code.
 //
 // # Guarantees
 //
 //   - Every operation on the container root goes through file descriptors:
-//     an O_PATH fd on the root, openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)
-//     for every lookup, *at syscalls relative to a directory fd, symlinks and
-//     files created under a fresh temp name and renamed into place. An image
+//     an O_PATH fd on the root; every lookup and directory creation by
+//     github.com/cyphar/filepath-securejoin/pathrs-lite (OpenatInRoot,
+//     MkdirAllHandle: openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), or its
+//     own checked walk without openat2); files read by reopening the checked
+//     handle (pathrs.Reopen, through a private procfs); *at syscalls relative
+//     to a directory handle for what pathrs-lite lacks: symlinks and files
+//     created under a fresh temp name and renamed into place. An image
 //     symlink can never lead a write outside the root; a symlink at a path we
 //     write is replaced, not followed.
 //   - A directory, FIFO, socket or device where a file or link belongs is
@@ -53,5 +58,7 @@
 //     environment, or log;
 //   - defend the container against itself: an image can still break its own
 //     loader configuration;
-//   - work on kernels without openat2 and the new mount API (Linux >= 5.6).
+//   - work on kernels without the new mount API with mount_setattr and
+//     MOUNT_ATTR_NOSYMFOLLOW (Linux >= 5.14); the isolated ldconfig also
+//     calls openat2 (5.6) itself.
 package hook

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -177,11 +178,11 @@ func glibcRoot(t testing.TB, extra ...string) string {
 	return root
 }
 
-func driverOptions() Options {
-	return Options{
+func driverOptions() hookproto.Options {
+	return hookproto.Options{
 		Ldconfig: hostLdconfigPath,
 		Folders:  []string{"/usr/lib/gpu-nri"},
-		Links: []Link{
+		Links: []hookproto.Link{
 			{Target: "libcuda.so.999.88.77", Link: "/usr/lib/gpu-nri/libcuda.so.1"},
 			{Target: "libcuda.so.1", Link: "/usr/lib/gpu-nri/libcuda.so"},
 		},

@@ -8,12 +8,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 )
 
 // materialize copies each planned mount's source to its destination in root
 // (what the runtime's bind mounts would show the container).
-func materialize(t *testing.T, root string, plan []MountPlan) {
+func materialize(t *testing.T, root string, plan []hookproto.MountPlan) {
 	t.Helper()
 	for _, m := range plan {
 		tree(t, root, "copy "+m.Destination+" "+m.Source)
@@ -27,20 +28,20 @@ func materialize(t *testing.T, root string, plan []MountPlan) {
 func TestHooklessDebianLayoutLoads(t *testing.T) {
 	requireRoot(t)
 	lib := filepath.Join(glibcRoot(t), "usr/lib/gpu-nri/libcuda.so.999.88.77")
-	libs := []HooklessLib{{Path: lib, SONAME: "libcuda.so.1"}}
+	libs := []hookproto.HooklessLib{{Path: lib, SONAME: "libcuda.so.1"}}
 
 	root := glibcRoot(t)
-	materialize(t, root, HooklessMounts(libs, LayoutAuto))
+	materialize(t, root, hookproto.HooklessMounts(libs, hookproto.LayoutAuto))
 	out, err := inChroot(t, root, "/usr/bin/dlopen", "libcuda.so.1", "libcuda.so")
 	require.NoError(t, err, out)
 
 	// Fallback layout: only with LD_LIBRARY_PATH.
 	root = glibcRoot(t)
-	materialize(t, root, HooklessMounts(libs, LayoutFallback))
+	materialize(t, root, hookproto.HooklessMounts(libs, hookproto.LayoutFallback))
 	out, err = inChroot(t, root, "/usr/bin/dlopen", "libcuda.so.1")
 	require.Error(t, err, out)
 	cmd := exec.Command("/usr/bin/dlopen", "libcuda.so.1", "libcuda.so")
-	cmd.Env = []string{"LD_LIBRARY_PATH=" + HooklessLibraryPath("/opt/image", HooklessDir)}
+	cmd.Env = []string{"LD_LIBRARY_PATH=" + hookproto.HooklessLibraryPath("/opt/image", hookproto.HooklessDir)}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
 	b, err := cmd.CombinedOutput()

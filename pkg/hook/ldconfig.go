@@ -151,7 +151,7 @@ func ldconfigOnThread(ctx context.Context, root *rootFS, ldconfig string) ([]byt
 		return nil, fmt.Errorf("hook: chdir to container root %s: %w", root.path, err)
 	}
 	var want, got unix.Stat_t
-	if err := errors.Join(unix.Fstat(root.fd, &want), unix.Stat(".", &got)); err != nil {
+	if err := errors.Join(unix.Fstat(root.fd(), &want), unix.Stat(".", &got)); err != nil {
 		return nil, fmt.Errorf("hook: stat container root %s: %w", root.path, err)
 	}
 	if want.Dev != got.Dev || want.Ino != got.Ino {
@@ -167,7 +167,10 @@ func ldconfigOnThread(ctx context.Context, root *rootFS, ldconfig string) ([]byt
 		return nil, fmt.Errorf("hook: chdir /: %w", err)
 	}
 
-	// From here on every path is a container path.
+	// From here on every path is a container path. Hand-written rather
+	// than pathrs-lite: /proc must be a real directory of the root, with no
+	// symlink anywhere (RESOLVE_NO_SYMLINKS), a stricter rule than
+	// pathrs-lite's in-root resolution offers.
 	procFd, err := unix.Openat2(unix.AT_FDCWD, privDir, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,

@@ -7,11 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
-
-func closeFd(fd int) error { return unix.Close(fd) }
 
 // glibcLoader is the PT_INTERP path of glibc programs for this architecture.
 func glibcLoader() string {

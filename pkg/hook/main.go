@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 )
 
 // Deadline bounds one hook run even when the runtime sets no timeout.
@@ -15,7 +17,7 @@ const Deadline = 30 * time.Second
 // returns the process exit status. Both `gpu-nri hook` and the small
 // `gpu-nri-hook` binary run it, so they accept the same argv.
 func Main(args []string, stdin io.Reader, stderr io.Writer) int {
-	o, err := ParseArgs(args)
+	o, err := hookproto.ParseArgs(args)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), Deadline)
 		defer cancel()

@@ -10,9 +10,15 @@ import (
 	"os"
 	"strconv"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
+// The mount work below (fsopen, open_tree, move_mount) is hand-written:
+// pathrs-lite resolves paths, it does not mount. Every mount target in the
+// container root is a handle pathrs-lite returned, or a fresh directory made
+// with mkdirat on the root handle.
+//
 // Hiding device-node modification: the NVIDIA kernel module exports its
 // options in /proc/driver/nvidia/params; user-space (libnvidia-ml,
 // libcuda) creates or fixes /dev/nvidia* nodes itself when it reads
@@ -37,14 +43,15 @@ const (
 // file, proc not mounted there, a driver-less kernel) is skipped without
 // error. done reports whether a mount was made.
 func (r *rootFS) hideDeviceNodeModification(fsMagic int64) (done bool, err error) {
-	fd, err := r.openat2(ParamsFile, unix.O_PATH)
+	h, err := r.lookup(ParamsFile)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("hook: open %s in container root: %w", ParamsFile, err)
 	}
-	defer unix.Close(fd)
+	defer h.Close()
+	fd := int(h.Fd())
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return false, fmt.Errorf("hook: statfs %s in container root: %w", ParamsFile, err)
@@ -54,14 +61,14 @@ func (r *rootFS) hideDeviceNodeModification(fsMagic int64) (done bool, err error
 		// file): nothing of the driver's to hide.
 		return false, nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st, err := stat(h)
+	if err != nil {
 		return false, fmt.Errorf("hook: stat %s in container root: %w", ParamsFile, err)
 	}
 	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
 		return false, refuse(ParamsFile, t)
 	}
-	orig, err := r.readSameFile(fd, &st, ParamsFile, maxParamsSize)
+	orig, err := readHandle(h, ParamsFile, maxParamsSize)
 	if err != nil {
 		return false, err
 	}
@@ -81,24 +88,16 @@ func (r *rootFS) hideDeviceNodeModification(fsMagic int64) (done bool, err error
 	return true, nil
 }
 
-// readSameFile opens the container path p for reading and checks that it is
-// the inode st of the O_PATH fd already checked (openat(fd, "") does not
-// exist), then reads at most limit bytes. O_NONBLOCK|O_NOCTTY: a swap to a
-// FIFO or tty in between neither hangs nor becomes our terminal.
-func (r *rootFS) readSameFile(pathFd int, st *unix.Stat_t, p string, limit int) ([]byte, error) {
-	rfd, err := r.openat2(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
+// readHandle reads at most limit bytes of the file behind the O_PATH handle
+// h (the container path p, for messages), reopened with pathrs.Reopen:
+// the same inode that was checked, with no second lookup of p.
+// O_NONBLOCK|O_NOCTTY: a FIFO or tty neither hangs nor becomes our terminal.
+func readHandle(h *os.File, p string, limit int) ([]byte, error) {
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		return nil, fmt.Errorf("hook: open %s in container root: %w", p, err)
 	}
-	f := os.NewFile(uintptr(rfd), p)
 	defer f.Close()
-	var got unix.Stat_t
-	if err := unix.Fstat(rfd, &got); err != nil {
-		return nil, fmt.Errorf("hook: stat %s in container root: %w", p, err)
-	}
-	if got.Dev != st.Dev || got.Ino != st.Ino {
-		return nil, fmt.Errorf("hook: %s in container root changed under the hook: %w", p, ErrHostileRoot)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("hook: read %s in container root: %w", p, err)
@@ -213,11 +212,11 @@ func paramsTmpfs(content []byte) (int, error) {
 // and the directory removed.
 func paramsTreeAttached(r *rootFS, tmp int) (int, error) {
 	name := tempName("params")
-	if err := unix.Mkdirat(r.fd, name, 0o700); err != nil {
+	if err := unix.Mkdirat(r.fd(), name, 0o700); err != nil {
 		return -1, fmt.Errorf("hook: create scratch directory /%s in container root %s: %w", name, r.path, err)
 	}
-	defer func() { _ = unix.Unlinkat(r.fd, name, unix.AT_REMOVEDIR) }()
-	dfd, err := unix.Openat(r.fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	defer func() { _ = unix.Unlinkat(r.fd(), name, unix.AT_REMOVEDIR) }()
+	dfd, err := unix.Openat(r.fd(), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("hook: open scratch directory /%s in container root %s: %w", name, r.path, err)
 	}
@@ -226,6 +225,8 @@ func paramsTreeAttached(r *rootFS, tmp int) (int, error) {
 		return -1, fmt.Errorf("hook: attach tmpfs on scratch directory /%s in container root %s: %w", name, r.path, err)
 	}
 	tree, err := unix.OpenTree(tmp, paramsName, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	// umount2 takes a path, and there is no fd-based unmount; the path is the
+	// hook's own fd link, resolved before anything of the image's.
 	uerr := unix.Unmount("/proc/self/fd/"+strconv.Itoa(tmp), unix.MNT_DETACH)
 	if err != nil {
 		return -1, err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -42,14 +43,6 @@ func TestDisableDeviceFileModification(t *testing.T) {
 	}
 }
 
-func TestHideParamsArgs(t *testing.T) {
-	o, err := ParseArgs([]string{"--hide-params"})
-	require.NoError(t, err)
-	require.Equal(t, Options{HideParams: true}, o)
-	require.Equal(t, []string{"gpu-nri", "hook", "--hide-params"}, o.Args("gpu-nri"))
-	require.Equal(t, []string{"gpu-nri", "hook"}, Options{}.Args("gpu-nri"))
-}
-
 // standInMagic is the filesystem magic of dir: the tests' stand-in for
 // PROC_SUPER_MAGIC (the kernel here has no nvidia driver, so no procfs has
 // driver/nvidia/params).
@@ -67,14 +60,14 @@ const driverParams = "ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 1\nDevice
 func TestHideParamsSkips(t *testing.T) {
 	t.Run("no proc in root", func(t *testing.T) {
 		root := t.TempDir()
-		rep, err := apply(context.Background(), root, Options{HideParams: true})
+		rep, err := apply(context.Background(), root, hookproto.Options{HideParams: true})
 		require.NoError(t, err)
 		require.False(t, rep.ParamsHidden)
 	})
 	t.Run("proc without driver", func(t *testing.T) {
 		root := t.TempDir()
 		tree(t, root, "dir proc/driver")
-		rep, err := apply(context.Background(), root, Options{HideParams: true})
+		rep, err := apply(context.Background(), root, hookproto.Options{HideParams: true})
 		require.NoError(t, err)
 		require.False(t, rep.ParamsHidden)
 	})
@@ -82,7 +75,7 @@ func TestHideParamsSkips(t *testing.T) {
 		root := t.TempDir()
 		tree(t, root, "file proc/driver/nvidia/params ModifyDeviceFiles: 1")
 		before := sum(t, root)
-		rep, err := apply(context.Background(), root, Options{HideParams: true})
+		rep, err := apply(context.Background(), root, hookproto.Options{HideParams: true})
 		require.NoError(t, err)
 		require.False(t, rep.ParamsHidden)
 		require.Equal(t, before, sum(t, root))
@@ -165,7 +158,7 @@ func TestHideParamsRealProcWithoutDriver(t *testing.T) {
 		if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 			return err
 		}
-		rep, err := apply(context.Background(), root, Options{HideParams: true})
+		rep, err := apply(context.Background(), root, hookproto.Options{HideParams: true})
 		if err != nil {
 			return err
 		}
@@ -279,10 +272,10 @@ func hideViaAttached(r *rootFS) error {
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
 		return err
 	}
-	fd, err := r.openat2(ParamsFile, unix.O_PATH)
+	h, err := r.lookup(ParamsFile)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	return unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	defer h.Close()
+	return unix.MoveMount(tree, "", int(h.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 }

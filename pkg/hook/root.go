@@ -11,118 +11,97 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
 // rootFS is the container root, held as an O_PATH file descriptor. Every
-// path below it is resolved by the kernel with openat2(RESOLVE_IN_ROOT |
-// RESOLVE_NO_MAGICLINKS): absolute symlinks and ".." in the image stay inside
-// the root, and /proc magic links are refused. No method re-resolves a path
-// string that was checked earlier (CVE-2026-24260).
+// lookup below it goes through pathrs-lite (github.com/cyphar/filepath-
+// securejoin/pathrs-lite), which resolves with openat2(RESOLVE_IN_ROOT |
+// RESOLVE_NO_MAGICLINKS) and falls back to its own checked O_PATH walk where
+// openat2 is missing: absolute symlinks and ".." in the image stay inside the
+// root, and /proc magic links are refused. Files are read by reopening the
+// O_PATH handle that was checked (pathrs.Reopen, through a private procfs),
+// never by resolving the path a second time (CVE-2026-24260).
+//
+// Hand-written, each because pathrs-lite lacks it: creating a file or a
+// symlink and renaming it into place (writeFile, symlink: *at syscalls on a
+// directory handle pathrs-lite returned), looking at a final component
+// without following it (fileType, sameContent: pathrs-lite lookups always
+// follow a final symlink), opening the root itself (openRoot: pathrs-lite
+// takes a root handle) and the per-invocation directory cache (cachedDir).
 type rootFS struct {
-	fd   int
+	root *os.File
 	path string // for error messages and the ldconfig pivot only
-	// dirs caches directory fds by container path for one invocation
-	// (29 links in one directory: one lookup).
-	dirs map[string]int
+	// dirs caches directory handles by container path for one invocation
+	// (29 links in one directory: one lookup). pathrs-lite keeps no cache.
+	dirs map[string]*os.File
 }
 
-const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
-
 func openRoot(p string) (*rootFS, error) {
-	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("hook: open container root %s: %w", p, err)
 	}
-	return &rootFS{fd: fd, path: p, dirs: map[string]int{}}, nil
+	return &rootFS{root: f, path: p, dirs: map[string]*os.File{}}, nil
 }
 
+// fd is the root's descriptor, for *at and mount syscalls.
+func (r *rootFS) fd() int { return int(r.root.Fd()) }
+
 func (r *rootFS) Close() error {
-	for _, fd := range r.dirs {
-		unix.Close(fd)
+	errs := make([]error, 0, len(r.dirs)+1)
+	for _, d := range r.dirs {
+		errs = append(errs, d.Close())
 	}
-	return unix.Close(r.fd)
+	return errors.Join(append(errs, r.root.Close())...)
 }
 
 // cachedDir is mkdirAll with the result kept open until Close; callers must
 // not close it.
-func (r *rootFS) cachedDir(p string) (int, error) {
+func (r *rootFS) cachedDir(p string) (*os.File, error) {
 	p = path.Clean("/" + p)
-	if fd, ok := r.dirs[p]; ok {
-		return fd, nil
+	if d, ok := r.dirs[p]; ok {
+		return d, nil
 	}
-	fd, err := r.mkdirAll(p)
+	d, err := r.mkdirAll(p)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	r.dirs[p] = fd
-	return fd, nil
+	r.dirs[p] = d
+	return d, nil
 }
 
-// openat2 resolves p (a container path) inside the root.
-func (r *rootFS) openat2(p string, flags uint64) (int, error) {
-	for {
-		fd, err := unix.Openat2(r.fd, p, &unix.OpenHow{
-			Flags:   flags | unix.O_CLOEXEC,
-			Resolve: resolveFlags,
-		})
-		// EAGAIN: a rename raced with the lookup; the kernel asks us to retry.
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return fd, err
-	}
-}
-
-// openDir opens the container directory p as O_PATH.
-func (r *rootFS) openDir(p string) (int, error) {
-	fd, err := r.openat2(p, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return -1, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
-	}
-	return fd, nil
+// lookup returns an O_PATH handle of the container path p, a final symlink
+// followed inside the root only.
+func (r *rootFS) lookup(p string) (*os.File, error) {
+	return pathrs.OpenatInRoot(r.root, p)
 }
 
 // mkdirAll opens the container directory p, creating missing components
-// (mode 0755) one at a time with mkdirat on an fd of the parent. A dangling
-// symlink in the way is never followed to create something elsewhere: mkdirat
-// refuses it with EEXIST and the lookup still fails.
-func (r *rootFS) mkdirAll(p string) (int, error) {
+// (mode 0755) with pathrs.MkdirAllHandle: a symlink in the way is followed
+// inside the root only, and a dangling one is refused (ENOTDIR), never used to
+// create something elsewhere.
+func (r *rootFS) mkdirAll(p string) (*os.File, error) {
 	p = path.Clean("/" + p)
-	if fd, err := r.openat2(p, unix.O_PATH|unix.O_DIRECTORY); err == nil {
-		return fd, nil
-	} else if !errors.Is(err, unix.ENOENT) {
-		return -1, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
+	d, err := pathrs.MkdirAllHandle(r.root, p, 0o755)
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		// A file, a dangling symlink or a magic link where a directory
+		// belongs: the image's doing.
+		return nil, fmt.Errorf("hook: open directory %s in container root: %w: %w", p, err, ErrHostileRoot)
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	dir := "/"
-	for _, part := range parts {
-		next := path.Join(dir, part)
-		fd, err := r.openat2(next, unix.O_PATH|unix.O_DIRECTORY)
-		if errors.Is(err, unix.ENOENT) {
-			pfd, perr := r.openDir(dir)
-			if perr != nil {
-				return -1, perr
-			}
-			merr := unix.Mkdirat(pfd, part, 0o755)
-			unix.Close(pfd)
-			if merr != nil && !errors.Is(merr, unix.EEXIST) {
-				return -1, fmt.Errorf("hook: mkdir %s in container root: %w", next, merr)
-			}
-			fd, err = r.openat2(next, unix.O_PATH|unix.O_DIRECTORY)
-		}
-		if err != nil {
-			return -1, fmt.Errorf("hook: open directory %s in container root: %w", next, err)
-		}
-		if next == p {
-			return fd, nil
-		}
-		unix.Close(fd)
-		dir = next
+	if err != nil {
+		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
 	}
-	return r.openDir(p) // p == "/"
+	return d, nil
+}
+
+// stat is fstat of a handle.
+func stat(h *os.File) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(int(h.Fd()), &st)
+	return st, err
 }
 
 // fileType returns the type bits (unix.S_IFMT) of name in the directory dirfd
@@ -179,23 +158,22 @@ func tempName(base string) string {
 // refused before it is opened for reading (no hang); a symlink is followed
 // inside the root only.
 func (r *rootFS) readFile(p string, limit int64) (data []byte, ok bool, err error) {
-	fd, err := r.openat2(p, unix.O_PATH)
+	h, err := r.lookup(p)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("hook: open %s in container root: %w", p, err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	defer h.Close()
+	st, err := stat(h)
+	if err != nil {
 		return nil, false, fmt.Errorf("hook: stat %s in container root: %w", p, err)
 	}
 	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
 		return nil, false, refuse(p, t)
 	}
-	// Opened again for reading; the same inode as the one checked, or refused.
-	if data, err = r.readSameFile(fd, &st, p, int(limit)); err != nil {
+	if data, err = readHandle(h, p, int(limit)); err != nil {
 		return nil, false, err
 	}
 	return data, true, nil
@@ -208,10 +186,11 @@ func (r *rootFS) readFile(p string, limit int64) (data []byte, ok bool, err erro
 // refused. changed reports whether anything was written.
 func (r *rootFS) writeFile(p string, data []byte, mode uint32) (changed bool, err error) {
 	dir, base := path.Split(path.Clean("/" + p))
-	dfd, err := r.cachedDir(dir)
+	d, err := r.cachedDir(dir)
 	if err != nil {
 		return false, err
 	}
+	dfd := int(d.Fd())
 	t, err := fileType(dfd, base)
 	if err != nil {
 		return false, fmt.Errorf("hook: stat %s in container root: %w", p, err)
@@ -276,10 +255,11 @@ func (r *rootFS) symlink(target, link string) (changed bool, err error) {
 	if base == "" || base == "." || base == ".." {
 		return false, fmt.Errorf("hook: link path %q has no file name", link)
 	}
-	dfd, err := r.cachedDir(dir)
+	d, err := r.cachedDir(dir)
 	if err != nil {
 		return false, err
 	}
+	dfd := int(d.Fd())
 	// Fast path, the usual case: nothing there yet. symlinkat never follows
 	// an existing final component; it fails with EEXIST instead.
 	err = unix.Symlinkat(target, dfd, base)
@@ -314,16 +294,26 @@ func (r *rootFS) symlink(target, link string) (changed bool, err error) {
 	return true, nil
 }
 
-// readDirNames lists the container directory p; nil when it does not exist.
+// readDirNames lists the container directory p; nil when it does not exist
+// or is not a directory.
 func (r *rootFS) readDirNames(p string) ([]string, error) {
-	fd, err := r.openat2(p, unix.O_RDONLY|unix.O_DIRECTORY)
+	h, err := r.lookup(p)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
 	}
-	f := os.NewFile(uintptr(fd), p)
+	defer h.Close()
+	if st, err := stat(h); err != nil {
+		return nil, fmt.Errorf("hook: stat %s in container root: %w", p, err)
+	} else if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, nil
+	}
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
+	}
 	defer f.Close()
 	names, err := f.Readdirnames(-1)
 	if err != nil {
@@ -335,27 +325,27 @@ func (r *rootFS) readDirNames(p string) ([]string, error) {
 // exists reports whether the container path p exists (following symlinks
 // inside the root only).
 func (r *rootFS) exists(p string) bool {
-	fd, err := r.openat2(p, unix.O_PATH)
+	h, err := r.lookup(p)
 	if err != nil {
 		return false
 	}
-	unix.Close(fd)
+	_ = h.Close()
 	return true
 }
 
 // statType returns the type bits of the container path p, symlinks followed
 // inside the root; 0 when it does not exist (or is a dangling symlink).
 func (r *rootFS) statType(p string) (uint32, error) {
-	fd, err := r.openat2(p, unix.O_PATH)
+	h, err := r.lookup(p)
 	if errors.Is(err, unix.ENOENT) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("hook: open %s in container root: %w", p, err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	defer h.Close()
+	st, err := stat(h)
+	if err != nil {
 		return 0, fmt.Errorf("hook: stat %s in container root: %w", p, err)
 	}
 	return st.Mode & unix.S_IFMT, nil
@@ -363,13 +353,13 @@ func (r *rootFS) statType(p string) (uint32, error) {
 
 // mtime returns the modification time (ns) of the regular file p, or -1.
 func (r *rootFS) mtime(p string) int64 {
-	fd, err := r.openat2(p, unix.O_PATH)
+	h, err := r.lookup(p)
 	if err != nil {
 		return -1
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	defer h.Close()
+	st, err := stat(h)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return -1
 	}
 	return st.Mtim.Nano()

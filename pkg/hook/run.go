@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,7 @@ const (
 // Run is `gpu-nri hook`: it reads the OCI container state from stdin (as
 // runc and crun pass it to a createContainer hook), finds the container root
 // from <bundle>/config.json and applies o to it (see Apply).
-func Run(ctx context.Context, stdin io.Reader, o Options) error {
+func Run(ctx context.Context, stdin io.Reader, o hookproto.Options) error {
 	root, err := RootFromState(stdin)
 	if err != nil {
 		return err
@@ -103,12 +104,12 @@ type Report struct {
 
 // Apply makes the injected libraries loadable in the container root at the
 // host path rootPath, as described in the package documentation.
-func Apply(ctx context.Context, rootPath string, o Options) error {
+func Apply(ctx context.Context, rootPath string, o hookproto.Options) error {
 	_, err := apply(ctx, rootPath, o)
 	return err
 }
 
-func validate(o Options) error {
+func validate(o hookproto.Options) error {
 	var errs []error
 	for _, l := range o.Links {
 		if !path.IsAbs(l.Link) || l.Target == "" || strings.ContainsRune(l.Target+l.Link, 0) {
@@ -123,7 +124,7 @@ func validate(o Options) error {
 	return errors.Join(errs...)
 }
 
-func apply(ctx context.Context, rootPath string, o Options) (Report, error) {
+func apply(ctx context.Context, rootPath string, o hookproto.Options) (Report, error) {
 	var rep Report
 	if err := validate(o); err != nil {
 		return rep, err
@@ -218,11 +219,11 @@ func apply(ctx context.Context, rootPath string, o Options) (Report, error) {
 	}
 	// ldconfig runs with a private tmpfs mounted on /proc; runc always
 	// provides the directory, a bare rootfs may not.
-	pfd, err := root.mkdirAll("/proc")
+	pdir, err := root.mkdirAll("/proc")
 	if err != nil {
 		return rep, err
 	}
-	_ = closeFd(pfd)
+	_ = pdir.Close()
 	cache, err := runLdconfig(ctx, root, o.Ldconfig)
 	if err != nil {
 		return rep, err

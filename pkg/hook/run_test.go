@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,16 +33,6 @@ func TestRootFromState(t *testing.T) {
 	require.ErrorContains(t, err, "absolute bundle")
 	_, err = RootFromState(strings.NewReader(strings.Repeat(" ", maxStateSize+1)))
 	require.ErrorContains(t, err, "larger than")
-}
-
-func TestOptionsArgsRoundTrip(t *testing.T) {
-	o := driverOptions()
-	o.CUDACompat = true
-	o.HideParams = true
-	args := o.Args("gpu-nri")
-	got, err := ParseArgs(args[2:])
-	require.NoError(t, err)
-	require.Equal(t, o, got)
 }
 
 // TestApplyGlibc is the end-to-end check on a real glibc rootfs: after the
@@ -150,7 +141,7 @@ func TestApplyCUDACompat(t *testing.T) {
 func TestApplyLinksOnly(t *testing.T) {
 	root := t.TempDir()
 	tree(t, root, "file usr/lib/x/libnvidia-ml.so.1.2 x", "file usr/lib/x/libnvidia-ml.so.1 stale-copy")
-	o := Options{Links: []Link{
+	o := hookproto.Options{Links: []hookproto.Link{
 		{Target: "libnvidia-ml.so.1.2", Link: "/usr/lib/x/libnvidia-ml.so.1"},
 		{Target: "libnvidia-ml.so.1", Link: "/usr/lib/new/dir/libnvidia-ml.so"},
 	}}
@@ -168,9 +159,9 @@ func TestApplyLinksOnly(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, o := range []Options{
-		{Links: []Link{{Target: "a", Link: "relative"}}},
-		{Links: []Link{{Target: "", Link: "/a"}}},
+	for _, o := range []hookproto.Options{
+		{Links: []hookproto.Link{{Target: "a", Link: "relative"}}},
+		{Links: []hookproto.Link{{Target: "", Link: "/a"}}},
 		{Folders: []string{"rel"}},
 		{Folders: []string{"/a\n/b"}},
 	} {

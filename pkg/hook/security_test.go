@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ import (
 
 // applyBounded runs apply and fails the test if it takes longer than d: a
 // hostile root must give an error or a safe success, never a hang.
-func applyBounded(t *testing.T, d time.Duration, root string, o Options) (Report, error) {
+func applyBounded(t *testing.T, d time.Duration, root string, o hookproto.Options) (Report, error) {
 	t.Helper()
 	type res struct {
 		r   Report
@@ -51,11 +52,11 @@ func cacheLists(t *testing.T, root, want string) {
 	require.Contains(t, string(out), want)
 }
 
-func libLinks(dir string) Options {
+func libLinks(dir string) hookproto.Options {
 	o := driverOptions()
 	o.Links = append(o.Links,
-		Link{Target: "/usr/lib/gpu-nri/libcuda.so.1", Link: dir + "/libcuda.so.1"},
-		Link{Target: "libcuda.so.1", Link: dir + "/libcuda.so"})
+		hookproto.Link{Target: "/usr/lib/gpu-nri/libcuda.so.1", Link: dir + "/libcuda.so.1"},
+		hookproto.Link{Target: "libcuda.so.1", Link: dir + "/libcuda.so"})
 	return o
 }
 
@@ -76,7 +77,7 @@ func TestCVE_2024_0134_LibDirSymlinkToRoot(t *testing.T) {
 			root := glibcRoot(t, "link usr/lib/x86_64-linux-gnu "+tc.target)
 			_, err := applyBounded(t, 10*time.Second, root, libLinks("/usr/lib/x86_64-linux-gnu"))
 			if !tc.ok {
-				require.Error(t, err)
+				require.ErrorIs(t, err, ErrHostileRoot)
 				require.ErrorContains(t, err, "/usr/lib/x86_64-linux-gnu")
 				return
 			}
@@ -98,6 +99,7 @@ func TestCVE_2024_0134_ConfDirSymlinkOutOfRoot(t *testing.T) {
 		root := glibcRoot(t, "link etc/ld.so.conf.d "+target)
 		_, err := applyBounded(t, 10*time.Second, root, driverOptions())
 		require.ErrorContains(t, err, "/etc/ld.so.conf.d")
+		require.ErrorIs(t, err, ErrHostileRoot, "a dangling symlink where a directory belongs")
 	}
 }
 

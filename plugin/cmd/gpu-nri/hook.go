@@ -21,7 +21,7 @@ SONAME and development links of the injected libraries inside the container
 root, writes /etc/ld.so.conf.d/00-gpu-nri.conf and regenerates the container's
 /etc/ld.so.cache with the HOST's ldconfig in an isolated context. It ignores
 its inherited environment and works on file descriptors only; see
-docs/threat-model.md. Flags are written by the plugin (pkg/hook.Options).`,
+docs/threat-model.md. Flags are written by the plugin (pkg/hookproto.Options).`,
 		Example:            `  gpu-nri hook --ldconfig /sbin/ldconfig --folder /usr/lib/x86_64-linux-gnu --link libcuda.so.550.54.14::/usr/lib/x86_64-linux-gnu/libcuda.so.1 < state.json`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -1,4 +1,4 @@
-package hook
+package hookproto
 
 import (
 	"testing"
@@ -14,7 +14,7 @@ func TestHooklessMounts(t *testing.T) {
 		{Path: "/host/lib/libcuda-dup.so", SONAME: "libcuda.so.1"},
 	}
 	for _, tc := range []struct {
-		layout string
+		layout Layout
 		want   []MountPlan
 	}{
 		{LayoutRHEL, []MountPlan{
@@ -32,18 +32,42 @@ func TestHooklessMounts(t *testing.T) {
 		}},
 		{"nonsense", nil},
 	} {
-		t.Run(tc.layout, func(t *testing.T) {
+		t.Run(string(tc.layout), func(t *testing.T) {
 			require.Equal(t, tc.want, HooklessMounts(libs, tc.layout))
 		})
 	}
-	deb := hooklessMounts(libs[:1], hooklessDirs(LayoutDebian, "amd64"))
+	deb := hooklessMounts(libs[:1], LayoutDebian.dirs("amd64"))
 	require.Equal(t, "/usr/lib/x86_64-linux-gnu/libcuda.so.1", deb[0].Destination)
-	arm := hooklessMounts(libs[:1], hooklessDirs(LayoutAuto, "arm64"))
+	arm := hooklessMounts(libs[:1], LayoutAuto.dirs("arm64"))
 	require.Len(t, arm, 6)
 	require.Equal(t, "/usr/lib/aarch64-linux-gnu/libcuda.so.1", arm[0].Destination)
 	require.Equal(t, "/usr/lib64/libcuda.so.1", arm[2].Destination)
-	require.True(t, ValidLayout(LayoutAuto))
-	require.False(t, ValidLayout("nonsense"))
+}
+
+// TestLayouts: every listed layout parses back to itself and has
+// directories on both architectures, HooklessDir last; anything else is
+// refused with the list in the error.
+func TestLayouts(t *testing.T) {
+	require.Equal(t, []Layout{"auto", "debian", "rhel", "fallback"}, Layouts())
+	for _, l := range Layouts() {
+		t.Run(string(l), func(t *testing.T) {
+			got, err := ParseLayout(string(l))
+			require.NoError(t, err)
+			require.Equal(t, l, got)
+			for _, arch := range []string{"amd64", "arm64"} {
+				d := l.dirs(arch)
+				require.NotEmpty(t, d, arch)
+				require.Equal(t, HooklessDir, d[len(d)-1], arch)
+			}
+		})
+	}
+	for _, bad := range []string{"", "Auto", "nonsense"} {
+		t.Run("refused "+bad, func(t *testing.T) {
+			_, err := ParseLayout(bad)
+			require.EqualError(t, err, `hookless layout "`+bad+`": want one of auto, debian, rhel, fallback`)
+		})
+	}
+	require.Nil(t, LayoutAuto.dirs("riscv64"), "no multiarch triplet known")
 }
 
 func TestHooklessLibraryPath(t *testing.T) {

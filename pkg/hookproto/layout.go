@@ -1,27 +1,51 @@
-package hook
+package hookproto
 
 import (
+	"fmt"
 	"path"
 	"runtime"
 	"strings"
 )
 
-// Layouts for HooklessMounts: which directories of the image the libraries
-// are mounted into. glibc's loader looks in /etc/ld.so.cache first, then in
-// its built-in system directories, so a library present there under its
-// SONAME is found with no cache entry and no environment.
+// Layout says which directories of the image hookless mode mounts the
+// libraries into (injection.hooklessLayout). glibc's loader looks in
+// /etc/ld.so.cache first, then in its built-in system directories, so a
+// library present there under its SONAME is found with no cache entry and no
+// environment.
+type Layout string
+
+// The layouts; Layouts lists them.
 const (
+	// LayoutAuto: both LayoutDebian's and LayoutRHEL's directories, for
+	// images of unknown family (the directory of the other family is created
+	// empty and never searched).
+	LayoutAuto Layout = "auto"
 	// LayoutDebian: Debian/Ubuntu, /usr/lib/<multiarch triplet>.
-	LayoutDebian = "debian"
+	LayoutDebian Layout = "debian"
 	// LayoutRHEL: RHEL/Fedora/SUSE/Amazon Linux, /usr/lib64.
-	LayoutRHEL = "rhel"
-	// LayoutAuto: both of the above, for images of unknown family (the
-	// directory of the other family is created empty and never searched).
-	LayoutAuto = "auto"
+	LayoutRHEL Layout = "rhel"
 	// LayoutFallback: HooklessDir only; found through LD_LIBRARY_PATH
 	// (HooklessLibraryPath), which CUDA base images already set.
-	LayoutFallback = "fallback"
+	LayoutFallback Layout = "fallback"
 )
+
+// Layouts returns every layout, in the order documentation lists them. It is
+// the one list: ParseLayout and the configuration's validation use it.
+func Layouts() []Layout { return []Layout{LayoutAuto, LayoutDebian, LayoutRHEL, LayoutFallback} }
+
+// ParseLayout returns the layout named s, or an error naming the layouts.
+func ParseLayout(s string) (Layout, error) {
+	for _, l := range Layouts() {
+		if string(l) == s {
+			return l, nil
+		}
+	}
+	names := make([]string, 0, len(Layouts()))
+	for _, l := range Layouts() {
+		names = append(names, string(l))
+	}
+	return "", fmt.Errorf("hookless layout %q: want one of %s", s, strings.Join(names, ", "))
+}
 
 // HooklessDir is the directory of LayoutFallback, and also mounted by every
 // other layout so that LD_LIBRARY_PATH set by CUDA images
@@ -42,18 +66,13 @@ type MountPlan struct {
 	Source, Destination string
 }
 
-// ValidLayout reports whether HooklessMounts knows layout.
-func ValidLayout(layout string) bool {
-	return hooklessDirs(layout, runtime.GOARCH) != nil
-}
-
 // HooklessMounts is the hookless mode's rule: every library is mounted under
 // its SONAME and its AliasNames (libcuda.so, ...) in each directory of the
 // layout, plus HooklessDir. Destinations are unique (first library wins) and
 // in a stable order: directory, then input order. An unknown layout gives
 // nil.
-func HooklessMounts(libs []HooklessLib, layout string) []MountPlan {
-	return hooklessMounts(libs, hooklessDirs(layout, runtime.GOARCH))
+func HooklessMounts(libs []HooklessLib, layout Layout) []MountPlan {
+	return hooklessMounts(libs, layout.dirs(runtime.GOARCH))
 }
 
 func hooklessMounts(libs []HooklessLib, dirs []string) []MountPlan {
@@ -76,19 +95,21 @@ func hooklessMounts(libs []HooklessLib, dirs []string) []MountPlan {
 	return plan
 }
 
-func hooklessDirs(layout, goarch string) []string {
+// dirs returns the directories of l on goarch (HooklessDir last); nil for
+// an unknown layout or architecture.
+func (l Layout) dirs(goarch string) []string {
 	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[goarch]
 	debian := "/usr/lib/" + triplet
 	switch {
 	case triplet == "":
 		return nil
-	case layout == LayoutDebian:
+	case l == LayoutDebian:
 		return []string{debian, HooklessDir}
-	case layout == LayoutRHEL:
+	case l == LayoutRHEL:
 		return []string{"/usr/lib64", HooklessDir}
-	case layout == LayoutAuto:
+	case l == LayoutAuto:
 		return []string{debian, "/usr/lib64", HooklessDir}
-	case layout == LayoutFallback:
+	case l == LayoutFallback:
 		return []string{HooklessDir}
 	}
 	return nil
