@@ -1,17 +1,20 @@
 package plugin_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 )
 
 // What logrus adds to every line (and "error" when an error is attached),
@@ -20,7 +23,7 @@ import (
 var (
 	logrusFields  = []string{"time", "level", "msg"}
 	notGPUFields  = []string{"pod", "namespace", "container", "outcome"}
-	auditMessages = []string{"GPU request granted", "GPU request refused", "GPU request failed", "not a GPU container"}
+	auditMessages = []string{"GPU request granted", "GPU request refused", "GPU request failed", "GPU request answered late", "not a GPU container"}
 )
 
 // docAuditFields reads the audit line's field table from docs/logging.md
@@ -130,4 +133,67 @@ func TestAuditLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditLineLate: an answer decided after the runtime's deadline (here a
+// context that is already past it, as ttrpc hands the handler) is logged and
+// counted as late with no devices and no adjustment, never as granted.
+func TestAuditLineLate(t *testing.T) {
+	m := metrics.New("test")
+	s := newScenarioWith(t, nil, m)
+	auditFields := docAuditFields(t)
+	s.logs.Reset()
+	// nritest's routing probes (NVIDIA_VISIBLE_DEVICES=none) were counted
+	// already: compare with the counts before the late request.
+	injectedBefore := counterValue(t, m, "gpu_nri_containers_total", engine.OutcomeInjected)
+	devicesBefore := counterValue(t, m, "gpu_nri_devices_injected_total", "")
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	pod := &api.PodSandbox{Id: "pod-late", Name: "pod-late", Uid: "uid-late", Namespace: "ml"}
+	ctr := &api.Container{Id: "ctr-late", PodSandboxId: pod.Id, Name: "late", Env: []string{"NVIDIA_VISIBLE_DEVICES=0"}}
+	adj, upd, err := s.Plugin.CreateContainer(ctx, pod, ctr)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Nil(t, adj)
+	require.Nil(t, upd)
+	lines, lerr := s.logs.Lines()
+	require.NoError(t, lerr)
+	var audit []map[string]any
+	for _, l := range lines {
+		if msg, _ := l["msg"].(string); slices.Contains(auditMessages, msg) {
+			audit = append(audit, l)
+		}
+	}
+	require.Len(t, audit, 1, "%v", lines)
+	line := audit[0]
+	require.Equal(t, sortedCopy(auditFields, logrusFields, []string{"error"}), keys(line))
+	require.Equal(t, "GPU request answered late", line["msg"])
+	require.Equal(t, "error", line["level"])
+	require.Equal(t, engine.OutcomeLate, line["outcome"])
+	require.Equal(t, []any{}, line["devices"])
+	require.Equal(t, "env NVIDIA_VISIBLE_DEVICES", line["where"])
+	require.Contains(t, line["reason"], "gpu-nri: container ml/pod-late/late: answered after ")
+	require.Contains(t, line["reason"], "past the runtime's deadline for the request (decision: injected)")
+	require.Equal(t, 1.0, counterValue(t, m, "gpu_nri_containers_total", engine.OutcomeLate))
+	require.Equal(t, injectedBefore, counterValue(t, m, "gpu_nri_containers_total", engine.OutcomeInjected))
+	require.Equal(t, devicesBefore, counterValue(t, m, "gpu_nri_devices_injected_total", ""))
+}
+
+// counterValue reads one counter from m's registry (label outcome=label,
+// or an unlabelled counter when label is "").
+func counterValue(t *testing.T, m *metrics.Metrics, name, label string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			if label == "" || (len(mt.GetLabel()) == 1 && mt.GetLabel()[0].GetValue() == label) {
+				return mt.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s{outcome=%q}", name, label)
+	return 0
 }

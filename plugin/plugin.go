@@ -145,11 +145,19 @@ func (p *Plugin) Synchronize(context.Context, []*api.PodSandbox, []*api.Containe
 }
 
 // CreateContainer answers the runtime with the container's GPU adjustment.
-func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+//
+// ctx carries the runtime's deadline for the request (ttrpc passes it on).
+// An answer ready only after it is an answer nobody waits for: the runtime
+// has already created the container without it or failed it. Such an
+// answer is logged and counted as late, never as granted.
+func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
 	st := p.state.Load()
 	in := InputFromNRI(pod, ctr)
 	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
+	if err := ctx.Err(); err != nil {
+		a = late(in, a, err, time.Since(start))
+	}
 	p.audit(in, &a, time.Since(start))
 	if a.Err != nil {
 		return nil, nil, a.Err
@@ -158,10 +166,23 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 }
 
 // audit counts the answer and logs its one audit line (docs/logging.md).
+// late turns a into the answer to a request whose deadline passed while it
+// was decided: no adjustment, no devices, an error saying what happened and
+// what the decision would have been.
+func late(in *request.Input, a nriadjust.Answer, ctxErr error, d time.Duration) nriadjust.Answer {
+	decided := a.Outcome
+	a.Outcome = engine.OutcomeLate
+	a.Adjustment = nil
+	a.Err = fmt.Errorf("gpu-nri: container %s: answered after %s, past the runtime's deadline for the request (decision: %s); "+
+		"the runtime no longer waits for this answer and has created or failed the container without gpu-nri: %w",
+		in.Who(), d.Round(time.Millisecond), decided, ctxErr)
+	return a
+}
+
 func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) {
 	if m := p.opts.Metrics; m != nil {
 		n := 0
-		if a.Result != nil {
+		if a.Outcome == engine.OutcomeInjected && a.Result != nil {
 			n = len(a.Result.Devices)
 		}
 		m.ObserveCreate(a.Outcome, n, d)
@@ -183,6 +204,8 @@ func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) 
 		entry.Info("GPU request granted")
 	case engine.OutcomeRefused:
 		entry.WithError(a.Err).Warn("GPU request refused")
+	case engine.OutcomeLate:
+		entry.WithError(a.Err).Error("GPU request answered late")
 	default:
 		entry.WithError(a.Err).Error("GPU request failed")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
@@ -37,9 +38,15 @@ type scenario struct {
 
 func newScenario(t *testing.T, mutate func(*config.Config)) *scenario {
 	t.Helper()
+	return newScenarioWith(t, mutate, nil)
+}
+
+// newScenarioWith is newScenario with the daemon's metrics in m (nil: none).
+func newScenarioWith(t *testing.T, mutate func(*config.Config), m *metrics.Metrics) *scenario {
+	t.Helper()
 	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: 4, MIG: map[int]int{3: 2}})
 	require.NoError(t, err)
-	d := nritest.Start(t, h, mutate)
+	d := nritest.Start(t, h, mutate, func(o *plugin.Options) { o.Metrics = m })
 	return &scenario{Daemon: d, t: t, host: h, cfg: d.Config, logs: d.Logs}
 }
 

@@ -13,6 +13,11 @@ const (
 	OutcomeNotGPU   = "not-gpu"  // the container asked for nothing
 	OutcomeRefused  = "refused"  // a policy rule or a requirement refused it
 	OutcomeError    = "error"    // bad input, unknown device, no driver, ...
+	// OutcomeLate is the daemon's word for an answer that came after the
+	// runtime's deadline for the request: the runtime has already given up
+	// (created the container without gpu-nri, or failed it), so whatever
+	// the decision was, nothing was granted. Decide never returns it.
+	OutcomeLate = "late"
 )
 
 // classify gives the outcome of res and err.

@@ -19,7 +19,7 @@ import (
 // outcomes lists every outcome label value (engine's Outcome* words, the
 // audit line's and explain's too); each is exported as 0 from the start.
 func outcomes() []string {
-	return []string{engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError}
+	return []string{engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError, engine.OutcomeLate}
 }
 
 // createBuckets are the latency histogram buckets in seconds: the handler is
@@ -56,7 +56,7 @@ func New(version string) *Metrics {
 		}, []string{"outcome"}),
 		containers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gpu_nri_containers_total",
-			Help: "Containers handled by gpu-nri, by outcome (injected, not-gpu, refused, error).",
+			Help: "Containers handled by gpu-nri, by outcome (injected, not-gpu, refused, error, late).",
 		}, []string{"outcome"}),
 		devices: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gpu_nri_devices_injected_total",
@@ -106,7 +106,7 @@ func (m *Metrics) ObserveCreate(outcome string, devices int, d time.Duration) {
 		return
 	}
 	switch outcome {
-	case engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError:
+	case engine.OutcomeInjected, engine.OutcomeNotGPU, engine.OutcomeRefused, engine.OutcomeError, engine.OutcomeLate:
 	default:
 		outcome = engine.OutcomeError
 	}

@@ -93,9 +93,9 @@ type Daemon struct {
 // Start configures gpu-nri for h (hook at /opt/gpu-nri/bin/gpu-nri, a
 // private CDI spec dir, no background polling, JSON logs at debug into
 // Logs), lets mutate change the
-// configuration, starts the runtime and the plugin, and waits until the
+// configuration and plugOpts the plugin's options (e.g. Metrics), starts the runtime and the plugin, and waits until the
 // runtime has synchronized the plugin. Everything stops at test cleanup.
-func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
+func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config), plugOpts ...func(*plugin.Options)) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
 	// Short socket path: unix sockets are limited to 108 bytes.
@@ -134,7 +134,11 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config)) *Daemon {
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	log.SetLevel(logrus.DebugLevel)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: HostOptions(h)})
+	po := plugin.Options{Config: cfg, Logger: log, HostOptions: HostOptions(h)}
+	for _, o := range plugOpts {
+		o(&po)
+	}
+	p, err := plugin.New(po)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
