@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
@@ -80,4 +83,99 @@ func BenchmarkCreateContainer(b *testing.B) {
 			})
 		}
 	}
+}
+
+// scalePlugin builds a hooked plugin for a host of gpus GPUs whose last
+// migGPUs GPUs are in MIG mode with 7 MIG devices each (an H100/H200 node
+// cut into 1g slices).
+func scalePlugin(b *testing.B, gpus, migGPUs int) (*plugin.Plugin, *simhost.Host) {
+	b.Helper()
+	mig := map[int]int{}
+	for g := gpus - migGPUs; g < gpus; g++ {
+		mig[g] = 7
+	}
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(b.TempDir(), "host"), GPUs: gpus, MIG: mig})
+	require.NoError(b, err)
+	cfg := config.Default()
+	cfg.Host = h.Config
+	cfg.Injection.CDISpecDirs = nil
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: []hostsrc.Option{
+		hostsrc.WithNodeStater(h.Stater()),
+		hostsrc.WithGPUFacts(func(inv *inventory.Inventory) error {
+			inv.CUDAVersion = h.CUDAVersion
+			for i := range inv.GPUs {
+				inv.GPUs[i].Brand, inv.GPUs[i].Arch = "tesla", "9.0"
+			}
+			return nil
+		})}})
+	require.NoError(b, err)
+	_, err = p.Configure(context.Background(), "", "containerd", "v2.4.2")
+	require.NoError(b, err)
+	return p, h
+}
+
+// BenchmarkCreateContainerScale: the handler on 8- and 16-GPU hosts with
+// MIG (2 resp. 4 GPUs in MIG mode, 7 slices each), for one whole GPU, two
+// MIG slices of one GPU, and all (every whole GPU and every slice).
+func BenchmarkCreateContainerScale(b *testing.B) {
+	for _, host := range []struct{ gpus, migGPUs int }{{8, 2}, {16, 4}} {
+		p, _ := scalePlugin(b, host.gpus, host.migGPUs)
+		firstMIG := host.gpus - host.migGPUs
+		pod := &api.PodSandbox{Id: "p", Name: "trainer", Namespace: "ml"}
+		for _, tc := range []struct{ name, visible string }{
+			{"1-gpu", "0"},
+			{"2-mig", fmt.Sprintf("%d:0,%d:1", firstMIG, firstMIG)},
+			{"all", "all"},
+		} {
+			ctr := &api.Container{Id: "c", Name: "main", Env: cudaEnv(tc.visible)}
+			b.Run(fmt.Sprintf("%d-gpus/%s", host.gpus, tc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if adj, _, err := p.CreateContainer(context.Background(), pod, ctr); err != nil || adj == nil {
+						b.Fatalf("adjustment %v, error %v", adj, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCreateContainerBurst: bursts of 100 concurrent CreateContainer
+// calls (2 GPUs each, the 16-GPU host) as a runtime creating many pods at
+// once would send them; reports each call's latency percentiles over all
+// bursts (p50-µs, p99-µs) beside the time per burst.
+func BenchmarkCreateContainerBurst(b *testing.B) {
+	const burst = 100
+	p, _ := scalePlugin(b, 16, 4)
+	pod := &api.PodSandbox{Id: "p", Name: "trainer", Namespace: "ml"}
+	var lat []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		out := make([]time.Duration, burst)
+		errs := make([]error, burst)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range burst {
+			ctr := &api.Container{Id: fmt.Sprintf("c%d", i), Name: "main", Env: cudaEnv(fmt.Sprintf("%d,%d", i%12, (i+1)%12))}
+			wg.Go(func() {
+				<-start
+				t0 := time.Now()
+				_, _, errs[i] = p.CreateContainer(context.Background(), pod, ctr)
+				out[i] = time.Since(t0)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		lat = append(lat, out...)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
