@@ -40,10 +40,15 @@
 // Libraries are looked up in <DriverRoot>/etc/ld.so.cache (pkg/ldcache);
 // when it cannot be read, the standard library directories are scanned and
 // each file's word size is read from its ELF header. Only files named
-// <lib>.so.<driver version> count, except the EGL platform libraries NVIDIA
-// versions separately (libnvidia-egl-gbm, -wayland, -wayland2, -xcb, -xlib),
-// where any version counts. libvdpau_nvidia, which the cache never lists, is
-// found in the vdpau subdirectories. 32-bit libraries go under Compat32 with
+// <lib>.so.<driver version> count, except the libraries NVIDIA versions
+// separately (the EGL platform libraries libnvidia-egl-gbm, -wayland,
+// -wayland2, -xcb, -xlib, and the legacy libnvidia-nvvm70), where any
+// version counts; a scanned directory's SONAME-style symlink
+// (<lib>.so.1) counts when the file it resolves to does. libvdpau_nvidia,
+// which the cache never lists, is found in the vdpau subdirectories (on
+// Debian only as the link vdpau/libvdpau_nvidia.so.1). Every symlink,
+// absolute ones included (Debian's /etc/alternatives), is resolved inside
+// the driver root. 32-bit libraries go under Compat32 with
 // Lib32 set and BaseCapability naming their 64-bit counterpart's capability.
 // Each library's SONAME is read at discovery time.
 //

@@ -24,14 +24,15 @@ func libraryCapability(name string) (Capability, bool) {
 	case "libcuda", "libcudadebugger", "libnvidia-opencl", "libnvidia-gpucomp",
 		"libnvidia-ptxjitcompiler", "libnvidia-fatbinaryloader", "libnvidia-allocator",
 		"libnvidia-compiler", "libnvidia-pkcs11", "libnvidia-pkcs11-openssl3",
-		"libnvidia-nvvm", "libnvidia-tileiras":
+		"libnvidia-nvvm", "libnvidia-nvvm70", "libnvidia-tileiras":
 		return Compute, true
 	case "libvdpau_nvidia", "libnvidia-encode", "libnvidia-opticalflow", "libnvcuvid":
 		return Video, true
 	case "libnvidia-eglcore", "libnvidia-glcore", "libnvidia-tls", "libnvidia-glsi",
 		"libnvidia-fbc", "libnvidia-ifr", "libnvidia-rtcore", "libnvoptix",
 		"libGLX_nvidia", "libEGL_nvidia", "libGLESv2_nvidia", "libGLESv1_CM_nvidia",
-		"libnvidia-glvkspirv", "libnvidia-cbl":
+		"libnvidia-glvkspirv", "libnvidia-cbl", "libnvidia-vulkan-producer", "libnvidia-vksc-core",
+		"libnvidia-wayland-client":
 		return Graphics, true
 	case "libnvidia-ngx":
 		return NGX, true
@@ -44,11 +45,13 @@ func libraryCapability(name string) (Capability, bool) {
 
 // versionlessLibrary reports whether NVIDIA ships the library with its own
 // version rather than the driver's (the EGL external platform libraries,
-// e.g. libnvidia-egl-wayland.so.1.1.13): any version of it counts.
+// e.g. libnvidia-egl-wayland.so.1.1.13, and the legacy NVVM,
+// libnvidia-nvvm70.so.4, which NVIDIA's CDI spec mounts as
+// libnvidia-nvvm70.so.*): any version of it counts.
 func versionlessLibrary(name string) bool {
 	switch name {
 	case "libnvidia-egl-gbm", "libnvidia-egl-wayland", "libnvidia-egl-wayland2",
-		"libnvidia-egl-xcb", "libnvidia-egl-xlib":
+		"libnvidia-egl-xcb", "libnvidia-egl-xlib", "libnvidia-nvvm70":
 		return true
 	}
 	return false
@@ -151,11 +154,36 @@ func (s *libSearch) scan(dir string) {
 	for _, n := range names {
 		name := libName(n)
 		capability, ok := libraryCapability(name)
-		if !ok || !s.d.versionOK(name, n) {
+		if !ok || (!s.d.versionOK(name, n) && !s.sonameLink(dir, name, n)) {
 			continue
 		}
 		s.add(name, capability, 0, "/"+filepath.Join(dir, n))
 	}
+}
+
+// sonameLink reports whether file (in dir, relative to the driver root) is
+// a symlink named like a SONAME, <name>.so.<digits>[.<digits>]: the only
+// name some layouts give a library in a scanned directory (Debian's
+// vdpau/libvdpau_nvidia.so.1 and, without ld.so.cache, every library, the
+// real files being in nvidia/current). add then resolves it and keeps it
+// only when the real file is of this driver's version.
+func (s *libSearch) sonameLink(dir, name, file string) bool {
+	v, ok := strings.CutPrefix(file, name+".so.")
+	if !ok || v == "" || !isVersionish(v) {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(s.root, dir, file))
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+// isVersionish reports whether v is dot-separated decimal numbers ("1", "4", "1.1").
+func isVersionish(v string) bool {
+	for _, f := range strings.Split(v, ".") {
+		if _, ok := parseUint(f); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // versionOK reports whether file (a base name) is a library of this driver:

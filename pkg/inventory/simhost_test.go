@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -18,14 +19,20 @@ func TestDiscoverSimhost(t *testing.T) {
 	tests := []struct {
 		name string
 		opts simhost.Options
+		// rooted reads the host as the DaemonSet does: host.root is the
+		// simulated host's directory, not "/".
+		rooted bool
 	}{
-		{"four GPUs", simhost.Options{}},
-		{"eight GPUs with MIG", simhost.Options{GPUs: 8, MIG: map[int]int{0: 2, 5: 3}}},
-		{"another driver version", simhost.Options{GPUs: 2, DriverVersion: "570.86.15"}},
-		{"32-bit libraries", simhost.Options{GPUs: 1, Lib32: true}},
-		{"no ld.so.cache", simhost.Options{GPUs: 1, Omit: []string{"ldcache"}}},
-		{"no uvm, no firmware", simhost.Options{GPUs: 1, Omit: []string{"uvm", "firmware"}}},
-		{"real nodes", simhost.Options{GPUs: 2, RealNodes: true}},
+		{"four GPUs", simhost.Options{}, false},
+		{"eight GPUs with MIG", simhost.Options{GPUs: 8, MIG: map[int]int{0: 2, 5: 3}}, false},
+		{"another driver version", simhost.Options{GPUs: 2, DriverVersion: "570.86.15"}, false},
+		{"32-bit libraries", simhost.Options{GPUs: 1, Lib32: true}, false},
+		{"no ld.so.cache", simhost.Options{GPUs: 1, Omit: []string{"ldcache"}}, false},
+		{"no uvm, no firmware", simhost.Options{GPUs: 1, Omit: []string{"uvm", "firmware"}}, false},
+		{"real nodes", simhost.Options{GPUs: 2, RealNodes: true}, false},
+		{"Debian's packaged driver, host.root set", simhost.Options{GPUs: 2, Layout: simhost.LayoutDebian}, true},
+		{"Debian's packaged driver, no ld.so.cache, host.root set", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, Omit: []string{"ldcache"}}, true},
+		{"Debian's packaged driver, host.root /", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, MIG: map[int]int{0: 1}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,8 +42,19 @@ func TestDiscoverSimhost(t *testing.T) {
 			tt.opts.Dir = t.TempDir()
 			h, err := simhost.Build(tt.opts)
 			require.NoError(t, err)
-			inv, err := inventory.Discover(h.Config, inventory.WithNodeStater(h.Stater()))
+			hc := h.Config
+			if tt.rooted {
+				hc = h.RootedConfig()
+			}
+			// The driver's own facts, as the daemon asks for them: nvidia-smi
+			// (static build) or NVML (cgo), found and run inside the root.
+			inv, err := inventory.Discover(hc, inventory.WithNodeStater(h.Stater()),
+				inventory.WithGPUFacts(func(inv *inventory.Inventory) error { return nvmlfacts.Fill(inv, hc.View(hc.DriverRoot)) }))
 			require.NoError(t, err)
+			for _, w := range inv.Warnings {
+				require.NotContains(t, w, "gpu facts", "the driver's facts must be learned")
+			}
+			require.Equal(t, h.CUDAVersion, inv.CUDAVersion)
 
 			require.Equal(t, h.DriverVersion, inv.DriverVersion)
 			require.Len(t, inv.GPUs, len(h.GPUs))
@@ -73,7 +91,7 @@ func TestDiscoverSimhost(t *testing.T) {
 			}
 			for c, files := range inv.Libraries {
 				for _, f := range files {
-					require.True(t, strings.HasPrefix(f.HostPath, h.Config.DriverRoot), f.HostPath)
+					require.True(t, strings.HasPrefix(f.HostPath, hc.DriverRoot+"/"), f.HostPath)
 					got = append(got, string(c)+" "+f.Path+" "+f.SONAME)
 				}
 			}
