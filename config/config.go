@@ -127,6 +127,12 @@ type Requirements struct {
 	// Unverifiable says what happens when a requirement names a property the
 	// host cannot report (no NVML): "refuse" (default) or "allow".
 	Unverifiable string `json:"unverifiable"`
+	// ComputeNotReady says what happens to a container that needs compute
+	// on a node where CUDA cannot run (nvidia-uvm not loaded, or libraries
+	// of another driver version than the loaded kernel module): "refuse"
+	// (default: a clear error naming the cause and the fix) or "allow" (it
+	// starts, with a warning).
+	ComputeNotReady string `json:"computeNotReady"`
 }
 
 // Request sources.
@@ -238,7 +244,7 @@ func Default() *Config {
 			AdditionalGIDs:                true,
 			MPSPipeDirectory:              "/tmp/nvidia-mps",
 		},
-		Requirements: Requirements{Unverifiable: "refuse"},
+		Requirements: Requirements{Unverifiable: "refuse", ComputeNotReady: "refuse"},
 		Policy:       StandalonePolicy(),
 		Log:          Log{Level: "info", Format: "text"},
 	}
@@ -340,6 +346,11 @@ func (c *Config) Validate() error {
 	case "refuse", "allow":
 	default:
 		bad("requirements.unverifiable", "must be refuse or allow, got %q", c.Requirements.Unverifiable)
+	}
+	switch c.Requirements.ComputeNotReady {
+	case "refuse", "allow":
+	default:
+		bad("requirements.computeNotReady", "must be refuse or allow, got %q", c.Requirements.ComputeNotReady)
 	}
 	known := map[string]bool{}
 	for _, k := range AllCapabilities() {

@@ -71,6 +71,7 @@ func TestParse(t *testing.T) {
 		{name: "bad source", in: "policy:\n  sources:\n    telepathy: {}\n", err: "telepathy"},
 		{name: "bad duration", in: "host:\n  refreshInterval: soon\n", err: "soon"},
 		{name: "bad unverifiable", in: "requirements:\n  unverifiable: maybe\n", err: "requirements.unverifiable"},
+		{name: "bad computeNotReady", in: "requirements:\n  computeNotReady: warn\n", err: "requirements.computeNotReady"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.in))

@@ -98,6 +98,8 @@ type discovery struct {
 	majors map[string]int64
 	// devNames lists <dev> (unsorted), nil when unreadable.
 	devNames []string
+	// procDevicesRead is false when <proc>/devices could not be read.
+	procDevicesRead bool
 }
 
 // Discover reads the host through h and returns everything its NVIDIA driver
@@ -142,13 +144,15 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.imex()
 	d.extra()
 	d.extraFiles()
-	d.libraries()
+	others := d.libraries()
+	d.computeProblems(others)
 	d.binaries()
 	d.firmware()
 	d.sockets()
 	d.configFiles()
 	for _, f := range o.facts {
 		if err := f(d.inv); err != nil {
+			d.inv.FactsErrors = append(d.inv.FactsErrors, err.Error())
 			d.warnf("gpu facts: %v", err)
 		}
 	}
@@ -240,6 +244,7 @@ func (d *discovery) procDevices() {
 		return
 	}
 	d.majors = parseProcDevices(string(data))
+	d.procDevicesRead = true
 }
 
 // parseProcDevices returns the "Character devices:" section of /proc/devices

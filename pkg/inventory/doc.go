@@ -62,6 +62,11 @@
 //     <proc>/driver/nvidia/version) is an error wrapping ErrNoDriver; a GPU
 //     information file that cannot be parsed is an error, since skipping it
 //     would renumber the GPUs after it.
+//   - What stops CUDA in a container (nvidia-uvm not loaded or its node
+//     missing; driver libraries of another version than the loaded kernel
+//     module, i.e. a userland upgraded without a reboot) is found once, as
+//     ComputeProblems with their fixes; CheckCompute answers per request
+//     from it with no file system work.
 //   - ComputeFingerprint costs a few reads and stats; Watcher.Run polls it
 //     and rediscovers on change, so a driver upgrade, a MIG reconfiguration
 //     or a module reload replaces the inventory, and a failed rediscovery

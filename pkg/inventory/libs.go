@@ -102,11 +102,26 @@ type libSearch struct {
 	// seen holds the driver-root-relative paths of real files already
 	// handled (added or refused), so each is read and reported once.
 	seen map[string]bool
+	// others are the versions of driver libraries of another driver than
+	// the loaded kernel module's (a userland upgraded without a reboot).
+	others []string
+}
+
+// other records the version of file when it is <name>.so.<a driver
+// version> of another driver than the loaded one.
+func (s *libSearch) other(name, file string) {
+	v, ok := strings.CutPrefix(file, name+".so.")
+	if !ok || versionlessLibrary(name) || !isVersion(v) || v == s.d.inv.DriverVersion || slices.Contains(s.others, v) {
+		return
+	}
+	s.others = append(s.others, v)
 }
 
 // libraries finds the driver libraries through <driverRoot>/etc/ld.so.cache,
 // or by scanning the standard directories when the cache cannot be read.
-func (d *discovery) libraries() {
+// It returns the versions of driver libraries it saw of another driver than
+// the loaded kernel module's, sorted.
+func (d *discovery) libraries() []string {
 	s := &libSearch{d: d, root: d.view(d.h.DriverRoot), seen: map[string]bool{}}
 	cache := filepath.Join(d.h.DriverRoot, "etc", "ld.so.cache")
 	entries, err := ldcache.ReadFile(d.view(cache))
@@ -142,6 +157,8 @@ func (d *discovery) libraries() {
 			d.warnf("no %s libraries of driver %s found under %s", c, d.inv.DriverVersion, d.h.DriverRoot)
 		}
 	}
+	slices.Sort(s.others)
+	return s.others
 }
 
 // scan adds the driver libraries in dir (relative to the driver root).
@@ -154,7 +171,11 @@ func (s *libSearch) scan(dir string) {
 	for _, n := range names {
 		name := libName(n)
 		capability, ok := libraryCapability(name)
-		if !ok || (!s.d.versionOK(name, n) && !s.sonameLink(dir, name, n)) {
+		if !ok {
+			continue
+		}
+		if !s.d.versionOK(name, n) && !s.sonameLink(dir, name, n) {
+			s.other(name, n)
 			continue
 		}
 		s.add(name, capability, 0, "/"+filepath.Join(dir, n))
@@ -216,6 +237,9 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 		return
 	}
 	base := filepath.Base(rel)
+	if libName(base) == name {
+		s.other(name, base)
+	}
 	if libName(base) != name || !d.versionOK(name, base) {
 		d.warnf("library %s ignored: it is %s, not version %s of the driver", p, "/"+rel, d.inv.DriverVersion)
 		return

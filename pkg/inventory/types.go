@@ -131,6 +131,15 @@ type Inventory struct {
 	ConfigFiles map[Capability][]File
 	// Warnings are non-fatal findings from discovery (missing pieces).
 	Warnings []string
+	// ComputeProblems are the reasons CUDA cannot run in a container here
+	// (nvidia-uvm not loaded; libraries of another driver version than the
+	// loaded kernel module), each with its fix; empty when it can. Computed
+	// once by Discover; CheckCompute reads it per container.
+	ComputeProblems []ComputeProblem
+	// FactsErrors are the errors of the WithGPUFacts functions (nvidia-smi
+	// or NVML could not run), also in Warnings; empty when every fact source
+	// answered.
+	FactsErrors []string
 	// Fingerprint identifies the host state this inventory was built from;
 	// a different fingerprint means the inventory must be rebuilt.
 	Fingerprint string
