@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
@@ -199,7 +201,20 @@ type runtimeInfo struct {
 	nri    bool   // NRI enabled
 }
 
-func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath) }
+// view returns where doctor reads the host path hostPath: under host.root,
+// with symlinks, absolute ones included (/var/run -> /run, a hook binary
+// linked through /etc/alternatives), resolved inside it as the host itself
+// would, never in the plugin's own root.
+func (d *doctor) view(hostPath string) string {
+	h := d.cfg.Host
+	if h.Root == "" || h.Root == "/" {
+		return h.View(hostPath)
+	}
+	if p, err := securejoin.SecureJoin(h.Root, hostPath); err == nil {
+		return p
+	}
+	return h.View(hostPath)
+}
 
 func (d *doctor) runtime() runtimeInfo {
 	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig

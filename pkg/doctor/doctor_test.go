@@ -214,6 +214,21 @@ func TestFindings(t *testing.T) {
 		{name: "hooks rejected, hookless", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.Loader = config.LoaderHookless },
 			check:  "validator", sev: doctor.OK, substr: "injection.loader is hookless"},
+		// host.root set: the hook binary reached through an absolute link
+		// must be looked up inside the root, not in doctor's own "/".
+		{name: "hook binary behind an absolute link, host.root set", containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				root := filepath.Join(n.dir, "hostroot")
+				n.write(t, filepath.Join(root, "opt/gpu-nri/bin/gpu-nri"), "#!/bin/sh\n")
+				require.NoError(t, os.Chmod(filepath.Join(root, "opt/gpu-nri/bin/gpu-nri"), 0o755))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755))
+				require.NoError(t, os.Symlink("/etc/alternatives/gpu-nri", filepath.Join(root, "usr/local/bin/gpu-nri")))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "etc/alternatives"), 0o755))
+				require.NoError(t, os.Symlink("/opt/gpu-nri/bin/gpu-nri", filepath.Join(root, "etc/alternatives/gpu-nri")))
+				n.cfg.Host.Root = root
+				n.cfg.Injection.HookPath, n.cfg.Injection.LdconfigPath = "/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri"
+			},
+			check: "hook", sev: doctor.OK, substr: "injection.hookPath /usr/local/bin/gpu-nri is present and executable"},
 		{name: "hook binary missing", containerd: healthyV3,
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
 			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},

@@ -123,8 +123,12 @@ func (s *libSearch) other(name, file string) {
 // the loaded kernel module's, sorted.
 func (d *discovery) libraries() []string {
 	s := &libSearch{d: d, root: d.view(d.h.DriverRoot), seen: map[string]bool{}}
-	cache := filepath.Join(d.h.DriverRoot, "etc", "ld.so.cache")
-	entries, err := ldcache.ReadFile(d.view(cache))
+	// Resolved inside the driver root like every other file (it may be a link).
+	cache, err := securejoin.SecureJoin(s.root, "etc/ld.so.cache")
+	var entries []ldcache.Entry
+	if err == nil {
+		entries, err = ldcache.ReadFile(cache)
+	}
 	if err != nil {
 		d.warnf("libraries found by scanning %s, not through ld.so.cache: %v",
 			strings.Join(libDirs(), ", "), err)
