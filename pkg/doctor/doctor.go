@@ -150,8 +150,15 @@ func (d *doctor) driver() {
 	} else if missing == 0 {
 		d.add("devices", OK, "", "%d GPU(s), %d device node(s) /dev/nvidiaN", len(inv.GPUs), len(inv.GPUs))
 	}
+	named := map[string]bool{}
+	for _, f := range inv.Skipped {
+		named["library "+f.String()] = true
+		d.add("files", Info, "", "skipped driver file %s", f)
+	}
 	for _, w := range inv.Warnings {
-		d.add("devices", Info, "", "inventory: %s", w)
+		if !named[w] {
+			d.add("devices", Info, "", "inventory: %s", w)
+		}
 	}
 }
 

@@ -229,6 +229,14 @@ func TestFindings(t *testing.T) {
 				n.cfg.Injection.HookPath, n.cfg.Injection.LdconfigPath = "/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri"
 			},
 			check: "hook", sev: doctor.OK, substr: "injection.hookPath /usr/local/bin/gpu-nri is present and executable"},
+		{name: "dangling library link named", containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				require.NoError(t, os.Remove(filepath.Join(n.h.Config.DriverRoot, "usr/lib/x86_64-linux-gnu/libnvidia-cfg.so."+n.h.DriverVersion)))
+			},
+			check: "files", sev: doctor.Info, substr: "skipped driver file /usr/lib/x86_64-linux-gnu/libnvidia-cfg.so.1 ignored: it does not exist"},
+		{name: "library of another driver named", containerd: healthyV3, so: simhost.Options{GPUs: 1, DriverVersion: "560.35.03"},
+			mutate: func(t *testing.T, n *node) { setKernelVersion(t, n, "550.54.14") },
+			check:  "files", sev: doctor.Info, substr: "libcuda.so.1 ignored: it is /usr/lib/x86_64-linux-gnu/libcuda.so.560.35.03, not version 550.54.14 of the driver"},
 		{name: "hook binary missing", containerd: healthyV3,
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
 			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},

@@ -173,6 +173,16 @@ func (d *discovery) devPath(elem ...string) string {
 	return filepath.Join(append([]string{d.h.DevRoot}, elem...)...)
 }
 
+// skip records a driver file discovery left out and why; with warn, it is
+// also a Warning ("library <path> ignored: <reason>").
+func (d *discovery) skip(p, reason string, warn bool) {
+	f := SkippedFile{Path: p, Reason: reason}
+	d.inv.Skipped = append(d.inv.Skipped, f)
+	if warn {
+		d.warnf("library %s", f)
+	}
+}
+
 func (d *discovery) warnf(format string, a ...any) {
 	d.inv.Warnings = append(d.inv.Warnings, fmt.Sprintf(format, a...))
 }

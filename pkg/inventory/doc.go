@@ -58,7 +58,9 @@
 //     Its lookups (GPUByIndex, GPUByUUID, GPUByPCI, MIGByIndex, MIGByUUID)
 //     use maps built by Discover and do no file system work.
 //   - Missing optional pieces (uvm, modeset, DRI, firmware, a library
-//     directory, SONAMEs) become Warnings, never errors. No driver (no
+//     directory, SONAMEs) become Warnings, never errors. Every driver
+//     library seen and left out (dangling link, not a regular or ELF file,
+//     another driver version) is listed in Skipped with the reason. No driver (no
 //     <proc>/driver/nvidia/version) is an error wrapping ErrNoDriver; a GPU
 //     information file that cannot be parsed is an error, since skipping it
 //     would renumber the GPUs after it.

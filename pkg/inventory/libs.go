@@ -107,14 +107,17 @@ type libSearch struct {
 	others []string
 }
 
-// other records the version of file when it is <name>.so.<a driver
-// version> of another driver than the loaded one.
-func (s *libSearch) other(name, file string) {
+// other records the version of file and reports true when it is
+// <name>.so.<a driver version> of another driver than the loaded one.
+func (s *libSearch) other(name, file string) bool {
 	v, ok := strings.CutPrefix(file, name+".so.")
-	if !ok || versionlessLibrary(name) || !isVersion(v) || v == s.d.inv.DriverVersion || slices.Contains(s.others, v) {
-		return
+	if !ok || versionlessLibrary(name) || !isVersion(v) || v == s.d.inv.DriverVersion {
+		return false
 	}
-	s.others = append(s.others, v)
+	if !slices.Contains(s.others, v) {
+		s.others = append(s.others, v)
+	}
+	return true
 }
 
 // libraries finds the driver libraries through <driverRoot>/etc/ld.so.cache,
@@ -179,7 +182,9 @@ func (s *libSearch) scan(dir string) {
 			continue
 		}
 		if !s.d.versionOK(name, n) && !s.sonameLink(dir, name, n) {
-			s.other(name, n)
+			if s.other(name, n) {
+				s.d.skip("/"+filepath.Join(dir, n), "a library of driver "+strings.TrimPrefix(n, name+".so.")+", not "+s.d.inv.DriverVersion, false)
+			}
 			continue
 		}
 		s.add(name, capability, 0, "/"+filepath.Join(dir, n))
@@ -227,8 +232,12 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 	d := s.d
 	real, rel, fi, err := resolveIn(s.root, p)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			d.warnf("library %s ignored: %v", p, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A dangling link (ld.so.cache or a SONAME link naming a file
+			// that is gone): not worth a warning, but doctor names it.
+			d.skip(p, fmt.Sprintf("it does not exist (%v)", err), false)
+		} else {
+			d.skip(p, err.Error(), true)
 		}
 		return
 	}
@@ -237,7 +246,7 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 	}
 	s.seen[rel] = true
 	if !fi.Mode().IsRegular() {
-		d.warnf("library %s ignored: %s is not a regular file", p, "/"+rel)
+		d.skip(p, fmt.Sprintf("%s is not a regular file", "/"+rel), true)
 		return
 	}
 	base := filepath.Base(rel)
@@ -245,13 +254,13 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 		s.other(name, base)
 	}
 	if libName(base) != name || !d.versionOK(name, base) {
-		d.warnf("library %s ignored: it is %s, not version %s of the driver", p, "/"+rel, d.inv.DriverVersion)
+		d.skip(p, fmt.Sprintf("it is %s, not version %s of the driver", "/"+rel, d.inv.DriverVersion), true)
 		return
 	}
 	if bits == 0 {
 		class, err := elfClass(real)
 		if err != nil {
-			d.warnf("library %s ignored: %v", "/"+rel, err)
+			d.skip("/"+rel, err.Error(), true)
 			return
 		}
 		bits = 32 * class
