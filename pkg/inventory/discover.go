@@ -150,6 +150,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.firmware()
 	d.sockets()
 	d.configFiles()
+	d.xorgModules()
 	for _, f := range o.facts {
 		if err := f(d.inv); err != nil {
 			d.inv.FactsErrors = append(d.inv.FactsErrors, err.Error())

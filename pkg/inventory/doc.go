@@ -52,6 +52,11 @@
 // Lib32 set and BaseCapability naming their 64-bit counterpart's capability.
 // Each library's SONAME is read at discovery time.
 //
+// For display it also collects the X.Org driver modules (nvidia_drv.so,
+// libglxserver_nvidia.so.<version> and, as the same file, the unversioned
+// name the X server loads) into ConfigFiles[Display], at the paths where
+// they were found, like NVIDIA does.
+//
 // # Guarantees
 //
 //   - An Inventory is immutable once Discover returns; share it freely.
@@ -80,7 +85,5 @@
 // It does not talk to NVML: Brand, Arch, CUDAVersion and MIG UUIDs stay
 // empty unless a WithGPUFacts function fills them. It does not decide what a
 // container gets (see pkg/policy), create device nodes, or run ldconfig. It
-// does not collect the X.Org driver modules (nvidia_drv.so,
-// libglxserver_nvidia.so) for the display capability, and it does not read
-// /sys.
+// does not read /sys.
 package inventory

@@ -2,10 +2,12 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/gpu-nri/gpu-nri/config"
 )
@@ -138,6 +140,7 @@ func (d *discovery) configFiles() {
 		{Graphics, "vulkan/implicit_layer.d/nvidia_layers.json"},
 		{Graphics, "nvidia/nvoptix.bin"},
 		{Display, "X11/xorg.conf.d/10-nvidia.conf"},
+		{Display, "X11/xorg.conf.d/nvidia-drm-outputclass.conf"},
 		{Compute, "OpenCL/vendors/nvidia.icd"},
 	} {
 		seen := map[string]bool{}
@@ -152,6 +155,74 @@ func (d *discovery) configFiles() {
 					seen[n] = true
 					d.inv.ConfigFiles[cf.c] = append(d.inv.ConfigFiles[cf.c], f)
 				}
+			}
+		}
+	}
+}
+
+// xorgDirs are the X.Org module directories, in NVIDIA's search order: under
+// each directory of the driver's libraries first, then the usual ones.
+func xorgDirs(libDirs []string) []string {
+	var out []string
+	sub := []string{"xorg/modules/drivers", "xorg/modules/extensions", "xorg/modules/updates/drivers", "xorg/modules/updates/extensions"}
+	for _, d := range libDirs {
+		out = append(out, path.Join(d, "nvidia/xorg"))
+		for _, s := range sub {
+			out = append(out, path.Join(d, s))
+		}
+	}
+	for _, d := range []string{"/usr/lib", "/usr/lib64"} {
+		for _, s := range sub {
+			out = append(out, path.Join(d, s))
+		}
+	}
+	for _, d := range []string{"/usr/X11R6/lib", "/usr/X11R6/lib64"} {
+		for _, s := range sub {
+			out = append(out, path.Join(d, strings.TrimPrefix(s, "xorg/")))
+		}
+	}
+	return out
+}
+
+// xorgModules finds, for display, the X.Org driver modules NVIDIA injects:
+// nvidia_drv.so and libglxserver_nvidia.so.<driver version>, the first of
+// each in xorgDirs, at the path where it was found (so that a ModulePath of
+// the injected xorg.conf.d file stays valid). The unversioned
+// libglxserver_nvidia.so the X server loads is the same file mounted a
+// second time beside it (NVIDIA's hook makes it a link). On Debian only the
+// unversioned name is in the X.Org directories (an /etc/alternatives link
+// to /usr/lib/nvidia/current/libglxserver_nvidia.so.<version>); it counts
+// when it resolves to this driver's version.
+func (d *discovery) xorgModules() {
+	var libDirs []string
+	for _, f := range d.inv.Libraries[Compute] {
+		if dir := path.Dir(f.Path); !f.Lib32 && !slices.Contains(libDirs, dir) {
+			libDirs = append(libDirs, dir)
+		}
+	}
+	glx := "libglxserver_nvidia.so"
+	versioned := glx + "." + d.inv.DriverVersion
+	for _, names := range [][]string{{"nvidia_drv.so"}, {versioned, glx}} {
+	search:
+		for _, dir := range xorgDirs(libDirs) {
+			for _, n := range names {
+				f, ok := d.driverFile(path.Join(dir, n), Display)
+				if !ok {
+					continue
+				}
+				if n == glx && path.Base(f.HostPath) != versioned {
+					d.skip(f.Path, fmt.Sprintf("it is %s, not version %s of the driver", path.Base(f.HostPath), d.inv.DriverVersion), true)
+					continue
+				}
+				d.inv.ConfigFiles[Display] = append(d.inv.ConfigFiles[Display], f)
+				if len(names) > 1 { // libglxserver_nvidia
+					link := f
+					link.Path = path.Join(dir, glx)
+					if link.Path != f.Path {
+						d.inv.ConfigFiles[Display] = append(d.inv.ConfigFiles[Display], link)
+					}
+				}
+				break search
 			}
 		}
 	}

@@ -99,6 +99,20 @@ func TestDiscoverSimhost(t *testing.T) {
 			slices.Sort(got)
 			require.Equal(t, want, got)
 			require.Len(t, inv.Firmware, len(h.Firmware))
+			// Display: the OutputClass file and the X.Org modules (the
+			// unversioned GLX module name as the same file), where found.
+			want, got = nil, nil
+			for _, f := range h.ConfigFiles {
+				if f.Capability == inventory.Display {
+					want = append(want, f.Path+" "+strings.TrimPrefix(f.HostPath, h.Config.DriverRoot))
+				}
+			}
+			for _, f := range inv.ConfigFiles[inventory.Display] {
+				got = append(got, f.Path+" "+strings.TrimPrefix(f.HostPath, hc.DriverRoot))
+			}
+			slices.Sort(want)
+			slices.Sort(got)
+			require.Equal(t, want, got)
 			t.Logf("%d libraries (%d 32-bit), %d warnings, simhost notes %q",
 				len(got), len(inv.Libraries[inventory.Compat32]), len(inv.Warnings), h.Notes)
 		})

@@ -127,7 +127,8 @@ type Inventory struct {
 	// Sockets by capability (persistenced, fabricmanager: utility).
 	Sockets map[Capability][]File
 	// ConfigFiles by capability (graphics/display: glvnd, vulkan, egl...;
-	// compute: OpenCL icd).
+	// compute: OpenCL icd), and the other plain files mounted where they
+	// were found (display: the X.Org driver modules).
 	ConfigFiles map[Capability][]File
 	// Warnings are non-fatal findings from discovery (missing pieces).
 	Warnings []string

@@ -349,7 +349,55 @@ func (h *Host) writeDriverFile(rel, content string, perm os.FileMode) error {
 	return nil
 }
 
-func (h *Host) buildFiles(*compiler) error {
+// buildXorgModules installs the X.Org driver modules: nvidia_drv.so and
+// libglxserver_nvidia.so.<ver> with its unversioned link in
+// /usr/lib/xorg/modules/{drivers,extensions}, as NVIDIA's installer does;
+// in the Debian layout the real files are in /usr/lib/nvidia/current and
+// the X.Org directories hold only the usual names, through
+// /etc/alternatives. Recorded in ConfigFiles (display) as discovery reports
+// them: where found, the unversioned name as the same file.
+func (h *Host) buildXorgModules(cc *compiler) error {
+	ver := h.Options.DriverVersion
+	glx := "libglxserver_nvidia.so." + ver
+	for _, m := range []struct{ dir, file, soname, name string }{
+		{"/usr/lib/xorg/modules/drivers", "nvidia_drv.so", "nvidia_drv.so", "nvidia_drv.so"},
+		{"/usr/lib/xorg/modules/extensions", glx, glx, "libglxserver_nvidia.so"},
+	} {
+		built, err := cc.build("generic.c", "-shared", "-fPIC", "-Wl,-soname,"+m.soname, "-DSIMGPU_LIBRARY=\""+m.file+"\"")
+		if err != nil {
+			return err
+		}
+		real := filepath.Join(m.dir, m.file)
+		if h.debian() {
+			real = filepath.Join("/usr/lib/nvidia/current", m.file)
+		}
+		if err := copyFile(built, h.driverPath(real), 0o644); err != nil {
+			return err
+		}
+		f := File{Capability: inventory.Display, Path: real, HostPath: h.driverPath(real)}
+		switch {
+		case h.debian():
+			f.Path = filepath.Join(m.dir, m.name)
+			f.Alias = f.Path
+			if err := h.alternative("nvidia--"+m.name, f.Path, real); err != nil {
+				return err
+			}
+		case m.name != m.file:
+			if err := h.symlink(m.file, filepath.Join(m.dir, m.name)); err != nil {
+				return err
+			}
+		}
+		h.ConfigFiles = append(h.ConfigFiles, f)
+		if m.name != m.file && !h.debian() {
+			link := f
+			link.Path = filepath.Join(m.dir, m.name)
+			h.ConfigFiles = append(h.ConfigFiles, link)
+		}
+	}
+	return nil
+}
+
+func (h *Host) buildFiles(cc *compiler) error {
 	o := h.Options
 	if !o.omitted("firmware") {
 		fwDir := "/lib/firmware/nvidia"
@@ -369,10 +417,19 @@ func (h *Host) buildFiles(*compiler) error {
 			if !o.hasCap(c.cap) {
 				continue
 			}
+			if h.debian() && c.path == "/usr/share/X11/xorg.conf.d/10-nvidia.conf" {
+				// Debian's xserver-xorg-video-nvidia names the OutputClass file so.
+				c.path = "/usr/share/X11/xorg.conf.d/nvidia-drm-outputclass.conf"
+			}
 			if err := h.writeDriverFile(c.path, c.content, 0o644); err != nil {
 				return err
 			}
 			h.ConfigFiles = append(h.ConfigFiles, File{Capability: c.cap, Path: c.path, HostPath: h.driverPath(c.path)})
+		}
+	}
+	if o.hasCap(inventory.Display) && !o.omitted("config-files") {
+		if err := h.buildXorgModules(cc); err != nil {
+			return err
 		}
 	}
 	if !o.omitted("persistenced") {
