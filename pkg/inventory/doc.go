@@ -35,7 +35,9 @@
 // when nvidia-modprobe has not created them yet, are described from procfs.
 // nvidia-uvm's major is read from <proc>/devices and checked against the
 // node. DRI nodes are mapped to GPUs through udev's
-// <dev>/dri/by-path/pci-<bus>-{card,render} links.
+// <dev>/dri/by-path/pci-<bus>-{card,render} links or, on a host without
+// them (no udev), through the kernel's /sys/bus/pci/devices/<bus>/drm
+// (read under host.root).
 //
 // Libraries are looked up in <DriverRoot>/etc/ld.so.cache (pkg/ldcache);
 // when it cannot be read, the standard library directories are scanned and
@@ -85,5 +87,5 @@
 // It does not talk to NVML: Brand, Arch, CUDAVersion and MIG UUIDs stay
 // empty unless a WithGPUFacts function fills them. It does not decide what a
 // container gets (see pkg/policy), create device nodes, or run ldconfig. It
-// does not read /sys.
+// reads nothing else of /sys.
 package inventory

@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -33,6 +34,7 @@ func TestDiscoverSimhost(t *testing.T) {
 		{"Debian's packaged driver, host.root set", simhost.Options{GPUs: 2, Layout: simhost.LayoutDebian}, true},
 		{"Debian's packaged driver, no ld.so.cache, host.root set", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, Omit: []string{"ldcache"}}, true},
 		{"Debian's packaged driver, host.root /", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, MIG: map[int]int{0: 1}}, false},
+		{"no udev (no dri/by-path): DRI from /sys, host.root set", simhost.Options{GPUs: 2, Omit: []string{"dri-by-path"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +67,14 @@ func TestDiscoverSimhost(t *testing.T) {
 				require.Equal(t, want.UUID, g.UUID)
 				require.Equal(t, strings.ToLower(want.PCIBusID), g.PCIBusID)
 				require.Equal(t, want.Model, g.Model)
+				if !slices.Contains(tt.opts.Omit, "dri") && (tt.rooted || !slices.Contains(tt.opts.Omit, "dri-by-path")) {
+					var dri []string
+					for _, n := range g.DRI {
+						dri = append(dri, fmt.Sprintf("%s %d:%d", n.Path, n.Major, n.Minor))
+					}
+					require.Equal(t, []string{fmt.Sprintf("/dev/dri/card%d 226:%d", want.CardMinor, want.CardMinor),
+						fmt.Sprintf("/dev/dri/renderD%d 226:%d", want.RenderMinor, want.RenderMinor)}, dri)
+				}
 				require.Len(t, g.MIG, len(want.MIG))
 				for j, m := range want.MIG {
 					require.Equal(t, m.GI, g.MIG[j].GI)

@@ -534,6 +534,17 @@ func (h *Host) buildNodes(*compiler) error {
 		}
 	}
 	if !o.omitted("dri") {
+		// The kernel's view: Dir/sys/bus/pci/devices/<bus>/drm/<node>/
+		// (read where host.root is Dir, see RootedConfig).
+		for _, g := range h.GPUs {
+			for _, n := range []string{fmt.Sprintf("card%d", g.CardMinor), fmt.Sprintf("renderD%d", g.RenderMinor), fmt.Sprintf("card%d-DP-1", g.CardMinor)} {
+				if err := os.MkdirAll(filepath.Join(o.Dir, "sys/bus/pci/devices", g.PCIBusID, "drm", n), 0o755); err != nil {
+					return fmt.Errorf("simhost: %w", err)
+				}
+			}
+		}
+	}
+	if !o.omitted("dri") && !o.omitted("dri-by-path") {
 		// udev's by-path links tie each DRI node to its PCI device.
 		byPath := filepath.Join(h.Config.DevRoot, "dri/by-path")
 		if err := os.MkdirAll(byPath, 0o755); err != nil {

@@ -96,7 +96,7 @@ type Options struct {
 // GPU index or a library/binary base name.
 func Omissions() []string {
 	return []string{"ldcache", "soname-links", "uvm", "modeset", "nvidiactl", "firmware",
-		"persistenced", "dri", "version", "proc-devices", "mig-caps", "config-files",
+		"persistenced", "dri", "dri-by-path", "version", "proc-devices", "mig-caps", "config-files",
 		"gpu:N-information", "gpu:N-node", "lib:NAME", "bin:NAME"}
 }
 
