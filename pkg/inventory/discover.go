@@ -151,6 +151,7 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.sockets()
 	d.configFiles()
 	d.xorgModules()
+	d.gbmBackend()
 	for _, f := range o.facts {
 		if err := f(d.inv); err != nil {
 			d.inv.FactsErrors = append(d.inv.FactsErrors, err.Error())

@@ -57,7 +57,9 @@
 // For display it also collects the X.Org driver modules (nvidia_drv.so,
 // libglxserver_nvidia.so.<version> and, as the same file, the unversioned
 // name the X server loads) into ConfigFiles[Display], at the paths where
-// they were found, like NVIDIA does.
+// they were found, like NVIDIA does. Graphics gets GBM's NVIDIA backend,
+// <libdir>/gbm/nvidia-drm_gbm.so, as the libnvidia-allocator file itself
+// (NVIDIA's CDI hook makes it a link), in ConfigFiles[Graphics].
 //
 // # Guarantees
 //

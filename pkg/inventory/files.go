@@ -228,6 +228,38 @@ func (d *discovery) xorgModules() {
 	}
 }
 
+// gbmBackend gives graphics GBM's NVIDIA backend, gbm/nvidia-drm_gbm.so,
+// which NVIDIA's installer links to ../libnvidia-allocator.so.1 and NVIDIA's
+// CDI hook creates (without it GBM, and EGL on Wayland, find no NVIDIA
+// backend): at the host's own path when a library directory has one that
+// resolves to this driver's allocator (Debian's libraries are elsewhere,
+// but GBM looks in <libdir>/gbm), else beside the allocator. It is mounted
+// as the allocator file itself, so it needs neither the hook nor compute.
+func (d *discovery) gbmBackend() {
+	i := slices.IndexFunc(d.inv.Libraries[Compute], func(f File) bool {
+		return !f.Lib32 && libName(path.Base(f.Path)) == "libnvidia-allocator"
+	})
+	if i < 0 {
+		return
+	}
+	alloc := d.inv.Libraries[Compute][i]
+	p := path.Join(path.Dir(alloc.Path), "gbm/nvidia-drm_gbm.so")
+	for _, dir := range LibraryDirs64() {
+		cand := path.Join("/", dir, "gbm/nvidia-drm_gbm.so")
+		f, ok := d.driverFile(cand, Graphics)
+		if !ok {
+			continue
+		}
+		if f.HostPath == alloc.HostPath {
+			p = cand
+			break
+		}
+		d.skip(cand, fmt.Sprintf("it is %s, not this driver's libnvidia-allocator", f.HostPath), true)
+	}
+	d.inv.ConfigFiles[Graphics] = append(d.inv.ConfigFiles[Graphics],
+		File{HostPath: alloc.HostPath, Path: p, Capability: Graphics, BaseCapability: Graphics})
+}
+
 // extraFiles finds the host files of the extra device groups (GPUDirect
 // Storage: the udev database cuFile reads and its configuration) and the
 // MPS pipe directory. All are on the host root, not the driver root.

@@ -35,6 +35,8 @@ func TestDiscoverSimhost(t *testing.T) {
 		{"Debian's packaged driver, no ld.so.cache, host.root set", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, Omit: []string{"ldcache"}}, true},
 		{"Debian's packaged driver, host.root /", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, MIG: map[int]int{0: 1}}, false},
 		{"no udev (no dri/by-path): DRI from /sys, host.root set", simhost.Options{GPUs: 2, Omit: []string{"dri-by-path"}}, true},
+		{"no SONAME links (no GBM link on the host)", simhost.Options{GPUs: 1, Omit: []string{"soname-links"}}, false},
+		{"Debian's packaged driver, no SONAME links", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, Omit: []string{"soname-links"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,15 +112,20 @@ func TestDiscoverSimhost(t *testing.T) {
 			require.Equal(t, want, got)
 			require.Len(t, inv.Firmware, len(h.Firmware))
 			// Display: the OutputClass file and the X.Org modules (the
-			// unversioned GLX module name as the same file), where found.
+			// unversioned GLX module name as the same file), where found;
+			// graphics: GBM's backend, gbm/nvidia-drm_gbm.so, as the
+			// allocator itself.
 			want, got = nil, nil
+			gbm := func(f string) bool { return strings.Contains(f, "/gbm/") }
 			for _, f := range h.ConfigFiles {
-				if f.Capability == inventory.Display {
+				if f.Capability == inventory.Display || gbm(f.Path) {
 					want = append(want, f.Path+" "+strings.TrimPrefix(f.HostPath, h.Config.DriverRoot))
 				}
 			}
-			for _, f := range inv.ConfigFiles[inventory.Display] {
-				got = append(got, f.Path+" "+strings.TrimPrefix(f.HostPath, hc.DriverRoot))
+			for _, f := range append(inv.ConfigFiles[inventory.Display], inv.ConfigFiles[inventory.Graphics]...) {
+				if f.Capability == inventory.Display || gbm(f.Path) {
+					got = append(got, f.Path+" "+strings.TrimPrefix(f.HostPath, hc.DriverRoot))
+				}
 			}
 			slices.Sort(want)
 			slices.Sort(got)

@@ -232,6 +232,19 @@ func (h *Host) buildLibraries(cc *compiler) error {
 				cacheValue = f.Alias
 			}
 			h.Libraries = append(h.Libraries, f)
+			if l.base == "libnvidia-allocator" && !v.lib32 {
+				// GBM's NVIDIA backend, as NVIDIA's installer links it (on
+				// Debian through the alternatives link of the allocator).
+				// Without SONAME links there is none on the host, and
+				// discovery puts it beside the allocator.
+				gbm := filepath.Join(v.dir, "gbm/nvidia-drm_gbm.so")
+				if o.omitted("soname-links") {
+					gbm = filepath.Join(dir, "gbm/nvidia-drm_gbm.so")
+				} else if err := h.symlink("../libnvidia-allocator.so.1", gbm); err != nil {
+					return err
+				}
+				h.ConfigFiles = append(h.ConfigFiles, File{Capability: inventory.Graphics, Path: gbm, HostPath: f.HostPath})
+			}
 			if l.base != "libvdpau_nvidia" || !h.debian() {
 				cache = append(cache, ldcache.Entry{Key: soname, Value: cacheValue, Flags: flags})
 			}
