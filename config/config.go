@@ -205,6 +205,12 @@ type Requirements struct {
 	// Unverifiable says what happens when a requirement names a property the
 	// host cannot report (no NVML): "refuse" (default) or "allow".
 	Unverifiable string `json:"unverifiable"`
+	// ComputeNotReady says what happens to a container that needs compute
+	// on a node where CUDA cannot run (nvidia-uvm not loaded, or libraries
+	// of another driver version than the loaded kernel module): "refuse"
+	// (default: a clear error naming the cause and the fix) or "allow" (it
+	// starts, with a warning).
+	ComputeNotReady string `json:"computeNotReady"`
 }
 
 // Request sources.
@@ -314,7 +320,7 @@ func Default() *Config {
 			AdditionalGIDs:                true,
 			MPSPipeDirectory:              "/tmp/nvidia-mps",
 		},
-		Requirements: Requirements{Unverifiable: "refuse"},
+		Requirements: Requirements{Unverifiable: "refuse", ComputeNotReady: "refuse"},
 		Policy:       StandalonePolicy(),
 		Log:          Log{Level: "info", Format: "text"},
 	}
@@ -447,6 +453,11 @@ func (c *Config) Validate() error {
 	case "refuse", "allow":
 	default:
 		bad("requirements.unverifiable", "must be refuse or allow, got %q", c.Requirements.Unverifiable)
+	}
+	switch c.Requirements.ComputeNotReady {
+	case "refuse", "allow":
+	default:
+		bad("requirements.computeNotReady", "must be refuse or allow, got %q", c.Requirements.ComputeNotReady)
 	}
 	all := AllCapabilities()
 	for _, list := range []struct {

@@ -77,6 +77,7 @@ func TestParse(t *testing.T) {
 			err: `config: injection.deviceCgroupRules: must be one of auto, always, never, got "sometimes"`},
 		{name: "bad duration", in: "host:\n  refreshInterval: soon\n", err: "soon"},
 		{name: "bad unverifiable", in: "requirements:\n  unverifiable: maybe\n", err: "requirements.unverifiable"},
+		{name: "bad computeNotReady", in: "requirements:\n  computeNotReady: warn\n", err: "requirements.computeNotReady"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.in))

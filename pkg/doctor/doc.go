@@ -1,6 +1,10 @@
 // Package doctor checks that a node is set up for gpu-nri and says, for
-// every problem, how to fix it: the NVIDIA driver and its version, device
-// nodes against the GPUs found, the container runtime's NRI configuration
+// every problem, how to fix it: the NVIDIA driver and its version (never
+// [ok] when CUDA cannot run in containers — nvidia-uvm not loaded, a
+// userland of another version than the kernel module, with reboot or
+// modprobe as the fix —, when libnvidia-ml is missing, when the driver's
+// facts are unavailable because nvidia-smi or NVML cannot run, or when
+// there is no GSP firmware), device nodes against the GPUs found, the container runtime's NRI configuration
 // (containerd config version 2, 3 or 4 with every file it imports, merged
 // and migrated as containerd 2.4 does, or CRI-O with its crio.conf.d
 // drop-ins): NRI enabled (also not in disabled_plugins), socket path,

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
@@ -123,22 +125,18 @@ func (d *doctor) driver() {
 	if inv.CUDAVersion != "" {
 		cuda = ", CUDA " + inv.CUDAVersion
 	}
-	d.add("driver", OK, "", "NVIDIA driver %s%s, %d GPU(s), driver root %s", inv.DriverVersion, cuda, len(inv.GPUs), h.DriverRoot)
-	libs := 0
-	for _, l := range inv.Libraries {
-		libs += len(l)
+	summary := fmt.Sprintf("NVIDIA driver %s%s, %d GPU(s), driver root %s", inv.DriverVersion, cuda, len(inv.GPUs), h.DriverRoot)
+	// The summary comes first; [ok] only when nothing below is wrong.
+	at := len(d.r.Findings)
+	first := Finding{Check: "driver", Severity: OK, Message: summary}
+	if n := d.driverProblems(inv); n > 0 {
+		first = Finding{Check: "driver", Severity: Warn, Message: fmt.Sprintf("%s, but %d problem(s) below", summary, n), Fix: "see the driver findings below"}
 	}
-	if libs == 0 {
-		d.add("driver", Fail, fmt.Sprintf("install the driver's user-space libraries under host.driverRoot (%s) and run ldconfig there", h.DriverRoot),
-			"no driver libraries (libcuda.so.%s, ...) found under %s", inv.DriverVersion, h.DriverRoot)
-	}
+	d.r.Findings = slices.Insert(d.r.Findings, at, first)
 
 	// Device nodes against the GPUs found.
 	if inv.Ctl == nil {
 		d.add("devices", Fail, "create the control node: nvidia-modprobe -c 255 (or mknod -m 666 /dev/nvidiactl c 195 255)", "%s is missing", filepath.Join(h.DevRoot, "nvidiactl"))
-	}
-	if inv.UVM == nil {
-		d.add("devices", Warn, "load nvidia-uvm and create its nodes: nvidia-modprobe -u -c 0", "%s is missing: CUDA containers cannot run", filepath.Join(h.DevRoot, "nvidia-uvm"))
 	}
 	missing := 0
 	for _, g := range inv.GPUs {
@@ -153,9 +151,55 @@ func (d *doctor) driver() {
 	} else if missing == 0 {
 		d.add("devices", OK, "", "%d GPU(s), %d device node(s) /dev/nvidiaN", len(inv.GPUs), len(inv.GPUs))
 	}
-	for _, w := range inv.Warnings {
-		d.add("devices", Info, "", "inventory: %s", w)
+	named := map[string]bool{}
+	for _, f := range inv.Skipped {
+		named["library "+f.String()] = true
+		d.add("files", Info, "", "skipped driver file %s", f)
 	}
+	for _, w := range inv.Warnings {
+		if !named[w] {
+			d.add("devices", Info, "", "inventory: %s", w)
+		}
+	}
+}
+
+// driverProblems adds a finding for each problem of the driver's user space
+// that discovery found and returns how many: CUDA cannot run (nvidia-uvm, a
+// userland of another version than the kernel module), no libraries at
+// all, no libnvidia-ml, the driver's facts unavailable (nvidia-smi or NVML
+// did not run), no GSP firmware.
+func (d *doctor) driverProblems(inv *inventory.Inventory) int {
+	h := d.cfg.Host
+	n := len(d.r.Findings)
+	for _, p := range inv.ComputeProblems {
+		d.add("driver", Warn, p.Fix, "CUDA cannot run in containers: %s (requirements.computeNotReady: %s)", p.Cause, d.cfg.Requirements.ComputeNotReady)
+	}
+	libs, nvml := 0, false
+	for _, l := range inv.Libraries {
+		libs += len(l)
+		for _, f := range l {
+			nvml = nvml || (!f.Lib32 && strings.HasPrefix(filepath.Base(f.Path), "libnvidia-ml.so."))
+		}
+	}
+	mismatch := slices.ContainsFunc(inv.ComputeProblems, func(p inventory.ComputeProblem) bool { return strings.Contains(p.Cause, "without a reboot") })
+	switch {
+	case libs == 0 && !mismatch:
+		d.add("driver", Fail, fmt.Sprintf("install the driver's user-space libraries of version %s under host.driverRoot (%s) and run ldconfig there", inv.DriverVersion, h.DriverRoot),
+			"no driver libraries (libcuda.so.%s, ...) found under %s", inv.DriverVersion, h.DriverRoot)
+	case !nvml && !mismatch:
+		d.add("driver", Warn, fmt.Sprintf("install NVML of version %s under host.driverRoot (%s): NVIDIA's libnvidia-ml package (Debian: libnvidia-ml1), then ldconfig", inv.DriverVersion, h.DriverRoot),
+			"no libnvidia-ml.so.%s under %s: nvidia-smi and NVML cannot run, in containers or for gpu-nri's own driver facts", inv.DriverVersion, h.DriverRoot)
+	}
+	for _, e := range inv.FactsErrors {
+		d.add("driver", Warn, fmt.Sprintf("make the driver root's nvidia-smi run (%s -q), or set requirements.unverifiable: allow", filepath.Join(h.View(h.DriverRoot), "usr/bin/nvidia-smi")),
+			"the driver's facts (CUDA version, brands, compute capabilities) are unavailable: %s; with requirements.unverifiable: %s, containers whose image sets NVIDIA_REQUIRE_CUDA (every nvidia/cuda image) are %s",
+			e, d.cfg.Requirements.Unverifiable, map[bool]string{true: "started without the check", false: "refused"}[d.cfg.Requirements.Unverifiable == "allow"])
+	}
+	if len(inv.Firmware) == 0 {
+		d.add("driver", Warn, fmt.Sprintf("install the GSP firmware of driver %s (NVIDIA's nvidia-firmware-<branch>-%s package, Debian's firmware-nvidia-gsp) under %s", inv.DriverVersion, inv.DriverVersion, h.DriverRoot),
+			"no GSP firmware for driver %s under %s (lib/firmware/nvidia/%s/gsp_*.bin): containers do not get it, and GPUs that need GSP firmware do not initialize", inv.DriverVersion, h.DriverRoot, inv.DriverVersion)
+	}
+	return len(d.r.Findings) - n
 }
 
 // runtimeInfo is what the runtime's configuration says about NRI.
@@ -165,7 +209,20 @@ type runtimeInfo struct {
 	nri    bool   // NRI enabled
 }
 
-func (d *doctor) view(hostPath string) string { return d.cfg.Host.View(hostPath) }
+// view returns where doctor reads the host path hostPath: under host.root,
+// with symlinks, absolute ones included (/var/run -> /run, a hook binary
+// linked through /etc/alternatives), resolved inside it as the host itself
+// would, never in the plugin's own root.
+func (d *doctor) view(hostPath string) string {
+	h := d.cfg.Host
+	if h.Root == "" || h.Root == "/" {
+		return h.View(hostPath)
+	}
+	if p, err := securejoin.SecureJoin(h.Root, hostPath); err == nil {
+		return p
+	}
+	return h.View(hostPath)
+}
 
 func (d *doctor) runtime() runtimeInfo {
 	cPath, crioPath := d.o.ContainerdConfig, d.o.CRIOConfig

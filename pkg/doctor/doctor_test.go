@@ -16,6 +16,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/doctor"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -27,6 +28,16 @@ type node struct {
 	dir        string
 	containerd string // path of containerd's config (may not exist)
 	crio       string // path of crio.conf (may not exist)
+	facts      bool   // ask the driver for its facts, as the daemon's doctor does
+}
+
+// setKernelVersion makes the loaded kernel module another version than the
+// libraries (a userland upgraded without a reboot).
+func setKernelVersion(t *testing.T, n *node, v string) {
+	t.Helper()
+	p := filepath.Join(n.h.Config.ProcRoot, "driver/nvidia/version")
+	require.NoError(t, os.Chmod(p, 0o644))
+	require.NoError(t, os.WriteFile(p, []byte("NVRM version: NVIDIA UNIX x86_64 Kernel Module  "+v+"  Thu Feb 22 01:44:30 UTC 2024\n"), 0o444))
 }
 
 func newNode(t *testing.T, so simhost.Options) *node {
@@ -73,8 +84,12 @@ func (n *node) write(t *testing.T, path, text string) {
 
 func (n *node) run(t *testing.T) *doctor.Report {
 	t.Helper()
-	return doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: n.containerd, CRIOConfig: n.crio,
-		Inventory: []inventory.Option{inventory.WithNodeStater(n.h.Stater())}})
+	opts := []inventory.Option{inventory.WithNodeStater(n.h.Stater())}
+	if n.facts {
+		root := n.cfg.Host.View(n.cfg.Host.DriverRoot)
+		opts = append(opts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error { return nvmlfacts.Fill(inv, root) }))
+	}
+	return doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: n.containerd, CRIOConfig: n.crio, Inventory: opts})
 }
 
 func find(r *doctor.Report, check string, sev doctor.Severity, substr string) bool {
@@ -145,7 +160,23 @@ func TestFindings(t *testing.T) {
 		{name: "GPU without node", so: simhost.Options{GPUs: 2, Omit: []string{"gpu:1-node"}}, containerd: healthyV3,
 			check: "devices", sev: doctor.Fail, substr: "GPU 1", fix: "nvidia-modprobe -c 1"},
 		{name: "no uvm", so: simhost.Options{GPUs: 1, Omit: []string{"uvm"}}, containerd: healthyV3,
-			check: "devices", sev: doctor.Warn, substr: "nvidia-uvm is missing", fix: "nvidia-modprobe -u"},
+			check: "driver", sev: doctor.Warn, substr: "CUDA cannot run in containers: the nvidia-uvm kernel module is not loaded", fix: "modprobe nvidia-uvm"},
+		{name: "userland upgraded without a reboot", so: simhost.Options{GPUs: 1, DriverVersion: "560.35.03"}, containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) { setKernelVersion(t, n, "550.54.14") },
+			check:  "driver", sev: doctor.Warn, substr: "version 560.35.03 but the loaded kernel module is 550.54.14", fix: "reboot the node"},
+		{name: "no libnvidia-ml", so: simhost.Options{GPUs: 1, Omit: []string{"lib:libnvidia-ml"}}, containerd: healthyV3,
+			check: "driver", sev: doctor.Warn, substr: "no libnvidia-ml.so.550.54.14", fix: "libnvidia-ml1"},
+		{name: "no GSP firmware", so: simhost.Options{GPUs: 1, Omit: []string{"firmware"}}, containerd: healthyV3,
+			check: "driver", sev: doctor.Warn, substr: "no GSP firmware for driver 550.54.14", fix: "firmware-nvidia-gsp"},
+		// Neither nvidia-smi (static build) nor NVML (cgo build) can answer.
+		{name: "nvidia-smi cannot run", so: simhost.Options{GPUs: 1, Omit: []string{"lib:libnvidia-ml"}}, containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				smi := filepath.Join(n.h.Config.DriverRoot, "usr/bin/nvidia-smi")
+				require.NoError(t, os.Remove(smi))
+				require.NoError(t, os.Symlink("/nonexistent/alternatives/nvidia-smi", smi))
+				n.facts = true
+			},
+			check: "driver", sev: doctor.Warn, substr: "the driver's facts (CUDA version, brands, compute capabilities) are unavailable", fix: "nvidia-smi"},
 		{name: "NRI disabled", containerd: strings.Replace(healthyV3, "disable = false", "disable = true", 1),
 			check: "nri", sev: doctor.Fail, substr: "NRI is disabled", fix: "disable = false"},
 		{name: "containerd 1.7 config without NRI section", containerd: "version = 2\n",
@@ -190,6 +221,29 @@ func TestFindings(t *testing.T) {
 		{name: "hooks rejected, hookless", containerd: strings.Replace(healthyV3, "enable = true", "enable = true\n    reject_oci_hook_adjustment = true", 1),
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.Loader = config.LoaderHookless },
 			check:  "validator", sev: doctor.OK, substr: "injection.loader is hookless"},
+		// host.root set: the hook binary reached through an absolute link
+		// must be looked up inside the root, not in doctor's own "/".
+		{name: "hook binary behind an absolute link, host.root set", containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				root := filepath.Join(n.dir, "hostroot")
+				n.write(t, filepath.Join(root, "opt/gpu-nri/bin/gpu-nri"), "#!/bin/sh\n")
+				require.NoError(t, os.Chmod(filepath.Join(root, "opt/gpu-nri/bin/gpu-nri"), 0o755))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755))
+				require.NoError(t, os.Symlink("/etc/alternatives/gpu-nri", filepath.Join(root, "usr/local/bin/gpu-nri")))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "etc/alternatives"), 0o755))
+				require.NoError(t, os.Symlink("/opt/gpu-nri/bin/gpu-nri", filepath.Join(root, "etc/alternatives/gpu-nri")))
+				n.cfg.Host.Root = root
+				n.cfg.Injection.HookPath, n.cfg.Injection.LdconfigPath = "/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri"
+			},
+			check: "hook", sev: doctor.OK, substr: "injection.hookPath /usr/local/bin/gpu-nri is present and executable"},
+		{name: "dangling library link named", containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				require.NoError(t, os.Remove(filepath.Join(n.h.Config.DriverRoot, "usr/lib/x86_64-linux-gnu/libnvidia-cfg.so."+n.h.DriverVersion)))
+			},
+			check: "files", sev: doctor.Info, substr: "skipped driver file /usr/lib/x86_64-linux-gnu/libnvidia-cfg.so.1 ignored: it does not exist"},
+		{name: "library of another driver named", containerd: healthyV3, so: simhost.Options{GPUs: 1, DriverVersion: "560.35.03"},
+			mutate: func(t *testing.T, n *node) { setKernelVersion(t, n, "550.54.14") },
+			check:  "files", sev: doctor.Info, substr: "libcuda.so.1 ignored: it is /usr/lib/x86_64-linux-gnu/libcuda.so.560.35.03, not version 550.54.14 of the driver"},
 		{name: "hook binary missing", containerd: healthyV3,
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
 			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},
@@ -259,6 +313,9 @@ func TestFindings(t *testing.T) {
 			if tt.sev == doctor.Warn || tt.sev == doctor.Fail {
 				require.False(t, r.Healthy)
 				require.Contains(t, r.Text(), "need attention")
+			}
+			if tt.check == "driver" && tt.sev != doctor.OK {
+				require.False(t, find(r, "driver", doctor.OK, "NVIDIA driver"), "a driver problem, yet [ok] driver:\n%s", r.Text())
 			}
 		})
 	}

@@ -223,6 +223,15 @@ func (e *Engine) evaluate(h Host, q Query) (*Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("gpu-nri: container %s: %w", in.Who(), err)
 		}
+		// Can CUDA run here (nvidia-uvm, userland = kernel module)? Computed
+		// once by Discover; requirements.computeNotReady: allow warns instead.
+		warning, err := inv.CheckCompute(sel.Capabilities, e.cfg.Requirements.ComputeNotReady == "allow")
+		if err != nil {
+			return res, fmt.Errorf("gpu-nri: container %s: %w", in.Who(), err)
+		}
+		if warning != "" {
+			res.Warnings = append(res.Warnings, warning)
+		}
 		res.Selection = sel
 		res.Edits = edits.Build(inv, sel, e.editOpts)
 	}

@@ -129,14 +129,18 @@ func (d *discovery) gpuNodes() {
 }
 
 // dri finds each GPU's card and render nodes through
-// <dev>/dri/by-path/pci-<bus>-{card,render} (udev's links).
+// <dev>/dri/by-path/pci-<bus>-{card,render} (udev's links), or, on a host
+// without udev's links, through /sys/bus/pci/devices/<bus>/drm (under
+// host.root).
 func (d *discovery) dri() {
 	if len(d.inv.GPUs) == 0 {
 		return
 	}
 	byPath := d.devPath("dri", "by-path")
 	if _, err := os.Stat(d.view(byPath)); err != nil {
-		d.warnf("no DRI nodes: %s not found (nvidia-drm not loaded or no udev)", byPath)
+		if !d.sysDRI() {
+			d.warnf("no DRI nodes: %s not found (no udev) and no GPU has DRI nodes in /sys/bus/pci/devices/<bus>/drm (nvidia-drm not loaded)", byPath)
+		}
 		return
 	}
 	for i := range d.inv.GPUs {
@@ -164,6 +168,39 @@ func (d *discovery) dri() {
 			g.DRI = append(g.DRI, n)
 		}
 	}
+}
+
+// sysDRI finds each GPU's DRI nodes through the kernel's
+// /sys/bus/pci/devices/<bus id>/drm/{cardN,renderDN}, the nodes being
+// <dev>/dri/<name>. It reports whether any GPU has one.
+func (d *discovery) sysDRI() bool {
+	found := false
+	for i := range d.inv.GPUs {
+		g := &d.inv.GPUs[i]
+		dir := filepath.Join("/sys/bus/pci/devices", g.PCIBusID, "drm")
+		names, err := readDirNames(d.view(dir))
+		if err != nil {
+			continue
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			num, isCard := strings.CutPrefix(name, "card")
+			if !isCard {
+				num, _ = strings.CutPrefix(name, "renderD")
+			}
+			if num == name || num == "" || strings.Trim(num, "0123456789") != "" {
+				continue // not a node (e.g. card0-DP-1 connectors)
+			}
+			n, err := d.devNode(filepath.Join("dri", name), anyNumber, anyNumber)
+			if err != nil {
+				d.warnf("GPU %d (%s): DRI node %s (from %s) ignored: %v", g.Index, g.PCIBusID, name, dir, err)
+				continue
+			}
+			g.DRI = append(g.DRI, n)
+			found = true
+		}
+	}
+	return found
 }
 
 // capAccess is a parsed capability access file.

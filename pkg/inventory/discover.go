@@ -98,6 +98,8 @@ type discovery struct {
 	majors map[string]int64
 	// devNames lists <dev> (unsorted), nil when unreadable.
 	devNames []string
+	// procDevicesRead is false when <proc>/devices could not be read.
+	procDevicesRead bool
 }
 
 // Discover reads the host through h and returns everything its NVIDIA driver
@@ -142,13 +144,17 @@ func Discover(h config.Host, opts ...Option) (*Inventory, error) {
 	d.imex()
 	d.extra()
 	d.extraFiles()
-	d.libraries()
+	others := d.libraries()
+	d.computeProblems(others)
 	d.binaries()
 	d.firmware()
 	d.sockets()
 	d.configFiles()
+	d.xorgModules()
+	d.gbmBackend()
 	for _, f := range o.facts {
 		if err := f(d.inv); err != nil {
+			d.inv.FactsErrors = append(d.inv.FactsErrors, err.Error())
 			d.warnf("gpu facts: %v", err)
 		}
 	}
@@ -166,6 +172,16 @@ func (d *discovery) procPath(elem ...string) string {
 // devPath is the host path of a file under the dev root.
 func (d *discovery) devPath(elem ...string) string {
 	return filepath.Join(append([]string{d.h.DevRoot}, elem...)...)
+}
+
+// skip records a driver file discovery left out and why; with warn, it is
+// also a Warning ("library <path> ignored: <reason>").
+func (d *discovery) skip(p, reason string, warn bool) {
+	f := SkippedFile{Path: p, Reason: reason}
+	d.inv.Skipped = append(d.inv.Skipped, f)
+	if warn {
+		d.warnf("library %s", f)
+	}
 }
 
 func (d *discovery) warnf(format string, a ...any) {
@@ -239,6 +255,7 @@ func (d *discovery) procDevices() {
 		return
 	}
 	d.majors = parseProcDevices(string(data))
+	d.procDevicesRead = true
 }
 
 // parseProcDevices returns the "Character devices:" section of /proc/devices

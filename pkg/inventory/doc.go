@@ -35,17 +35,31 @@
 // when nvidia-modprobe has not created them yet, are described from procfs.
 // nvidia-uvm's major is read from <proc>/devices and checked against the
 // node. DRI nodes are mapped to GPUs through udev's
-// <dev>/dri/by-path/pci-<bus>-{card,render} links.
+// <dev>/dri/by-path/pci-<bus>-{card,render} links or, on a host without
+// them (no udev), through the kernel's /sys/bus/pci/devices/<bus>/drm
+// (read under host.root).
 //
 // Libraries are looked up in <DriverRoot>/etc/ld.so.cache (pkg/ldcache);
 // when it cannot be read, the standard library directories are scanned and
 // each file's word size is read from its ELF header. Only files named
-// <lib>.so.<driver version> count, except the EGL platform libraries NVIDIA
-// versions separately (libnvidia-egl-gbm, -wayland, -wayland2, -xcb, -xlib),
-// where any version counts. libvdpau_nvidia, which the cache never lists, is
-// found in the vdpau subdirectories. 32-bit libraries go under Compat32 with
+// <lib>.so.<driver version> count, except the libraries NVIDIA versions
+// separately (the EGL platform libraries libnvidia-egl-gbm, -wayland,
+// -wayland2, -xcb, -xlib, and the legacy libnvidia-nvvm70), where any
+// version counts; a scanned directory's SONAME-style symlink
+// (<lib>.so.1) counts when the file it resolves to does. libvdpau_nvidia,
+// which the cache never lists, is found in the vdpau subdirectories (on
+// Debian only as the link vdpau/libvdpau_nvidia.so.1). Every symlink,
+// absolute ones included (Debian's /etc/alternatives), is resolved inside
+// the driver root. 32-bit libraries go under Compat32 with
 // Lib32 set and BaseCapability naming their 64-bit counterpart's capability.
 // Each library's SONAME is read at discovery time.
+//
+// For display it also collects the X.Org driver modules (nvidia_drv.so,
+// libglxserver_nvidia.so.<version> and, as the same file, the unversioned
+// name the X server loads) into ConfigFiles[Display], at the paths where
+// they were found, like NVIDIA does. Graphics gets GBM's NVIDIA backend,
+// <libdir>/gbm/nvidia-drm_gbm.so, as the libnvidia-allocator file itself
+// (NVIDIA's CDI hook makes it a link), in ConfigFiles[Graphics].
 //
 // # Guarantees
 //
@@ -54,10 +68,17 @@
 //     use maps built by New (Discover calls it; hand-built inventories go
 //     through it too) and do no file system work.
 //   - Missing optional pieces (uvm, modeset, DRI, firmware, a library
-//     directory, SONAMEs) become Warnings, never errors. No driver (no
+//     directory, SONAMEs) become Warnings, never errors. Every driver
+//     library seen and left out (dangling link, not a regular or ELF file,
+//     another driver version) is listed in Skipped with the reason. No driver (no
 //     <proc>/driver/nvidia/version) is an error wrapping ErrNoDriver; a GPU
 //     information file that cannot be parsed is an error, since skipping it
 //     would renumber the GPUs after it.
+//   - What stops CUDA in a container (nvidia-uvm not loaded or its node
+//     missing; driver libraries of another version than the loaded kernel
+//     module, i.e. a userland upgraded without a reboot) is found once, as
+//     ComputeProblems with their fixes; CheckCompute answers per request
+//     from it with no file system work.
 //   - ComputeFingerprint costs a few reads and stats; Watcher.Run polls it
 //     and rediscovers on change, so a driver upgrade, a MIG reconfiguration
 //     or a module reload replaces the inventory, and a failed rediscovery
@@ -69,7 +90,5 @@
 // It does not talk to NVML: Brand, Arch, CUDAVersion and MIG UUIDs stay
 // empty unless a WithGPUFacts function fills them. It does not decide what a
 // container gets (see pkg/policy), create device nodes, or run ldconfig. It
-// does not collect the X.Org driver modules (nvidia_drv.so,
-// libglxserver_nvidia.so) for the display capability, and it does not read
-// /sys.
+// reads nothing else of /sys.
 package inventory

@@ -2,10 +2,12 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/gpu-nri/gpu-nri/config"
 )
@@ -138,6 +140,7 @@ func (d *discovery) configFiles() {
 		{Graphics, "vulkan/implicit_layer.d/nvidia_layers.json"},
 		{Graphics, "nvidia/nvoptix.bin"},
 		{Display, "X11/xorg.conf.d/10-nvidia.conf"},
+		{Display, "X11/xorg.conf.d/nvidia-drm-outputclass.conf"},
 		{Compute, "OpenCL/vendors/nvidia.icd"},
 	} {
 		seen := map[string]bool{}
@@ -155,6 +158,106 @@ func (d *discovery) configFiles() {
 			}
 		}
 	}
+}
+
+// xorgDirs are the X.Org module directories, in NVIDIA's search order: under
+// each directory of the driver's libraries first, then the usual ones.
+func xorgDirs(libDirs []string) []string {
+	var out []string
+	sub := []string{"xorg/modules/drivers", "xorg/modules/extensions", "xorg/modules/updates/drivers", "xorg/modules/updates/extensions"}
+	for _, d := range libDirs {
+		out = append(out, path.Join(d, "nvidia/xorg"))
+		for _, s := range sub {
+			out = append(out, path.Join(d, s))
+		}
+	}
+	for _, d := range []string{"/usr/lib", "/usr/lib64"} {
+		for _, s := range sub {
+			out = append(out, path.Join(d, s))
+		}
+	}
+	for _, d := range []string{"/usr/X11R6/lib", "/usr/X11R6/lib64"} {
+		for _, s := range sub {
+			out = append(out, path.Join(d, strings.TrimPrefix(s, "xorg/")))
+		}
+	}
+	return out
+}
+
+// xorgModules finds, for display, the X.Org driver modules NVIDIA injects:
+// nvidia_drv.so and libglxserver_nvidia.so.<driver version>, the first of
+// each in xorgDirs, at the path where it was found (so that a ModulePath of
+// the injected xorg.conf.d file stays valid). The unversioned
+// libglxserver_nvidia.so the X server loads is the same file mounted a
+// second time beside it (NVIDIA's hook makes it a link). On Debian only the
+// unversioned name is in the X.Org directories (an /etc/alternatives link
+// to /usr/lib/nvidia/current/libglxserver_nvidia.so.<version>); it counts
+// when it resolves to this driver's version.
+func (d *discovery) xorgModules() {
+	var libDirs []string
+	for _, f := range d.inv.Libraries[Compute] {
+		if dir := path.Dir(f.Path); !f.Lib32 && !slices.Contains(libDirs, dir) {
+			libDirs = append(libDirs, dir)
+		}
+	}
+	glx := "libglxserver_nvidia.so"
+	versioned := glx + "." + d.inv.DriverVersion
+	for _, names := range [][]string{{"nvidia_drv.so"}, {versioned, glx}} {
+	search:
+		for _, dir := range xorgDirs(libDirs) {
+			for _, n := range names {
+				f, ok := d.driverFile(path.Join(dir, n), Display)
+				if !ok {
+					continue
+				}
+				if n == glx && path.Base(f.HostPath) != versioned {
+					d.skip(f.Path, fmt.Sprintf("it is %s, not version %s of the driver", path.Base(f.HostPath), d.inv.DriverVersion), true)
+					continue
+				}
+				d.inv.ConfigFiles[Display] = append(d.inv.ConfigFiles[Display], f)
+				if len(names) > 1 { // libglxserver_nvidia
+					link := f
+					link.Path = path.Join(dir, glx)
+					if link.Path != f.Path {
+						d.inv.ConfigFiles[Display] = append(d.inv.ConfigFiles[Display], link)
+					}
+				}
+				break search
+			}
+		}
+	}
+}
+
+// gbmBackend gives graphics GBM's NVIDIA backend, gbm/nvidia-drm_gbm.so,
+// which NVIDIA's installer links to ../libnvidia-allocator.so.1 and NVIDIA's
+// CDI hook creates (without it GBM, and EGL on Wayland, find no NVIDIA
+// backend): at the host's own path when a library directory has one that
+// resolves to this driver's allocator (Debian's libraries are elsewhere,
+// but GBM looks in <libdir>/gbm), else beside the allocator. It is mounted
+// as the allocator file itself, so it needs neither the hook nor compute.
+func (d *discovery) gbmBackend() {
+	i := slices.IndexFunc(d.inv.Libraries[Compute], func(f File) bool {
+		return !f.Lib32 && libName(path.Base(f.Path)) == "libnvidia-allocator"
+	})
+	if i < 0 {
+		return
+	}
+	alloc := d.inv.Libraries[Compute][i]
+	p := path.Join(path.Dir(alloc.Path), "gbm/nvidia-drm_gbm.so")
+	for _, dir := range LibraryDirs64() {
+		cand := path.Join("/", dir, "gbm/nvidia-drm_gbm.so")
+		f, ok := d.driverFile(cand, Graphics)
+		if !ok {
+			continue
+		}
+		if f.HostPath == alloc.HostPath {
+			p = cand
+			break
+		}
+		d.skip(cand, fmt.Sprintf("it is %s, not this driver's libnvidia-allocator", f.HostPath), true)
+	}
+	d.inv.ConfigFiles[Graphics] = append(d.inv.ConfigFiles[Graphics],
+		File{HostPath: alloc.HostPath, Path: p, Capability: Graphics, BaseCapability: Graphics})
 }
 
 // extraFiles finds the host files of the extra device groups (GPUDirect

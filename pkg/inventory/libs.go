@@ -24,14 +24,15 @@ func libraryCapability(name string) (Capability, bool) {
 	case "libcuda", "libcudadebugger", "libnvidia-opencl", "libnvidia-gpucomp",
 		"libnvidia-ptxjitcompiler", "libnvidia-fatbinaryloader", "libnvidia-allocator",
 		"libnvidia-compiler", "libnvidia-pkcs11", "libnvidia-pkcs11-openssl3",
-		"libnvidia-nvvm", "libnvidia-tileiras":
+		"libnvidia-nvvm", "libnvidia-nvvm70", "libnvidia-tileiras":
 		return Compute, true
 	case "libvdpau_nvidia", "libnvidia-encode", "libnvidia-opticalflow", "libnvcuvid":
 		return Video, true
 	case "libnvidia-eglcore", "libnvidia-glcore", "libnvidia-tls", "libnvidia-glsi",
 		"libnvidia-fbc", "libnvidia-ifr", "libnvidia-rtcore", "libnvoptix",
 		"libGLX_nvidia", "libEGL_nvidia", "libGLESv2_nvidia", "libGLESv1_CM_nvidia",
-		"libnvidia-glvkspirv", "libnvidia-cbl":
+		"libnvidia-glvkspirv", "libnvidia-cbl", "libnvidia-vulkan-producer", "libnvidia-vksc-core",
+		"libnvidia-wayland-client":
 		return Graphics, true
 	case "libnvidia-ngx":
 		return NGX, true
@@ -44,11 +45,13 @@ func libraryCapability(name string) (Capability, bool) {
 
 // versionlessLibrary reports whether NVIDIA ships the library with its own
 // version rather than the driver's (the EGL external platform libraries,
-// e.g. libnvidia-egl-wayland.so.1.1.13): any version of it counts.
+// e.g. libnvidia-egl-wayland.so.1.1.13, and the legacy NVVM,
+// libnvidia-nvvm70.so.4, which NVIDIA's CDI spec mounts as
+// libnvidia-nvvm70.so.*): any version of it counts.
 func versionlessLibrary(name string) bool {
 	switch name {
 	case "libnvidia-egl-gbm", "libnvidia-egl-wayland", "libnvidia-egl-wayland2",
-		"libnvidia-egl-xcb", "libnvidia-egl-xlib":
+		"libnvidia-egl-xcb", "libnvidia-egl-xlib", "libnvidia-nvvm70":
 		return true
 	}
 	return false
@@ -99,14 +102,36 @@ type libSearch struct {
 	// seen holds the driver-root-relative paths of real files already
 	// handled (added or refused), so each is read and reported once.
 	seen map[string]bool
+	// others are the versions of driver libraries of another driver than
+	// the loaded kernel module's (a userland upgraded without a reboot).
+	others []string
+}
+
+// other records the version of file and reports true when it is
+// <name>.so.<a driver version> of another driver than the loaded one.
+func (s *libSearch) other(name, file string) bool {
+	v, ok := strings.CutPrefix(file, name+".so.")
+	if !ok || versionlessLibrary(name) || !isVersion(v) || v == s.d.inv.DriverVersion {
+		return false
+	}
+	if !slices.Contains(s.others, v) {
+		s.others = append(s.others, v)
+	}
+	return true
 }
 
 // libraries finds the driver libraries through <driverRoot>/etc/ld.so.cache,
 // or by scanning the standard directories when the cache cannot be read.
-func (d *discovery) libraries() {
+// It returns the versions of driver libraries it saw of another driver than
+// the loaded kernel module's, sorted.
+func (d *discovery) libraries() []string {
 	s := &libSearch{d: d, root: d.view(d.h.DriverRoot), seen: map[string]bool{}}
-	cache := filepath.Join(d.h.DriverRoot, "etc", "ld.so.cache")
-	entries, err := ldcache.ReadFile(d.view(cache))
+	// Resolved inside the driver root like every other file (it may be a link).
+	cache, err := securejoin.SecureJoin(s.root, "etc/ld.so.cache")
+	var entries []ldcache.Entry
+	if err == nil {
+		entries, err = ldcache.ReadFile(cache)
+	}
 	if err != nil {
 		d.warnf("libraries found by scanning %s, not through ld.so.cache: %v",
 			strings.Join(libDirs(), ", "), err)
@@ -139,6 +164,8 @@ func (d *discovery) libraries() {
 			d.warnf("no %s libraries of driver %s found under %s", c, d.inv.DriverVersion, d.h.DriverRoot)
 		}
 	}
+	slices.Sort(s.others)
+	return s.others
 }
 
 // scan adds the driver libraries in dir (relative to the driver root).
@@ -151,11 +178,42 @@ func (s *libSearch) scan(dir string) {
 	for _, n := range names {
 		name := libName(n)
 		capability, ok := libraryCapability(name)
-		if !ok || !s.d.versionOK(name, n) {
+		if !ok {
+			continue
+		}
+		if !s.d.versionOK(name, n) && !s.sonameLink(dir, name, n) {
+			if s.other(name, n) {
+				s.d.skip("/"+filepath.Join(dir, n), "a library of driver "+strings.TrimPrefix(n, name+".so.")+", not "+s.d.inv.DriverVersion, false)
+			}
 			continue
 		}
 		s.add(name, capability, 0, "/"+filepath.Join(dir, n))
 	}
+}
+
+// sonameLink reports whether file (in dir, relative to the driver root) is
+// a symlink named like a SONAME, <name>.so.<digits>[.<digits>]: the only
+// name some layouts give a library in a scanned directory (Debian's
+// vdpau/libvdpau_nvidia.so.1 and, without ld.so.cache, every library, the
+// real files being in nvidia/current). add then resolves it and keeps it
+// only when the real file is of this driver's version.
+func (s *libSearch) sonameLink(dir, name, file string) bool {
+	v, ok := strings.CutPrefix(file, name+".so.")
+	if !ok || v == "" || !isVersionish(v) {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(s.root, dir, file))
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+// isVersionish reports whether v is dot-separated decimal numbers ("1", "4", "1.1").
+func isVersionish(v string) bool {
+	for _, f := range strings.Split(v, ".") {
+		if _, ok := parseUint(f); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // versionOK reports whether file (a base name) is a library of this driver:
@@ -174,8 +232,12 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 	d := s.d
 	real, rel, fi, err := resolveIn(s.root, p)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			d.warnf("library %s ignored: %v", p, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A dangling link (ld.so.cache or a SONAME link naming a file
+			// that is gone): not worth a warning, but doctor names it.
+			d.skip(p, fmt.Sprintf("it does not exist (%v)", err), false)
+		} else {
+			d.skip(p, err.Error(), true)
 		}
 		return
 	}
@@ -184,18 +246,21 @@ func (s *libSearch) add(name string, capability Capability, bits int, p string) 
 	}
 	s.seen[rel] = true
 	if !fi.Mode().IsRegular() {
-		d.warnf("library %s ignored: %s is not a regular file", p, "/"+rel)
+		d.skip(p, fmt.Sprintf("%s is not a regular file", "/"+rel), true)
 		return
 	}
 	base := filepath.Base(rel)
+	if libName(base) == name {
+		s.other(name, base)
+	}
 	if libName(base) != name || !d.versionOK(name, base) {
-		d.warnf("library %s ignored: it is %s, not version %s of the driver", p, "/"+rel, d.inv.DriverVersion)
+		d.skip(p, fmt.Sprintf("it is %s, not version %s of the driver", "/"+rel, d.inv.DriverVersion), true)
 		return
 	}
 	if bits == 0 {
 		class, err := elfClass(real)
 		if err != nil {
-			d.warnf("library %s ignored: %v", "/"+rel, err)
+			d.skip("/"+rel, err.Error(), true)
 			return
 		}
 		bits = 32 * class

@@ -130,10 +130,24 @@ type Inventory struct {
 	// Sockets by capability (persistenced, fabricmanager: utility).
 	Sockets map[Capability][]File
 	// ConfigFiles by capability (graphics/display: glvnd, vulkan, egl...;
-	// compute: OpenCL icd).
+	// compute: OpenCL icd), and the other plain files mounted where they
+	// were found (display: the X.Org driver modules).
 	ConfigFiles map[Capability][]File
 	// Warnings are non-fatal findings from discovery (missing pieces).
 	Warnings []string
+	// ComputeProblems are the reasons CUDA cannot run in a container here
+	// (nvidia-uvm not loaded; libraries of another driver version than the
+	// loaded kernel module), each with its fix; empty when it can. Computed
+	// once by Discover; CheckCompute reads it per container.
+	ComputeProblems []ComputeProblem
+	// Skipped are the driver libraries discovery saw and left out, with the
+	// reason: dangling links, unreadable or non-ELF files, other driver
+	// versions (the serious ones are also Warnings).
+	Skipped []SkippedFile
+	// FactsErrors are the errors of the WithGPUFacts functions (nvidia-smi
+	// or NVML could not run), also in Warnings; empty when every fact source
+	// answered.
+	FactsErrors []string
 	// Fingerprint identifies the host state this inventory was built from;
 	// a different fingerprint means the inventory must be rebuilt.
 	Fingerprint string
@@ -144,6 +158,17 @@ type Inventory struct {
 	byPCI     map[pciAddr]int   // PCI address -> position in GPUs
 	migByUUID map[string]migRef // lower-case UUID after "MIG-" -> position
 }
+
+// SkippedFile is a driver file discovery left out.
+type SkippedFile struct {
+	// Path is the path inside the driver root where it was seen.
+	Path string
+	// Reason says why it was left out.
+	Reason string
+}
+
+// String is "<path> ignored: <reason>".
+func (f SkippedFile) String() string { return f.Path + " ignored: " + f.Reason }
 
 // NodeInfo is what discovery needs to know about a device node.
 type NodeInfo struct {

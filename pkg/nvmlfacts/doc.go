@@ -12,7 +12,15 @@
 //     run the driver root's nvidia-smi (`-q`, and
 //     `--query-gpu=uuid,compute_cap --format=csv,noheader`) with a minimal
 //     environment and a timeout, through the driver root's dynamic loader
-//     when it has one, and parse its output (ParseSMI).
+//     when it has one (with the directories of the inventory's libraries,
+//     then the standard ones, as its library path), and parse its output
+//     (ParseSMI).
+//
+// Every file it runs or loads (nvidia-smi, the loader, libnvidia-ml) is
+// resolved inside the driver root as if it were "/" (securejoin): Debian's
+// /usr/bin/nvidia-smi -> /etc/alternatives/nvidia-smi and /lib64's loader
+// link are absolute, and followed from the plugin's own root they would
+// leave the driver root.
 //
 // # Guarantees
 //

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
@@ -137,8 +139,7 @@ func findNVML(inv *inventory.Inventory, root string) (string, error) {
 	if inv != nil {
 		for _, f := range inv.Libraries[inventory.Utility] {
 			if !f.Lib32 && (f.SONAME == "libnvidia-ml.so.1" || strings.HasPrefix(filepath.Base(f.Path), "libnvidia-ml.so.")) {
-				p := filepath.Join(root, f.Path)
-				if _, err := os.Stat(p); err == nil {
+				if p, err := resolveFile(root, f.Path); err == nil {
 					return p, nil
 				}
 			}
@@ -147,12 +148,31 @@ func findNVML(inv *inventory.Inventory, root string) (string, error) {
 	return findFile(root, inventory.LibraryDirs64(), "libnvidia-ml.so.1")
 }
 
+// findFile returns the first regular file dir/name under root, for each of
+// dirs in order, symlinks resolved inside root.
 func findFile(root string, dirs []string, name string) (string, error) {
 	for _, d := range dirs {
-		p := filepath.Join(root, d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		if p, err := resolveFile(root, filepath.Join(d, name)); err == nil {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("nvmlfacts: no %s under driver root %s (looked in %s): %w", name, root, strings.Join(dirs, ", "), os.ErrNotExist)
+}
+
+// resolveFile resolves p inside root as if root were "/" (absolute
+// symlinks such as Debian's /etc/alternatives links stay inside root) and
+// returns where the plugin reads it, when it is a regular file.
+func resolveFile(root, p string) (string, error) {
+	real, err := securejoin.SecureJoin(root, p)
+	if err != nil {
+		return "", fmt.Errorf("nvmlfacts: resolve %s in %s: %w", p, root, err)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("nvmlfacts: %s (%s in %s): %w", real, p, root, err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("nvmlfacts: %s (%s in %s) is not a regular file", real, p, root)
+	}
+	return real, nil
 }

@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
@@ -35,11 +38,12 @@ func query(inv *inventory.Inventory, root string) (Facts, error) {
 	if err != nil {
 		return Facts{}, err
 	}
-	q, err := runSMI(root, smi, "-q")
+	run := smiRunner(inv, root, smi)
+	q, err := run("-q")
 	if err != nil {
 		return Facts{}, err
 	}
-	caps, capErr := runSMI(root, smi, "--query-gpu=uuid,compute_cap", "--format=csv,noheader")
+	caps, capErr := run("--query-gpu=uuid,compute_cap", "--format=csv,noheader")
 	f, err := ParseSMI(q, caps)
 	if err != nil {
 		return Facts{}, fmt.Errorf("%s -q: %w", smi, err)
@@ -50,47 +54,80 @@ func query(inv *inventory.Inventory, root string) (Facts, error) {
 	return f, nil
 }
 
+// findSMI returns where the plugin reads the driver root's nvidia-smi,
+// resolved inside root: on Debian /usr/bin/nvidia-smi is an absolute link
+// through /etc/alternatives, which must not be followed out of the root.
 func findSMI(inv *inventory.Inventory, root string) (string, error) {
 	if inv != nil {
 		for _, f := range inv.Binaries[inventory.Utility] {
 			if filepath.Base(f.Path) == "nvidia-smi" {
-				return filepath.Join(root, f.Path), nil
+				return resolveFile(root, f.Path)
 			}
 		}
 	}
 	return findFile(root, smiDirs(), "nvidia-smi")
 }
 
-// runSMI runs nvidia-smi with a minimal environment. When the driver root
-// has a dynamic loader, nvidia-smi runs through it with the driver root's
-// library directories, so that it works from a plugin container whose own
-// filesystem has no loader or libc.
-func runSMI(root, smi string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), smiTimeout)
-	defer cancel()
-	var dirs []string
-	for _, d := range inventory.LibraryDirs64() {
-		dirs = append(dirs, filepath.Join(root, d))
-	}
-	libPath := strings.Join(dirs, ":")
-	name, argv := smi, args
+// smiRunner returns a function that runs nvidia-smi (a path already
+// resolved inside root) with a minimal environment. When the driver root
+// has a dynamic loader (resolved inside root), nvidia-smi runs through it
+// with the driver root's library directories, so that it works from a
+// plugin container whose own filesystem has no loader or libc.
+func smiRunner(inv *inventory.Inventory, root, smi string) func(args ...string) (string, error) {
+	libPath := strings.Join(libraryPath(inv, root), ":")
+	loader := ""
 	for _, l := range loaders() {
-		if p := filepath.Join(root, l); isFile(p) {
-			name, argv = p, append([]string{"--library-path", libPath, smi}, args...)
+		if p, err := resolveFile(root, l); err == nil {
+			loader = p
 			break
 		}
 	}
-	cmd := exec.CommandContext(ctx, name, argv...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "LD_LIBRARY_PATH=" + libPath}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("nvmlfacts: %s %s: %w: %s", smi, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	return func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), smiTimeout)
+		defer cancel()
+		name, argv := smi, args
+		if loader != "" {
+			name, argv = loader, append([]string{"--library-path", libPath, smi}, args...)
+		}
+		cmd := exec.CommandContext(ctx, name, argv...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "LD_LIBRARY_PATH=" + libPath}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("nvmlfacts: %s %s: %w: %s", smi, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+		}
+		return out.String(), nil
 	}
-	return out.String(), nil
 }
 
-func isFile(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
+// libraryPath lists, where the plugin reads them, the directories that
+// hold the inventory's 64-bit driver libraries (Debian keeps them in
+// usr/lib/x86_64-linux-gnu/nvidia/current, reached from the usual names
+// only through absolute links), then the standard library directories
+// (for libc), each resolved inside root and listed once.
+func libraryPath(inv *inventory.Inventory, root string) []string {
+	var dirs []string
+	add := func(d string) {
+		p, err := securejoin.SecureJoin(root, d)
+		if err != nil || slices.Contains(dirs, p) {
+			return
+		}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			dirs = append(dirs, p)
+		}
+	}
+	if inv != nil {
+		for _, files := range inv.Libraries {
+			for _, f := range files {
+				if !f.Lib32 {
+					add(filepath.Dir(f.Path))
+				}
+			}
+		}
+		slices.Sort(dirs) // map order
+	}
+	for _, d := range inventory.LibraryDirs64() {
+		add(d)
+	}
+	return dirs
 }

@@ -7,7 +7,11 @@
 # here: golang:$GO_VERSION from this machine's Go toolchain (plus busybox for RUN's /bin/sh), and
 # gcr.io/distroless/static-debian12 as an image with only /etc/passwd, /etc/group and /tmp (what
 # the binary may use of distroless/static; no libc, no shell). Go modules come from this
-# machine's module cache through GOPROXY=file://, falling back to its GOPROXY.
+# machine's module cache through GOPROXY=file://...,off: the build container has no network
+# worth the name (no CA certificates), so what the build stage downloads is downloaded here first
+# (`go mod download`, through this machine's GOPROXY) and the build never looks further.
+# From nothing: TMPDIR=$(mktemp -d) GOMODCACHE=$(mktemp -d) bash test/image/run.sh (an empty
+# module cache, and fresh build cache mounts: buildah keeps them under $TMPDIR/buildah-cache).
 # Root only (rootful Podman); ends with one line "N passed, M failed".
 set -uo pipefail
 E2E_DIR=${IMAGE_DIR:-/tmp/gpu-nri-image}
@@ -26,6 +30,13 @@ command -v podman >/dev/null || die "podman is not installed (test/tools.sh inst
 GO_VERSION=$(sed -n 's/^ARG GO_VERSION=//p' "$REPO/deploy/image/Dockerfile")
 GOROOT=$(go env GOROOT) GOMODCACHE=$(go env GOMODCACHE)
 [ "$(go env GOVERSION)" = "go$GO_VERSION" ] || log "host Go is $(go env GOVERSION), the Dockerfile asks for $GO_VERSION: the stand-in carries the host's"
+# A fresh machine (or GOMODCACHE=$(mktemp -d)) has none of the modules the build container asks
+# for, and a used one may lack some: the Dockerfile's `go mod download` fetches every go.mod
+# requirement, including ones no host build or test needed (mousetrap is Windows-only). The
+# same command here, with the same go.mod and go.sum, fetches
+# exactly those and the go.mod files of the module graph (it does not touch go.sum); it is a
+# no-op when the cache already has them.
+(cd "$REPO" && go mod download) || die "go mod download failed (GOPROXY=$(go env GOPROXY)): the build container cannot fetch modules itself"
 GOLANG=docker.io/library/golang:$GO_VERSION DISTROLESS=gcr.io/distroless/static-debian12:latest
 IMG=localhost/gpu-nri:image-test HANDMADE=localhost/gpu-nri:image-test-handmade
 # This VM has no CAP_SYS_RESOURCE: Podman's default rlimits (nofile 1048576) cannot be set.
@@ -51,7 +62,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
 echo 'root:x:0:' >"$r/etc/group"
 tar -C "$r" -cf - . | podman import \
   --change "ENV PATH=/go/bin:/usr/local/go/bin:/bin" --change "ENV GOPATH=/go" --change "ENV GOTOOLCHAIN=local" \
-  --change "ENV GOPROXY=file:///gomodcache,$(go env GOPROXY)" --change "ENV GOFLAGS=-modcacherw" \
+  --change "ENV GOPROXY=file:///gomodcache,off" --change "ENV GOSUMDB=off" --change "ENV GOFLAGS=-modcacherw" \
   --change "WORKDIR /go" - "$GOLANG" >/dev/null && ok "stand-in $GOLANG ($(go env GOVERSION) from this machine)" || bad "stand-in golang image"
 r=$W/distroless
 mkdir -p "$r/etc" "$r/tmp"; chmod 1777 "$r/tmp"

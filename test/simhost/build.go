@@ -1,11 +1,14 @@
 package simhost
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -54,7 +57,7 @@ func Build(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.computeGPUs()
-	steps := []func(*compiler) error{h.buildCUDATest, h.buildLibraries, h.buildBinaries, h.buildFiles, h.buildNodes, h.buildProc}
+	steps := []func(*compiler) error{h.buildMergedUsr, h.buildCUDATest, h.buildLibraries, h.buildBinaries, h.buildFiles, h.buildNodes, h.buildProc}
 	for _, step := range steps {
 		if err := step(cc); err != nil {
 			return nil, err
@@ -91,6 +94,52 @@ func (h *Host) computeGPUs() {
 }
 
 func (h *Host) driverPath(rel string) string { return filepath.Join(h.Config.DriverRoot, rel) }
+
+func (h *Host) debian() bool { return h.Options.Layout == LayoutDebian }
+
+// symlink makes the link rel (relative to the driver root) pointing at
+// target, written as given (absolute targets are absolute in the driver
+// root's terms, as on the host).
+func (h *Host) symlink(target, rel string) error {
+	p := h.driverPath(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	if err := os.Symlink(target, p); err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	return nil
+}
+
+// alternative makes rel reach target the Debian way: rel ->
+// /etc/alternatives/name -> target, both links absolute.
+func (h *Host) alternative(name, rel, target string) error {
+	alt := filepath.Join("/etc/alternatives", name)
+	if err := h.symlink(alt, rel); err != nil {
+		return err
+	}
+	return h.symlink(target, alt)
+}
+
+// buildMergedUsr makes the Debian layout's merged /usr: /lib, /lib64, /bin
+// and /sbin are relative links into /usr.
+func (h *Host) buildMergedUsr(*compiler) error {
+	if !h.debian() {
+		return nil
+	}
+	for _, d := range []string{"lib", "lib64", "bin", "sbin"} {
+		if err := os.MkdirAll(h.driverPath("/usr/"+d), 0o755); err != nil {
+			return fmt.Errorf("simhost: %w", err)
+		}
+		if err := h.symlink("usr/"+d, "/"+d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// debianCurrent is where Debian's packages put the driver's libraries.
+func debianCurrent(libDir string) string { return filepath.Join(libDir, "nvidia/current") }
 
 func (h *Host) buildLibraries(cc *compiler) error {
 	o := h.Options
@@ -144,7 +193,11 @@ func (h *Host) buildLibraries(cc *compiler) error {
 				}
 				return err
 			}
-			rel := filepath.Join(v.dir, l.base+".so."+ver)
+			dir := v.dir
+			if h.debian() {
+				dir = debianCurrent(v.dir)
+			}
+			rel := filepath.Join(dir, l.base+".so."+l.fileVersion(ver))
 			if err := copyFile(built, h.driverPath(rel), 0o755); err != nil {
 				return err
 			}
@@ -153,19 +206,49 @@ func (h *Host) buildLibraries(cc *compiler) error {
 				cap = inventory.Compat32
 			}
 			f := File{Capability: cap, Path: rel, HostPath: h.driverPath(rel), SONAME: soname, Lib32: v.lib32}
-			cacheValue := rel
+			cacheValue, target := rel, rel
 			if soname != filepath.Base(rel) {
-				f.Link = filepath.Join(v.dir, soname)
+				f.Link = filepath.Join(dir, soname)
 				if !o.omitted("soname-links") {
 					if err := os.Symlink(filepath.Base(rel), h.driverPath(f.Link)); err != nil {
 						return fmt.Errorf("simhost: %w", err)
 					}
 					// ldconfig records the SONAME link, not the file.
-					cacheValue = f.Link
+					cacheValue, target = f.Link, f.Link
 				}
 			}
+			if h.debian() {
+				// The usual name, through /etc/alternatives; ldconfig
+				// (which does not read nvidia/current) records it.
+				// libvdpau_nvidia exists only as vdpau/<SONAME>, which
+				// ld.so.cache never lists.
+				f.Alias = filepath.Join(v.dir, soname)
+				if l.base == "libvdpau_nvidia" {
+					f.Alias = filepath.Join(v.dir, "vdpau", soname)
+				}
+				alt := "nvidia--" + soname + "-" + filepath.Base(v.dir)
+				if err := h.alternative(alt, f.Alias, target); err != nil {
+					return err
+				}
+				cacheValue = f.Alias
+			}
 			h.Libraries = append(h.Libraries, f)
-			cache = append(cache, ldcache.Entry{Key: soname, Value: cacheValue, Flags: flags})
+			if l.base == "libnvidia-allocator" && !v.lib32 {
+				// GBM's NVIDIA backend, as NVIDIA's installer links it (on
+				// Debian through the alternatives link of the allocator).
+				// Without SONAME links there is none on the host, and
+				// discovery puts it beside the allocator.
+				gbm := filepath.Join(v.dir, "gbm/nvidia-drm_gbm.so")
+				if o.omitted("soname-links") {
+					gbm = filepath.Join(dir, "gbm/nvidia-drm_gbm.so")
+				} else if err := h.symlink("../libnvidia-allocator.so.1", gbm); err != nil {
+					return err
+				}
+				h.ConfigFiles = append(h.ConfigFiles, File{Capability: inventory.Graphics, Path: gbm, HostPath: f.HostPath})
+			}
+			if l.base != "libvdpau_nvidia" || !h.debian() {
+				cache = append(cache, ldcache.Entry{Key: soname, Value: cacheValue, Flags: flags})
+			}
 		}
 	}
 	if o.omitted("ldcache") {
@@ -208,12 +291,65 @@ func (h *Host) buildBinaries(cc *compiler) error {
 			return err
 		}
 		rel := filepath.Join("/usr/bin", b.name)
-		if err := copyFile(built, h.driverPath(rel), 0o755); err != nil {
+		real := rel
+		if h.debian() && (b.name == "nvidia-smi" || b.name == "nvidia-debugdump") {
+			real = filepath.Join("/usr/lib/nvidia/current", b.name)
+		}
+		if err := copyFile(built, h.driverPath(real), 0o755); err != nil {
 			return err
 		}
-		h.Binaries = append(h.Binaries, File{Capability: b.cap, Path: rel, HostPath: h.driverPath(rel)})
+		f := File{Capability: b.cap, Path: rel, HostPath: h.driverPath(real)}
+		if real != rel {
+			f.Alias = rel
+			if err := h.alternative(b.name, rel, real); err != nil {
+				return err
+			}
+		}
+		h.Binaries = append(h.Binaries, f)
+		if b.name == "nvidia-smi" && h.debian() {
+			if err := h.copyLoader(built); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// copyLoader copies this machine's dynamic loader and libc, which the
+// compiled nvidia-smi needs, into the Debian layout's library directory,
+// with /lib64/ld-linux-x86-64.so.2 an absolute link to it as on Debian.
+// Machines whose loader is not x86_64 glibc's get a note instead.
+func (h *Host) copyLoader(smi string) error {
+	f, err := elf.Open(smi)
+	if err != nil {
+		return fmt.Errorf("simhost: %w", err)
+	}
+	defer f.Close()
+	interp := ""
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b, err := io.ReadAll(p.Open())
+			if err != nil {
+				return fmt.Errorf("simhost: %s: PT_INTERP: %w", smi, err)
+			}
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	libc, err := exec.Command("gcc", "-print-file-name=libc.so.6").Output()
+	if filepath.Base(interp) != "ld-linux-x86-64.so.2" || err != nil || !filepath.IsAbs(strings.TrimSpace(string(libc))) {
+		h.Notes = append(h.Notes, fmt.Sprintf("no loader copied into the Debian layout (loader %q, libc %q)", interp, strings.TrimSpace(string(libc))))
+		return nil
+	}
+	for src, rel := range map[string]string{interp: x8664LibDir + "/ld-linux-x86-64.so.2", strings.TrimSpace(string(libc)): x8664LibDir + "/libc.so.6"} {
+		real, err := filepath.EvalSymlinks(src)
+		if err != nil {
+			return fmt.Errorf("simhost: %w", err)
+		}
+		if err := copyFile(real, h.driverPath(rel), 0o755); err != nil {
+			return err
+		}
+	}
+	return h.symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/lib64/ld-linux-x86-64.so.2")
 }
 
 func (h *Host) writeDriverFile(rel, content string, perm os.FileMode) error {
@@ -227,11 +363,63 @@ func (h *Host) writeDriverFile(rel, content string, perm os.FileMode) error {
 	return nil
 }
 
-func (h *Host) buildFiles(*compiler) error {
+// buildXorgModules installs the X.Org driver modules: nvidia_drv.so and
+// libglxserver_nvidia.so.<ver> with its unversioned link in
+// /usr/lib/xorg/modules/{drivers,extensions}, as NVIDIA's installer does;
+// in the Debian layout the real files are in /usr/lib/nvidia/current and
+// the X.Org directories hold only the usual names, through
+// /etc/alternatives. Recorded in ConfigFiles (display) as discovery reports
+// them: where found, the unversioned name as the same file.
+func (h *Host) buildXorgModules(cc *compiler) error {
+	ver := h.Options.DriverVersion
+	glx := "libglxserver_nvidia.so." + ver
+	for _, m := range []struct{ dir, file, soname, name string }{
+		{"/usr/lib/xorg/modules/drivers", "nvidia_drv.so", "nvidia_drv.so", "nvidia_drv.so"},
+		{"/usr/lib/xorg/modules/extensions", glx, glx, "libglxserver_nvidia.so"},
+	} {
+		built, err := cc.build("generic.c", "-shared", "-fPIC", "-Wl,-soname,"+m.soname, "-DSIMGPU_LIBRARY=\""+m.file+"\"")
+		if err != nil {
+			return err
+		}
+		real := filepath.Join(m.dir, m.file)
+		if h.debian() {
+			real = filepath.Join("/usr/lib/nvidia/current", m.file)
+		}
+		if err := copyFile(built, h.driverPath(real), 0o644); err != nil {
+			return err
+		}
+		f := File{Capability: inventory.Display, Path: real, HostPath: h.driverPath(real)}
+		switch {
+		case h.debian():
+			f.Path = filepath.Join(m.dir, m.name)
+			f.Alias = f.Path
+			if err := h.alternative("nvidia--"+m.name, f.Path, real); err != nil {
+				return err
+			}
+		case m.name != m.file:
+			if err := h.symlink(m.file, filepath.Join(m.dir, m.name)); err != nil {
+				return err
+			}
+		}
+		h.ConfigFiles = append(h.ConfigFiles, f)
+		if m.name != m.file && !h.debian() {
+			link := f
+			link.Path = filepath.Join(m.dir, m.name)
+			h.ConfigFiles = append(h.ConfigFiles, link)
+		}
+	}
+	return nil
+}
+
+func (h *Host) buildFiles(cc *compiler) error {
 	o := h.Options
 	if !o.omitted("firmware") {
+		fwDir := "/lib/firmware/nvidia"
+		if h.debian() {
+			fwDir = "/usr/lib/firmware/nvidia" // merged /usr
+		}
 		for _, fw := range []string{"gsp_ga10x.bin", "gsp_tu10x.bin"} {
-			rel := filepath.Join("/lib/firmware/nvidia", o.DriverVersion, fw)
+			rel := filepath.Join(fwDir, o.DriverVersion, fw)
 			if err := h.writeDriverFile(rel, "simulated GSP firmware "+fw+" "+o.DriverVersion+"\n", 0o644); err != nil {
 				return err
 			}
@@ -243,10 +431,19 @@ func (h *Host) buildFiles(*compiler) error {
 			if !o.hasCap(c.cap) {
 				continue
 			}
+			if h.debian() && c.path == "/usr/share/X11/xorg.conf.d/10-nvidia.conf" {
+				// Debian's xserver-xorg-video-nvidia names the OutputClass file so.
+				c.path = "/usr/share/X11/xorg.conf.d/nvidia-drm-outputclass.conf"
+			}
 			if err := h.writeDriverFile(c.path, c.content, 0o644); err != nil {
 				return err
 			}
 			h.ConfigFiles = append(h.ConfigFiles, File{Capability: c.cap, Path: c.path, HostPath: h.driverPath(c.path)})
+		}
+	}
+	if o.hasCap(inventory.Display) && !o.omitted("config-files") {
+		if err := h.buildXorgModules(cc); err != nil {
+			return err
 		}
 	}
 	if !o.omitted("persistenced") {
@@ -351,6 +548,17 @@ func (h *Host) buildNodes(*compiler) error {
 		}
 	}
 	if !o.omitted("dri") {
+		// The kernel's view: Dir/sys/bus/pci/devices/<bus>/drm/<node>/
+		// (read where host.root is Dir, see RootedConfig).
+		for _, g := range h.GPUs {
+			for _, n := range []string{fmt.Sprintf("card%d", g.CardMinor), fmt.Sprintf("renderD%d", g.RenderMinor), fmt.Sprintf("card%d-DP-1", g.CardMinor)} {
+				if err := os.MkdirAll(filepath.Join(o.Dir, "sys/bus/pci/devices", g.PCIBusID, "drm", n), 0o755); err != nil {
+					return fmt.Errorf("simhost: %w", err)
+				}
+			}
+		}
+	}
+	if !o.omitted("dri") && !o.omitted("dri-by-path") {
 		// udev's by-path links tie each DRI node to its PCI device.
 		byPath := filepath.Join(h.Config.DevRoot, "dri/by-path")
 		if err := os.MkdirAll(byPath, 0o755); err != nil {

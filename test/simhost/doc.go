@@ -5,7 +5,9 @@
 //
 // A Debian/Ubuntu x86_64 machine with the NVIDIA 550 datacenter driver
 // installed by NVIDIA's packages (default 4 × "NVIDIA H100 80GB HBM3",
-// driver 550.54.14, CUDA 12.4), optionally with MIG enabled on some GPUs.
+// driver 550.54.14, CUDA 12.4), optionally with MIG enabled on some GPUs,
+// or (Options.Layout LayoutDebian) by Debian's own packages: libraries in
+// nvidia/current, reached through absolute /etc/alternatives links.
 // Build lays out, under Options.Dir:
 //
 //   - driver/: the driver root: real ELF shared libraries compiled by gcc

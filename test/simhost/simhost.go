@@ -30,6 +30,30 @@ const (
 	i386LibDir           = "/usr/lib/i386-linux-gnu"
 )
 
+// Driver layouts (Options.Layout).
+const (
+	// LayoutNVIDIA is what NVIDIA's .run installer and its own packages
+	// do: every file straight in /usr/lib/x86_64-linux-gnu and /usr/bin.
+	LayoutNVIDIA = "nvidia"
+	// LayoutDebian is Debian's packaged driver (nvidia-driver from
+	// non-free): libraries in /usr/lib/x86_64-linux-gnu/nvidia/current with
+	// their SONAME links there, the usual names reached through absolute
+	// links via /etc/alternatives
+	// (/usr/lib/x86_64-linux-gnu/libcuda.so.1 ->
+	// /etc/alternatives/nvidia--libcuda.so.1-x86_64-linux-gnu ->
+	// /usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1), vdpau only
+	// as vdpau/libvdpau_nvidia.so.1, nvidia-smi in /usr/lib/nvidia/current
+	// (/usr/bin/nvidia-smi -> /etc/alternatives/nvidia-smi ->
+	// /usr/lib/nvidia/current/nvidia-smi), merged /usr (/lib -> usr/lib)
+	// with the loader at /lib64/ld-linux-x86-64.so.2 ->
+	// /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 and this machine's loader
+	// and libc copied in, as a host's own would be.
+	LayoutDebian = "debian"
+)
+
+// Layouts lists the values Options.Layout takes ("" is LayoutNVIDIA).
+func Layouts() []string { return []string{LayoutNVIDIA, LayoutDebian} }
+
 // Options describe the simulated host.
 type Options struct {
 	// Dir is where the host is built (made absolute; created if missing).
@@ -62,6 +86,9 @@ type Options struct {
 	// CacheDir caches compiled C artifacts across builds (default
 	// $TMPDIR/gpu-nri-simhost-cache).
 	CacheDir string `json:"cacheDir"`
+	// Layout is how the driver's files are laid out: LayoutNVIDIA
+	// (default) or LayoutDebian.
+	Layout string `json:"layout,omitempty"`
 }
 
 // Omissions lists the pieces Options.Omit can name; "gpu:N-information",
@@ -69,7 +96,7 @@ type Options struct {
 // GPU index or a library/binary base name.
 func Omissions() []string {
 	return []string{"ldcache", "soname-links", "uvm", "modeset", "nvidiactl", "firmware",
-		"persistenced", "dri", "version", "proc-devices", "mig-caps", "config-files",
+		"persistenced", "dri", "dri-by-path", "version", "proc-devices", "mig-caps", "config-files",
 		"gpu:N-information", "gpu:N-node", "lib:NAME", "bin:NAME"}
 }
 
@@ -125,8 +152,13 @@ type File struct {
 	// SONAME of a library ("" otherwise).
 	SONAME string `json:"soname,omitempty"`
 	// Link is the SONAME symlink (relative to the driver root) when the
-	// SONAME differs from the file name ("" otherwise).
-	Link  string `json:"link,omitempty"`
+	// SONAME differs from the file name ("" otherwise), beside the file.
+	Link string `json:"link,omitempty"`
+	// Alias is, in LayoutDebian, the usual name (relative to the driver
+	// root) that reaches the file only through absolute links via
+	// /etc/alternatives, e.g. /usr/bin/nvidia-smi or
+	// /usr/lib/x86_64-linux-gnu/libcuda.so.1 ("" otherwise).
+	Alias string `json:"alias,omitempty"`
 	Lib32 bool   `json:"lib32,omitempty"`
 }
 
@@ -164,6 +196,18 @@ type Host struct {
 // nodes, otherwise a fixed table of the simulated nodes.
 func (h *Host) Stater() inventory.NodeStater { return h.stater }
 
+// RootedConfig is the host section that reads this host the way the
+// DaemonSet reads a node: host.root is Options.Dir (where the plugin sees
+// the host's "/"), and the driver, dev and proc roots are host paths under
+// it (/driver, /dev, /proc). Inventory host paths are then relative to
+// that root, and an absolute symlink inside the driver root must be
+// resolved there, not from the plugin's own "/".
+func (h *Host) RootedConfig() config.Host {
+	c := h.Config
+	c.Root, c.DriverRoot, c.DevRoot, c.ProcRoot = h.Options.Dir, "/driver", "/dev", "/proc"
+	return c
+}
+
 // LibrariesFor returns the libraries of one capability.
 func (h *Host) LibrariesFor(c inventory.Capability) []File {
 	var out []File
@@ -200,6 +244,7 @@ var libSpecs = []libSpec{
 	{inventory.Compute, "libcudadebugger", "libcudadebugger.so.1", "generic.c", false},
 	{inventory.Compute, "libnvidia-ptxjitcompiler", "libnvidia-ptxjitcompiler.so.1", "generic.c", true},
 	{inventory.Compute, "libnvidia-nvvm", "libnvidia-nvvm.so.4", "generic.c", false},
+	{inventory.Compute, "libnvidia-nvvm70", "libnvidia-nvvm70.so.4", "generic.c", false}, // its own version (fileVersion)
 	{inventory.Compute, "libnvidia-opencl", "libnvidia-opencl.so.1", "generic.c", true},
 	{inventory.Compute, "libnvidia-gpucomp", "libnvidia-gpucomp.so.%v", "generic.c", true},
 	{inventory.Compute, "libnvidia-allocator", "libnvidia-allocator.so.1", "generic.c", true},
@@ -222,7 +267,19 @@ var libSpecs = []libSpec{
 	{inventory.Graphics, "libnvidia-rtcore", "libnvidia-rtcore.so.%v", "generic.c", false},
 	{inventory.Graphics, "libnvoptix", "libnvoptix.so.1", "generic.c", false},
 	{inventory.Graphics, "libnvidia-fbc", "libnvidia-fbc.so.1", "generic.c", false},
+	{inventory.Graphics, "libnvidia-vulkan-producer", "libnvidia-vulkan-producer.so.%v", "generic.c", false},
+	{inventory.Graphics, "libnvidia-vksc-core", "libnvidia-vksc-core.so.1", "generic.c", false},
+	{inventory.Graphics, "libnvidia-wayland-client", "libnvidia-wayland-client.so.%v", "generic.c", false},
 	{inventory.NGX, "libnvidia-ngx", "libnvidia-ngx.so.1", "generic.c", false},
+}
+
+// fileVersion is the version suffix of the library's file: the driver's,
+// except for the libraries NVIDIA versions on their own.
+func (l libSpec) fileVersion(driver string) string {
+	if l.base == "libnvidia-nvvm70" {
+		return "4"
+	}
+	return driver
 }
 
 type binSpec struct {
@@ -317,6 +374,12 @@ func (o Options) resolved() (Options, error) {
 	}
 	if o.CacheDir == "" {
 		o.CacheDir = filepath.Join(os.TempDir(), "gpu-nri-simhost-cache")
+	}
+	if o.Layout == "" {
+		o.Layout = LayoutNVIDIA
+	}
+	if !slices.Contains(Layouts(), o.Layout) {
+		return o, fmt.Errorf("simhost: unknown layout %q (known: %s)", o.Layout, strings.Join(Layouts(), ", "))
 	}
 	return o, nil
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -86,7 +87,9 @@ func TestLibrariesAreRealELF(t *testing.T) {
 	for _, l := range h.Libraries {
 		t.Run(l.Path, func(t *testing.T) {
 			require.Equal(t, filepath.Join(h.Config.DriverRoot, l.Path), l.HostPath)
-			require.True(t, strings.HasSuffix(l.Path, ".so."+h.DriverVersion), "driver libraries carry the version suffix")
+			if !strings.Contains(l.Path, "libnvidia-nvvm70") {
+				require.True(t, strings.HasSuffix(l.Path, ".so."+h.DriverVersion), "driver libraries carry the version suffix")
+			}
 			got, err := ldcache.ReadSONAME(l.HostPath)
 			require.NoError(t, err)
 			require.Equal(t, l.SONAME, got)
@@ -314,7 +317,7 @@ func TestOptions(t *testing.T) {
 				require.Equal(t, 12020, h.CUDAAPIVersion)
 				for _, l := range h.Libraries {
 					require.NotEqual(t, "libnvidia-ml.so.1", l.SONAME)
-					require.True(t, strings.HasSuffix(l.Path, ".so.535.161.08"))
+					require.True(t, strings.HasSuffix(l.Path, ".so.535.161.08") || strings.HasSuffix(l.Path, "libnvidia-nvvm70.so.4"), l.Path)
 				}
 				require.FileExists(t, filepath.Join(h.Config.DriverRoot, "lib/firmware/nvidia/535.161.08/gsp_ga10x.bin"))
 			}},
@@ -378,4 +381,63 @@ func TestLoaderUsesWrittenCache(t *testing.T) {
 	}
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, "dlopen=ok lib=libcuda.so.1 devices=3 cuda=12040\n", string(out))
+}
+
+// TestDebianLayout checks the Debian layout's links: every usual name is an
+// absolute link through /etc/alternatives that resolves, inside the driver
+// root, to the real file in nvidia/current; ld.so.cache lists the usual
+// names; vdpau exists only under its SONAME.
+func TestDebianLayout(t *testing.T) {
+	h := build(t, Options{GPUs: 1, Layout: LayoutDebian})
+	root := h.Config.DriverRoot
+	// resolve follows links as if root were "/", the way the host does.
+	resolve := func(rel string) string {
+		t.Helper()
+		real, err := securejoin.SecureJoin(root, rel)
+		require.NoError(t, err)
+		require.FileExists(t, real)
+		r, err := filepath.Rel(root, real)
+		require.NoError(t, err)
+		return "/" + r
+	}
+	require.NotEmpty(t, h.Libraries)
+	for _, l := range h.Libraries {
+		require.True(t, strings.HasPrefix(l.Path, x8664LibDir+"/nvidia/current/"), l.Path)
+		require.NotEmpty(t, l.Alias, l.Path)
+		target, err := os.Readlink(filepath.Join(root, l.Alias))
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(target, "/etc/alternatives/nvidia--"), "%s -> %s", l.Alias, target)
+		require.Equal(t, l.Path, resolve(l.Alias))
+		require.Equal(t, filepath.Join(root, l.Path), l.HostPath)
+	}
+	vdpau := h.LibrariesFor(inventory.Video)
+	require.Contains(t, func() []string {
+		var a []string
+		for _, l := range vdpau {
+			a = append(a, l.Alias)
+		}
+		return a
+	}(), x8664LibDir+"/vdpau/libvdpau_nvidia.so.1")
+	entries, err := ldcache.ReadFile(h.LDCache)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.False(t, strings.HasPrefix(e.Key, "libvdpau_nvidia"), "ld.so.cache never lists vdpau")
+		require.Equal(t, filepath.Join(x8664LibDir, e.Key), e.Value, "ldconfig records the usual name")
+	}
+	smi := h.Binaries[0]
+	require.Equal(t, "/usr/bin/nvidia-smi", smi.Path)
+	require.Equal(t, "/usr/lib/nvidia/current/nvidia-smi", resolve(smi.Path))
+	require.Equal(t, filepath.Join(root, "usr/lib/nvidia/current/nvidia-smi"), smi.HostPath)
+	require.Equal(t, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", resolve("/lib64/ld-linux-x86-64.so.2"))
+	require.Equal(t, "/usr/lib/firmware/nvidia/"+h.DriverVersion+"/gsp_ga10x.bin", resolve("/lib/firmware/nvidia/"+h.DriverVersion+"/gsp_ga10x.bin"))
+
+	// The copied loader runs the simulated nvidia-smi with the root's libc.
+	loader := filepath.Join(root, "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+	if _, err := os.Stat(loader); err != nil {
+		require.NotEmpty(t, h.Notes, "no loader copied and no note saying why")
+		t.Skipf("no x86_64 glibc loader on this machine: %q", h.Notes)
+	}
+	out, err := exec.Command(loader, "--library-path", filepath.Join(root, "usr/lib/x86_64-linux-gnu"), smi.HostPath, "-q").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "CUDA Version")
 }

@@ -4,7 +4,7 @@
 //	simhost --dir D [--gpus N] [--driver-version V] [--cuda-version 12.4]
 //	        [--mig 0:2,1:1] [--real-nodes] [--lib32] [--uvm-major 511]
 //	        [--capabilities compute,utility] [--omit ldcache,uvm]
-//	        [--cache-dir C] [--config-out FILE]
+//	        [--cache-dir C] [--config-out FILE] [--layout nvidia|debian]
 //
 // --config-out writes a gpu-nri config fragment (the host: section) that
 // reads the simulated host.
@@ -75,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&caps, "capabilities", "", "capabilities to install libraries for (default all)")
 	fs.StringVar(&omit, "omit", "", "pieces to leave out: "+strings.Join(simhost.Omissions(), ", "))
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "compiler cache (default $TMPDIR/gpu-nri-simhost-cache)")
+	fs.StringVar(&o.Layout, "layout", simhost.LayoutNVIDIA, "driver file layout: "+strings.Join(simhost.Layouts(), ", ")+
+		" (debian: libraries in nvidia/current, absolute /etc/alternatives links, merged /usr)")
 	fs.StringVar(&configOut, "config-out", "", "write a gpu-nri config fragment (host: section) here")
 	if err := fs.Parse(args); err != nil {
 		return err

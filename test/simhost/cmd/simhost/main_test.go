@@ -36,6 +36,17 @@ func TestRun(t *testing.T) {
 	require.Equal(t, filepath.Join(dir, "host", "driver"), c.Host.DriverRoot)
 }
 
+func TestRunDebianLayout(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.NoError(t, run([]string{"--dir", t.TempDir(), "--gpus", "1", "--layout", "debian"}, &out, &errOut))
+	var h simhost.Host
+	require.NoError(t, json.Unmarshal(out.Bytes(), &h))
+	require.Equal(t, simhost.LayoutDebian, h.Options.Layout)
+	target, err := os.Readlink(filepath.Join(h.Config.DriverRoot, "usr/bin/nvidia-smi"))
+	require.NoError(t, err)
+	require.Equal(t, "/etc/alternatives/nvidia-smi", target)
+}
+
 func TestRunErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -45,6 +56,7 @@ func TestRunErrors(t *testing.T) {
 		{"no dir", nil, "--dir is required"},
 		{"bad mig", []string{"--dir", "x", "--mig", "0-2"}, "not GPU:COUNT"},
 		{"bad omission", []string{"--dir", t.TempDir(), "--omit", "nope"}, "unknown omission"},
+		{"bad layout", []string{"--dir", t.TempDir(), "--layout", "rhel"}, `unknown layout "rhel"`},
 		{"stray args", []string{"--dir", "x", "extra"}, "unexpected arguments"},
 	}
 	for _, tc := range tests {
