@@ -428,3 +428,35 @@ func watchFallbackChild(t *testing.T) {
 		}
 	}
 }
+
+func TestVanishedFile(t *testing.T) {
+	h := newFakeHost(t, fixture{gpus: 1, version: "550.54.14"})
+	inv, err := inventory.Discover(h.host, inventory.WithNodeStater(h.nodes))
+	require.NoError(t, err)
+	lib := inv.Libraries[inventory.Compute][0].HostPath
+	fw := inv.Firmware[0].HostPath
+	tests := []struct {
+		name string
+		msg  string
+		want string // "" when no file of the inventory is named
+	}{
+		{"runc mount of a vanished library",
+			`failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "` +
+				lib + `" to rootfs at "/usr/lib/x86_64-linux-gnu/libcuda.so.1": mount ` + lib + `:/usr/lib/x86_64-linux-gnu/libcuda.so.1 (via /proc/self/fd/7), flags: 0x5001: no such file or directory: unknown`, lib},
+		{"crun's form (cannot stat `%s`), firmware", "crun: cannot stat `" + fw + "`: No such file or directory", fw},
+		{"another error about the file", `error mounting "` + lib + `": permission denied`, ""},
+		{"a longer path that starts with the file's", `error mounting "` + lib + `.1": no such file or directory`, ""},
+		{"a file the inventory does not hold", `error mounting "/usr/lib/libfoo.so": no such file or directory`, ""},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ok := inv.VanishedFile(tt.msg)
+			require.Equal(t, tt.want != "", ok)
+			require.Equal(t, tt.want, f.HostPath)
+		})
+	}
+	var none *inventory.Inventory
+	_, ok := none.VanishedFile("no such file or directory")
+	require.False(t, ok, "nil inventory")
+}
