@@ -191,6 +191,15 @@ func TestWatcherUpgradeWindow(t *testing.T) {
 				var t0 time.Time
 				if tt.procLast {
 					installTree(t, src.Config.DriverRoot, live.Config.DriverRoot)
+					// The watch sees the files under the old module (the
+					// inventory loses its libraries); the reload comes after.
+					select {
+					case ev := <-events:
+						require.NoError(t, ev.err)
+						require.NotEqual(t, src.DriverVersion, ev.new.DriverVersion)
+					case <-time.After(bound):
+						t.Fatalf("round %d: the replaced files were not seen within %v", i, bound)
+					}
 					t0 = time.Now()
 					replaceFile(t, filepath.Join(src.Config.ProcRoot, "driver/nvidia/version"), version)
 				} else {
