@@ -97,9 +97,12 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration, onChange func
 //     (o.Quiet, bounded by o.MaxDelay) and then Discover runs
 //     unconditionally, since replaced libraries need not change the
 //     fingerprint; an equal result is not reported. The watch set follows
-//     each discovery (new firmware or library directories are added).
-//     Directories that do not exist yet are added when they appear in a
-//     later discovery or at a fallback poll;
+//     each discovery (new firmware or library directories are added). A
+//     wanted directory that does not exist yet counts as a name in its
+//     watched parent: its creation triggers a refresh, which adds it; the
+//     fallback poll also re-adds what is missing. The socket directories
+//     (/run/nvidia-persistenced, /run/nvidia-fabricmanager) and the driver
+//     root's sockets are watched when they exist;
 //   - with o.Watch, every o.ProcPoll: ProcFingerprint (procfs: driver
 //     version, <proc>/devices, GPU and MIG directories), because inotify
 //     never fires for procfs; when it changes, the full fingerprint is
@@ -107,11 +110,14 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration, onChange func
 //     polled at o.ProcPoll instead;
 //   - Kick.
 //
-// What does not trigger one before the fallback poll: a change inside a
-// directory that was not watched when it happened (for instance a driver
-// root that is itself replaced by a new mount: the old watches see nothing
-// until the poll re-adds them), and changes of files outside the directories
-// above.
+// What does not trigger one before the next poll: a change inside a
+// directory that was not watched when it happened, such as a driver root
+// that is itself replaced by a new mount (the kernel drops the old watches
+// silently; the procfs poll sees the module reload that comes with it, or
+// the fallback poll re-adds them), a wanted directory whose parent is not
+// watched either, and files outside the directories above. A
+// RunOptions.Watch host whose procfs is plain files (a simulated host) is
+// still only polled there: the watch never covers <ProcRoot>.
 func (w *Watcher) RunWith(ctx context.Context, o RunOptions, onChange func(old, new *Inventory, err error)) {
 	if o.Poll <= 0 {
 		return
