@@ -11,8 +11,9 @@ import (
 )
 
 // Watcher keeps the current Inventory of a host and rebuilds it when the
-// host's fingerprint changes. Current is lock-free; refreshes are
-// serialized. A Watcher never logs: Run's callback reports.
+// host's fingerprint changes, or, while Run watches (see RunWith), when one
+// of the driver's directories changes or Kick asks. Current is lock-free;
+// refreshes are serialized. A Watcher never logs: Run's callback reports.
 type Watcher struct {
 	host config.Host
 	opts []Option
