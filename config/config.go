@@ -53,6 +53,13 @@ type Host struct {
 	// RefreshInterval is how often the inventory's fingerprint (a few stat
 	// calls) is checked for driver changes (default 10s). 0 disables polling.
 	RefreshInterval Duration `json:"refreshInterval"`
+	// Watch makes the inventory follow the host within about a second: the
+	// driver's library, binary and firmware directories and the device
+	// directory are watched with inotify, and the procfs part of the
+	// fingerprint is polled every 250ms (default true). RefreshInterval stays
+	// the fallback poll; when inotify is unavailable the plugin reports it and
+	// polls. Needs a positive RefreshInterval.
+	Watch bool `json:"watch"`
 }
 
 // Plugin is the NRI side.
@@ -301,7 +308,7 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 func Default() *Config {
 	all := AllCapabilities()
 	return &Config{
-		Host: Host{Root: "/", DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc", RefreshInterval: Duration(10 * time.Second)},
+		Host: Host{Root: "/", DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc", RefreshInterval: Duration(10 * time.Second), Watch: true},
 		Plugin: Plugin{Name: "gpu-nri", Index: "10", Socket: "/var/run/nri/nri.sock",
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second)},
 		Injection: Injection{

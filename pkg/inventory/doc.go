@@ -82,7 +82,15 @@
 //   - ComputeFingerprint costs a few reads and stats; Watcher.Run polls it
 //     and rediscovers on change, so a driver upgrade, a MIG reconfiguration
 //     or a module reload replaces the inventory, and a failed rediscovery
-//     leaves no stale inventory behind (Current returns nil).
+//     leaves no stale inventory behind (Current returns nil). With
+//     config.Host.Watch, Run also watches the driver's library, binary,
+//     firmware and device directories with inotify (debounced) and polls the
+//     procfs part of the fingerprint (ProcFingerprint) every 250ms, since
+//     inotify never fires for procfs: the inventory follows an upgrade
+//     within about a second, the poll stays the fallback, and a watch that
+//     cannot be set up is reported through Run's callback (ErrWatchUnavailable)
+//     and replaced by polling. Watcher.Kick asks a running Run to rediscover
+//     now, without blocking. None of this runs on the CreateContainer path.
 //   - No package-level mutable state; nothing here logs.
 //
 // # What it does not do

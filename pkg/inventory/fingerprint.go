@@ -30,14 +30,30 @@ import (
 func ComputeFingerprint(h config.Host) (string, error) {
 	h = normalizeHost(h)
 	f := fingerprinter{sum: sha256.New()}
+	f.proc(h)
+	f.files(h)
+	return f.result()
+}
+
+// ProcFingerprint is the part of ComputeFingerprint read from procfs: the
+// driver version file, the nvidia lines of <proc>/devices, the GPU
+// directories and the MIG capability tree. inotify does not fire for procfs,
+// so a Watcher polls this part at a short interval; it costs a few reads and
+// directory listings (see docs/benchmarks.md).
+func ProcFingerprint(h config.Host) (string, error) {
+	h = normalizeHost(h)
+	f := fingerprinter{sum: sha256.New()}
+	f.proc(h)
+	return f.result()
+}
+
+// proc hashes the procfs inputs.
+func (f *fingerprinter) proc(h config.Host) {
 	proc := func(elem ...string) string {
 		return h.View(filepath.Join(append([]string{h.ProcRoot}, elem...)...))
 	}
 	f.file("version", proc("driver", "nvidia", "version"), nil)
 	f.file("devices", proc("devices"), func(line string) bool { return strings.Contains(line, "nvidia") })
-	f.stat("ldcache", h.View(filepath.Join(h.DriverRoot, "etc", "ld.so.cache")))
-	f.names("dev", h.View(h.DevRoot), func(n string) bool { return strings.HasPrefix(n, "nvidia") })
-	f.names("dri", h.View(filepath.Join(h.DevRoot, "dri")), nil)
 	f.names("gpus", proc("driver", "nvidia", "gpus"), nil)
 	capsDir := proc("driver", "nvidia", "capabilities")
 	gpuDirs := f.names("caps", capsDir, func(n string) bool { return strings.HasPrefix(n, "gpu") })
@@ -47,11 +63,21 @@ func ComputeFingerprint(h config.Host) (string, error) {
 			f.names(g+"/"+gi, filepath.Join(migDir, gi), func(n string) bool { return strings.HasPrefix(n, "ci") })
 		}
 	}
+}
+
+// files hashes the inputs outside procfs.
+func (f *fingerprinter) files(h config.Host) {
+	f.stat("ldcache", h.View(filepath.Join(h.DriverRoot, "etc", "ld.so.cache")))
+	f.names("dev", h.View(h.DevRoot), func(n string) bool { return strings.HasPrefix(n, "nvidia") })
+	f.names("dri", h.View(filepath.Join(h.DevRoot, "dri")), nil)
 	for _, r := range socketRoots(h) {
 		for _, s := range driverSockets() {
 			f.exists(h.View(filepath.Join(r, s.p)))
 		}
 	}
+}
+
+func (f *fingerprinter) result() (string, error) {
 	if err := errors.Join(f.errs...); err != nil {
 		return "", fmt.Errorf("inventory: fingerprint: %w", err)
 	}

@@ -1,8 +1,8 @@
 package inventory
 
 import (
-	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,8 +11,9 @@ import (
 )
 
 // Watcher keeps the current Inventory of a host and rebuilds it when the
-// host's fingerprint changes. Current is lock-free; refreshes are
-// serialized. A Watcher never logs: Run's callback reports.
+// host's fingerprint changes, or, while Run watches (see RunWith), when one
+// of the driver's directories changes or Kick asks. Current is lock-free;
+// refreshes are serialized. A Watcher never logs: Run's callback reports.
 type Watcher struct {
 	host config.Host
 	opts []Option
@@ -26,6 +27,16 @@ type Watcher struct {
 	fingerprint string
 	// discovered is when Discover last ran.
 	discovered time.Time
+
+	// gen counts discoveries, so that Run knows when to update its watch set.
+	gen atomic.Uint64
+	// kick carries Kick's requests to Run (capacity 1: requests coalesce).
+	kick chan struct{}
+	// watchErr is why Run's file watch is unavailable or partial (nil when
+	// it watches everything, or does not watch).
+	watchErr atomic.Pointer[errBox]
+	// watching lists the directories Run watches (nil: none).
+	watching atomic.Pointer[[]string]
 }
 
 type errBox struct{ err error }
@@ -37,11 +48,12 @@ func NewWatcher(h config.Host, opts ...Option) (*Watcher, error) {
 	if _, err := buildOptions(opts); err != nil {
 		return nil, err
 	}
-	w := &Watcher{host: normalizeHost(h), opts: opts}
+	w := &Watcher{host: normalizeHost(h), opts: opts, kick: make(chan struct{}, 1)}
 	w.err.Store(&errBox{})
+	w.watchErr.Store(&errBox{})
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.discoverLocked(); err != nil && !errors.Is(err, ErrNoDriver) {
+	if _, err := w.discoverLocked(false); err != nil && !errors.Is(err, ErrNoDriver) {
 		return nil, err
 	}
 	return w, nil
@@ -69,7 +81,7 @@ func (w *Watcher) Refresh() (changed bool, err error) {
 	if fp == w.fingerprint {
 		return false, nil
 	}
-	return w.discoverLocked()
+	return w.discoverLocked(false)
 }
 
 // RefreshIfStale rediscovers unconditionally (some changes, e.g. MIG
@@ -83,14 +95,25 @@ func (w *Watcher) RefreshIfStale(minInterval time.Duration) (changed bool, err e
 	if !w.discovered.IsZero() && time.Since(w.discovered) < minInterval {
 		return false, w.err.Load().err
 	}
-	return w.discoverLocked()
+	return w.discoverLocked(false)
+}
+
+// rediscover runs Discover unconditionally (a watched file changed, or Kick)
+// and keeps the current inventory when the new one describes the same host,
+// so that an event that changed nothing Discover reads reports no change.
+func (w *Watcher) rediscover() (changed bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.discoverLocked(true)
 }
 
 // discoverLocked runs Discover and installs its result. It returns whether
-// Current changed and the discovery error.
-func (w *Watcher) discoverLocked() (bool, error) {
+// Current changed and the discovery error. With keepEqual, a successful
+// result equal to the current inventory is not installed.
+func (w *Watcher) discoverLocked(keepEqual bool) (bool, error) {
 	old := w.cur.Load()
 	w.discovered = time.Now()
+	defer w.gen.Add(1)
 	inv, err := Discover(w.host, w.opts...)
 	if err != nil {
 		w.cur.Store(nil)
@@ -104,41 +127,11 @@ func (w *Watcher) discoverLocked() (bool, error) {
 		}
 		return old != nil, err
 	}
-	w.cur.Store(inv)
-	w.err.Store(&errBox{})
 	w.fingerprint = inv.Fingerprint
+	w.err.Store(&errBox{})
+	if keepEqual && old != nil && reflect.DeepEqual(old, inv) {
+		return false, nil
+	}
+	w.cur.Store(inv)
 	return true, nil
-}
-
-// Run polls the fingerprint every interval until ctx is done and
-// rediscovers when it changes. onChange (may be nil) is called, from Run's
-// goroutine, with the old and new inventories (either may be nil) whenever
-// Current changes, and with the error whenever a refresh fails with an
-// error different from the previous refresh's. An interval <= 0 disables
-// polling: Run returns at once.
-func (w *Watcher) Run(ctx context.Context, interval time.Duration, onChange func(old, new *Inventory, err error)) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	lastErr := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		old := w.Current()
-		changed, err := w.Refresh()
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		report := changed || (err != nil && msg != lastErr)
-		lastErr = msg
-		if report && onChange != nil {
-			onChange(old, w.Current(), err)
-		}
-	}
 }
