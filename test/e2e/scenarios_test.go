@@ -445,6 +445,7 @@ func hookless(t *testing.T, rt runtimeCase) {
 	s := parseProbe(res.Output)
 	requireGPUs(t, e, s, 0, 2)
 	requireSpecGPUs(t, e, res.Spec, 0, 2)
+	require.Contains(t, res.Output, "can't open '/dev/nvidia0': No such device or address", "open of an allowed node reaches the (absent) driver")
 	require.Contains(t, res.Output, "can't open '/tmp/gpu1': Operation not permitted", "the device cgroup denies GPU 1")
 	require.Contains(t, res.Output, cudaOK(e, "libcuda.so.1", 2))
 	require.False(t, hasCreateContainerHook(res.Spec, e.Bins.Hook), "no gpu-nri hook in the spec")

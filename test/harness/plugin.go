@@ -142,7 +142,7 @@ func (p *Plugin) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("harness: gpu-nri /readyz: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("harness: gpu-nri /readyz: %s: %s", resp.Status, body)

@@ -64,9 +64,9 @@ func run() error {
 			fmt.Println("    │ " + l)
 		}
 	}
-	real := os.Getenv("DEMO_REAL") == "1"
+	useReal := os.Getenv("DEMO_REAL") == "1"
 	what := "a simulated GPU host (4 GPUs + 1 in MIG mode, real device nodes, a gcc-built libcuda)"
-	if real {
+	if useReal {
 		if _, err := os.Stat("/dev/nvidiactl"); err != nil {
 			return fmt.Errorf("DEMO_REAL=1 but /dev/nvidiactl does not exist: no NVIDIA driver here")
 		}
@@ -81,7 +81,7 @@ func run() error {
 	say("Preparing: containerd, gpu-nri and %s (cached after the first run)", what)
 	t0 := time.Now()
 	var setupLog bytes.Buffer
-	env, err := harness.Setup(ctx, harness.Options{Dir: dir, Real: real, Log: func(f string, a ...any) { fmt.Fprintf(&setupLog, f+"\n", a...) }})
+	env, err := harness.Setup(ctx, harness.Options{Dir: dir, Real: useReal, Log: func(f string, a ...any) { fmt.Fprintf(&setupLog, f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprint(os.Stderr, setupLog.String())
 		return err
@@ -116,7 +116,7 @@ func run() error {
 	}
 
 	gpus := "0,2"
-	if real {
+	if useReal {
 		if nodes, _ := filepath.Glob("/dev/nvidia[0-9]*"); len(nodes) < 3 {
 			gpus = "0"
 		}
