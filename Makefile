@@ -49,6 +49,7 @@ fuzz-smoke: ## run every fuzz target for $(FUZZTIME) executions (a count: see te
 lint: ## golangci-lint (built from the module proxy into .cache/tools) and shellcheck of the shell harnesses
 	@[ -x $(GOLANGCI) ] || TOOLS=lint bash test/tools.sh >/dev/null
 	$(GOLANGCI) run ./...
+	$(GOLANGCI) run --build-tags e2e ./test/e2e/...
 	@command -v shellcheck >/dev/null || TOOLS=none bash test/tools.sh >/dev/null
 	git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x -S warning
 
