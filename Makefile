@@ -35,7 +35,7 @@ test-unit: ## go tests with -race (includes fuzz seed corpora)
 	$(GO) test -race -count=1 ./...
 
 test-e2e: build ## end-to-end suite (Go, tag e2e): private containerd + runc/crun + CRI + simulated GPU host (root)
-	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 30m -json ./test/e2e/ | $(GO) run ./test/tally
+	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 30m -json $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/ | $(GO) run ./test/tally
 
 test-k8s: build ## real single-node Kubernetes suite (root)
 	bash test/k8s/run.sh
