@@ -124,7 +124,7 @@ func (p *Plugin) Configure(_ context.Context, cfgText, runtime, version string) 
 	rules := nriadjust.CgroupRules(cfg.Injection.DeviceCgroupRules, runtime, version)
 	p.cgroupRules.Store(rules)
 	log.WithField("device_cgroup_rules", rules).Info("configured by runtime")
-	return api.MustParseEventMask("CreateContainer"), nil
+	return api.MustParseEventMask("CreateContainer,RemoveContainer"), nil
 }
 
 func (p *Plugin) swapState(st *state) {
@@ -166,6 +166,27 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 }
 
 // audit counts the answer and logs its one audit line (docs/logging.md).
+// RemoveContainer is the backstop for a driver file that vanished between
+// two inventory refreshes: a container removed without ever starting whose
+// runtime error says a file of the current inventory was missing (runc's
+// "error mounting ...: no such file or directory") makes the watcher
+// rediscover now. The runtime sends no event when the start itself fails,
+// so this is the first one that carries the error. String work only.
+func (p *Plugin) RemoveContainer(_ context.Context, _ *api.PodSandbox, ctr *api.Container) error {
+	if ctr.GetStartedAt() != 0 {
+		return nil
+	}
+	st := p.state.Load()
+	w := st.host.Watcher()
+	f, ok := w.Current().VanishedFile(ctr.GetStatusMessage())
+	if !ok {
+		return nil
+	}
+	p.log.WithFields(logrus.Fields{"container": ctr.GetName(), "file": f.HostPath, "queued": w.Kick()}).
+		Warn("a container failed to start because a driver file vanished; rediscovering the host")
+	return nil
+}
+
 // late turns a into the answer to a request whose deadline passed while it
 // was decided: no adjustment, no devices, an error saying what happened and
 // what the decision would have been.
@@ -261,6 +282,10 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 		return
 	}
 	st.host.Watcher().Run(ctx, interval, func(old, cur *inventory.Inventory, err error) {
+		if errors.Is(err, inventory.ErrWatchUnavailable) { // the inventory is fine; only the watch is down
+			p.log.WithError(err).Warn("inventory watch unavailable; polling the fingerprint every 250ms and host.refreshInterval")
+			return
+		}
 		if m := p.opts.Metrics; m != nil {
 			m.InventoryRefresh(err)
 		}

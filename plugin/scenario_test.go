@@ -372,3 +372,50 @@ func TestScenarioUnknownDeviceRediscovers(t *testing.T) {
 	require.Contains(t, paths, "/dev/nvidia3")
 	require.Equal(t, 4, len(d.Plugin.Inventory().GPUs))
 }
+
+// TestScenarioVanishedFileKicksTheWatcher: a container the runtime removes
+// without it ever starting, whose error names a driver file of the current
+// inventory as missing (runc's mount error after a driver upgrade), makes
+// the daemon ask its watcher to rediscover; any other removal does not.
+func TestScenarioVanishedFileKicksTheWatcher(t *testing.T) {
+	s := newScenario(t, nil)
+	lib := s.Plugin.Inventory().Libraries[inventory.Compute][0].HostPath
+	mountErr := `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "` +
+		lib + `" to rootfs at "/usr/lib/x86_64-linux-gnu/libcuda.so.1": no such file or directory: unknown`
+	pod := &api.PodSandbox{Id: "pod-v", Name: "pod-v", Uid: "uid-v", Namespace: "ml"}
+	for _, tc := range []struct {
+		name      string
+		startedAt int64
+		msg       string
+		kicked    bool
+	}{
+		{"never started, library vanished", 0, mountErr, true},
+		{"started and exited", time.Now().UnixNano(), mountErr, false},
+		{"never started, another error", 0, "exec: \"python\": executable file not found in $PATH", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.logs.Reset()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ctr := &api.Container{Id: "ctr-v", PodSandboxId: pod.Id, Name: "v", StartedAt: tc.startedAt, StatusMessage: tc.msg}
+			require.NoError(t, s.Runtime.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr}))
+			// RemoveContainer is a synchronous request through the runtime: its log line is written when it returns.
+			lines, err := s.logs.Lines()
+			require.NoError(t, err)
+			var kicks []map[string]any
+			for _, l := range lines {
+				if l["msg"] == "a container failed to start because a driver file vanished; rediscovering the host" {
+					kicks = append(kicks, l)
+				}
+			}
+			if !tc.kicked {
+				require.Empty(t, kicks)
+				return
+			}
+			require.Len(t, kicks, 1, "%v", lines)
+			require.Equal(t, lib, kicks[0]["file"])
+			require.Equal(t, "v", kicks[0]["container"])
+			require.Equal(t, "warning", kicks[0]["level"])
+		})
+	}
+}
