@@ -1,10 +1,11 @@
 // Command tally reads `go test -json` on stdin, prints the tests' output as
-// it comes and closes with one line "N passed, M failed" (and the failed
-// tests' names before it). It counts leaf tests: a test with subtests counts
-// only when it failed without a failed subtest (a fixture that failed). It
-// exits 1 when anything failed or a package failed to build.
+// `go test -v` would, and ends with the suites' closing lines: the failed
+// tests, the skipped ones with their reasons, and "N passed, M failed".
+// Top-level tests and subtests are counted alike. The exit status is 1 when
+// anything failed (a test, or a package that failed outside any test, e.g.
+// a build error).
 //
-//	go test -json ./test/k8s/ | go run ./test/tally
+//	go test -tags e2e -json ./test/e2e/ | go run ./test/tally
 package main
 
 import (
@@ -16,114 +17,108 @@ import (
 	"strings"
 )
 
+// event is one line of `go test -json` (cmd/test2json).
 type event struct {
 	Action  string
 	Package string
 	Test    string
 	Output  string
+	Elapsed float64
 }
 
+// result is the tally of one stream.
 type result struct {
-	action       string
-	children     int
-	failedChilds int
+	passed, failed int
+	failedNames    []string
+	skipped        []string // "name: reason"
 }
 
 func main() {
-	_, failed, err := tally(os.Stdin, os.Stdout)
+	r, err := tally(os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tally:", err)
 		os.Exit(2)
 	}
-	if failed > 0 {
+	if r.failed > 0 {
 		os.Exit(1)
 	}
 }
 
-// tally copies the output and prints the summary; it returns the counts.
-func tally(in io.Reader, out io.Writer) (int, int, error) {
-	results := map[string]*result{} // "pkg test" -> result
-	var order []string
-	pkgFailed := []string{}
+func tally(in io.Reader, out io.Writer) (result, error) {
+	var r result
+	outputs := map[string][]string{} // test -> its output lines (for skip reasons)
+	failedTests := map[string]int{}  // package -> failed tests seen
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		var e event
-		if err := json.Unmarshal(line, &e); err != nil || e.Action == "" {
-			fmt.Fprintln(out, string(line)) // build errors and the like
+		var ev event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			// Not JSON (go vet or build output): pass it through.
+			fmt.Fprintln(out, string(line))
 			continue
 		}
-		if e.Action == "output" {
-			fmt.Fprint(out, e.Output)
-			continue
-		}
-		if e.Test == "" {
-			if e.Action == "fail" {
-				pkgFailed = append(pkgFailed, e.Package)
+		key := ev.Package + " " + ev.Test
+		switch ev.Action {
+		case "output":
+			fmt.Fprint(out, ev.Output)
+			if ev.Test != "" {
+				outputs[key] = append(outputs[key], ev.Output)
 			}
-			continue
-		}
-		if e.Action != "pass" && e.Action != "fail" && e.Action != "skip" {
-			continue
-		}
-		key := e.Package + " " + e.Test
-		r := results[key]
-		if r == nil {
-			r = &result{}
-			results[key] = r
-			order = append(order, key)
-		}
-		r.action = e.Action
-		if i := strings.LastIndex(e.Test, "/"); i > 0 {
-			parent := e.Package + " " + e.Test[:i]
-			if results[parent] == nil {
-				results[parent] = &result{}
-				order = append(order, parent)
+		case "pass":
+			if ev.Test != "" {
+				r.passed++
 			}
-			results[parent].children++
-			if e.Action == "fail" {
-				results[parent].failedChilds++
+		case "fail":
+			if ev.Test != "" {
+				r.failed++
+				r.failedNames = append(r.failedNames, ev.Test)
+				failedTests[ev.Package]++
+			} else if failedTests[ev.Package] == 0 {
+				r.failed++
+				r.failedNames = append(r.failedNames, ev.Package+" (outside any test: build error, TestMain or timeout)")
 			}
+		case "skip":
+			if ev.Test != "" {
+				r.skipped = append(r.skipped, ev.Test+": "+skipReason(outputs[key]))
+			}
+		}
+		if ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip" {
+			delete(outputs, key)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
-	}
-	var passed, skipped int
-	var failedNames []string
-	for _, k := range order {
-		r := results[k]
-		switch {
-		case r.action == "fail" && r.failedChilds == 0:
-			failedNames = append(failedNames, k)
-		case r.children > 0:
-		case r.action == "pass":
-			passed++
-		case r.action == "skip":
-			skipped++
-		}
-	}
-	// A package that failed with no failed test (build error, panic in init) counts as one failure.
-	for _, p := range pkgFailed {
-		has := false
-		for _, k := range failedNames {
-			has = has || strings.HasPrefix(k, p+" ")
-		}
-		if !has {
-			failedNames = append(failedNames, p+" (package)")
-		}
+		return r, err
 	}
 	fmt.Fprintln(out)
-	if len(failedNames) > 0 {
+	if len(r.failedNames) > 0 {
 		fmt.Fprintln(out, "Failed:")
-		for _, k := range failedNames {
-			fmt.Fprintln(out, "  -", k)
+		for _, n := range r.failedNames {
+			fmt.Fprintln(out, "  - "+n)
 		}
 	}
-	if skipped > 0 {
-		fmt.Fprintf(out, "(%d skipped)\n", skipped)
+	if len(r.skipped) > 0 {
+		fmt.Fprintf(out, "Skipped (%d):\n", len(r.skipped))
+		for _, s := range r.skipped {
+			fmt.Fprintln(out, "  - "+s)
+		}
 	}
-	fmt.Fprintf(out, "%d passed, %d failed\n", passed, len(failedNames))
-	return passed, len(failedNames), nil
+	fmt.Fprintf(out, "%d passed, %d failed\n", r.passed, r.failed)
+	return r, nil
+}
+
+// skipReason is the last message a skipped test logged (t.Skip's text,
+// "file.go:NN: reason"), without the file position.
+func skipReason(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "=== ") {
+			continue
+		}
+		if _, msg, ok := strings.Cut(l, ": "); ok && strings.Contains(l[:len(l)-len(msg)], ".go:") {
+			return msg
+		}
+		return l
+	}
+	return "(no reason given)"
 }

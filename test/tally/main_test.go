@@ -9,36 +9,57 @@ import (
 )
 
 func TestTally(t *testing.T) {
-	ev := func(action, test string) string {
-		return `{"Action":"` + action + `","Package":"p","Test":"` + test + `"}`
-	}
-	for _, tc := range []struct {
-		name           string
-		events         []string
-		passed, failed int
-		last           string
+	cases := []struct {
+		name                 string
+		in                   string
+		passed, failed, skip int
+		closing              string
+		contains             []string
 	}{
-		{name: "leaves only", events: []string{ev("pass", "T/a"), ev("fail", "T/b"), ev("fail", "T")},
-			passed: 1, failed: 1, last: "1 passed, 1 failed"},
-		{name: "fixture failure counts once", events: []string{ev("pass", "T/a"), ev("fail", "T/c"), ev("fail", "T")},
-			passed: 1, failed: 1, last: "1 passed, 1 failed"},
-		{name: "parent fails on its own", events: []string{ev("pass", "T/a"), ev("fail", "T")},
-			passed: 1, failed: 1, last: "1 passed, 1 failed"},
-		{name: "skip is not a pass", events: []string{ev("skip", "T"), `{"Action":"pass","Package":"p"}`},
-			passed: 0, failed: 0, last: "0 passed, 0 failed"},
-		{name: "build failure", events: []string{"# p", "x.go:1: syntax error", `{"Action":"fail","Package":"p"}`},
-			passed: 0, failed: 1, last: "0 passed, 1 failed"},
-		{name: "output copied", events: []string{`{"Action":"output","Package":"p","Test":"T","Output":"hello\n"}`, ev("pass", "T")},
-			passed: 1, failed: 0, last: "1 passed, 0 failed"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+		{
+			name: "subtests counted with their parents",
+			in: `{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"=== RUN   TestA\n"}
+{"Action":"pass","Package":"p","Test":"TestA/x"}
+{"Action":"output","Package":"p","Test":"TestA/y","Output":"    a_test.go:9: boom\n"}
+{"Action":"fail","Package":"p","Test":"TestA/y"}
+{"Action":"fail","Package":"p","Test":"TestA"}
+{"Action":"fail","Package":"p"}
+`,
+			passed: 1, failed: 2, closing: "1 passed, 2 failed",
+			contains: []string{"  - TestA/y\n", "  - TestA\n", "    a_test.go:9: boom\n"},
+		},
+		{
+			name: "skips listed with their reason",
+			in: `{"Action":"output","Package":"p","Test":"TestB","Output":"    harness.go:12: needs root: run it as root\n"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+{"Action":"pass","Package":"p"}
+`,
+			skip: 1, closing: "0 passed, 0 failed",
+			contains: []string{"Skipped (1):\n  - TestB: needs root: run it as root\n"},
+		},
+		{
+			name:     "a package failing outside tests counts",
+			in:       "# build failed\n" + `{"Action":"fail","Package":"p"}` + "\n",
+			failed:   1,
+			closing:  "0 passed, 1 failed",
+			contains: []string{"# build failed\n", "p (outside any test"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
-			p, f, err := tally(strings.NewReader(strings.Join(tc.events, "\n")), &out)
+			r, err := tally(strings.NewReader(c.in), &out)
 			require.NoError(t, err)
-			require.Equal(t, tc.passed, p)
-			require.Equal(t, tc.failed, f)
-			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			require.Equal(t, tc.last, lines[len(lines)-1])
+			require.Equal(t, c.passed, r.passed)
+			require.Equal(t, c.failed, r.failed)
+			require.Len(t, r.skipped, c.skip)
+			lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+			require.Equal(t, c.closing, lines[len(lines)-1])
+			for _, s := range c.contains {
+				require.Contains(t, out.String(), s)
+			}
 		})
 	}
 }
