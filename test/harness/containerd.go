@@ -33,6 +33,8 @@ type Containerd struct {
 	PodAnnotations []string
 	// LogLevel is containerd's log level (default info).
 	LogLevel string
+	// Imports are the config files the main config imports (drop-ins).
+	Imports []string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -76,12 +78,16 @@ func (c *Containerd) Config() string {
 	if level == "" {
 		level = "info"
 	}
+	imports := make([]string, len(c.Imports))
+	for i, f := range c.Imports {
+		imports[i] = fmt.Sprintf("%q", f)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `version = 3
 root = %q
 state = %q
 temp = %q
-imports = []
+imports = [%s]
 [grpc]
   address = %q
 [ttrpc]
@@ -114,7 +120,7 @@ imports = []
     restrict_oom_score_adj = true
     [plugins."io.containerd.cri.v1.runtime".containerd]
       default_runtime_name = "runc"
-`, filepath.Join(d, "ctd/root"), c.StateDir(), filepath.Join(d, "ctd/tmp"),
+`, filepath.Join(d, "ctd/root"), c.StateDir(), filepath.Join(d, "ctd/tmp"), strings.Join(imports, ", "),
 		c.Socket(), c.Socket()+".ttrpc", filepath.Join(d, "ctd/debug.sock"), level,
 		filepath.Join(d, "ctd/opt"), filepath.Join(d, "ctd/opt/image-verifier/bin"), filepath.Join(d, "s"),
 		c.NRISocket(), c.NRIPluginDir(), c.NRIConfDir(), c.PauseImage, c.CDIDir())
