@@ -37,8 +37,10 @@ test-unit: ## go tests with -race (includes fuzz seed corpora)
 test-e2e: build ## end-to-end suite: private containerd + runc + crictl + simulated GPU host (root)
 	bash test/e2e/run.sh
 
-test-k8s: build ## real single-node Kubernetes suite (root)
-	bash test/k8s/run.sh
+# K8S_RUN selects scenarios, e.g. K8S_RUN='TestKubernetes/(dropins|runtime)' or TestKubernetes/cluster/helm.
+K8S_RUN ?= ^(TestKubernetes|TestPKI)$$
+test-k8s: build ## real single-node Kubernetes suite, Go tests with tag k8s (root)
+	set -o pipefail; go test -tags k8s -count=1 -json -timeout 60m -run '$(K8S_RUN)' ./test/k8s/ | go run ./test/tally
 
 test-image: ## build deploy/image/Dockerfile with Podman (offline, stand-in base images) and check the image (root)
 	bash test/image/run.sh
