@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -478,7 +479,44 @@ func (s *k8sSuite) testApply(t *testing.T) {
 	require.Equal(t, os.FileMode(0o755), st.Mode().Perm())
 }
 
-// testGPUPods: an annotated pod sees exactly its GPUs, one without a request none.
+// spec is the final OCI spec (after NRI) of the pod's container, from containerd over CRI.
+func (s *k8sSuite) spec(t *testing.T, ns, name string) *rspec.Spec {
+	t.Helper()
+	var p corev1.Pod
+	require.NoError(t, s.getJSON(&p, "-n", ns, "get", "pod", name))
+	require.Len(t, p.Status.ContainerStatuses, 1)
+	id, ok := strings.CutPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	require.True(t, ok, "container id %q", p.Status.ContainerStatuses[0].ContainerID)
+	cri, err := harness.DialCRI(s.n.e.Containerd.Socket())
+	require.NoError(t, err)
+	defer cri.Close()
+	sp, err := cri.Spec(context.Background(), id)
+	require.NoError(t, err)
+	return sp
+}
+
+// specGPUs are the GPU device nodes (/dev/nvidiaN) and the createContainer
+// hook paths of a spec.
+func specGPUs(sp *rspec.Spec) ([]int, []string) {
+	gpus := []int{}
+	if sp.Linux != nil {
+		for _, d := range sp.Linux.Devices {
+			if i, err := strconv.Atoi(strings.TrimPrefix(d.Path, "/dev/nvidia")); err == nil && strings.HasPrefix(d.Path, "/dev/nvidia") {
+				gpus = append(gpus, i)
+			}
+		}
+	}
+	hooks := []string{}
+	if sp.Hooks != nil {
+		for _, h := range sp.Hooks.CreateContainer {
+			hooks = append(hooks, h.Path)
+		}
+	}
+	return gpus, hooks
+}
+
+// testGPUPods: an annotated pod sees exactly its GPUs, one without a request
+// none; the final OCI specs carry exactly those nodes and the hook.
 func (s *k8sSuite) testGPUPods(t *testing.T) {
 	s.deploy(t, "standalone", "overlays/standalone", "k8s-1")
 	s.gpuPod(t, "default", "gpu-02", "0,2", "")
@@ -486,8 +524,14 @@ func (s *k8sSuite) testGPUPods(t *testing.T) {
 	gpus, cuda := s.probe(t, "default", "gpu-02")
 	require.Equal(t, []int{0, 2}, gpus)
 	require.Equal(t, s.cudaOK(2), cuda)
+	specGPU, hooks := specGPUs(s.spec(t, "default", "gpu-02"))
+	require.ElementsMatch(t, []int{0, 2}, specGPU, "GPU nodes in the OCI spec")
+	require.Equal(t, []string{s.hookBin()}, hooks, "createContainer hooks in the OCI spec")
 	gpus, cuda = s.probe(t, "default", "no-gpu")
 	require.Equal(t, []int{}, gpus)
+	specGPU, hooks = specGPUs(s.spec(t, "default", "no-gpu"))
+	require.Equal(t, []int{}, specGPU, "no GPU nodes in the OCI spec without a request")
+	require.Equal(t, []string{}, hooks, "no hook without a request")
 	require.Equal(t, "dlopen=FAIL libcuda.so.1: cannot open shared object file: No such file or directory", cuda)
 }
 
