@@ -34,8 +34,8 @@ test: ## the README's test command: tools, unit tests, then e2e, k8s and image s
 test-unit: ## go tests with -race (includes fuzz seed corpora)
 	$(GO) test -race -count=1 ./...
 
-test-e2e: build ## end-to-end suite: private containerd + runc + crictl + simulated GPU host (root)
-	bash test/e2e/run.sh
+test-e2e: build ## end-to-end suite (Go, tag e2e): private containerd + runc/crun + CRI + simulated GPU host (root)
+	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 30m -json $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/ | $(GO) run ./test/tally
 
 # K8S_RUN selects scenarios, e.g. K8S_RUN='TestKubernetes/(dropins|runtime)' or TestKubernetes/cluster/helm.
 K8S_RUN ?= ^(TestKubernetes|TestPKI)$$
@@ -51,6 +51,7 @@ fuzz-smoke: ## run every fuzz target for $(FUZZTIME) executions (a count: see te
 lint: ## golangci-lint (built from the module proxy into .cache/tools) and shellcheck of the shell harnesses
 	@[ -x $(GOLANGCI) ] || TOOLS=lint bash test/tools.sh >/dev/null
 	$(GOLANGCI) run ./...
+	$(GOLANGCI) run --build-tags e2e ./test/e2e/...
 	@command -v shellcheck >/dev/null || TOOLS=none bash test/tools.sh >/dev/null
 	git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x -S warning
 
@@ -58,7 +59,7 @@ bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...
 
 demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
-	bash test/e2e/demo.sh
+	$(GO) run ./test/e2e/cmd/demo
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

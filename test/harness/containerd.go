@@ -201,7 +201,7 @@ func (c *Containerd) waitReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer cri.Close()
+	defer func() { _ = cri.Close() }()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var last error

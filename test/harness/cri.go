@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -262,9 +261,6 @@ func (p *Pod) Run(ctx context.Context, c Container, timeout time.Duration) (Resu
 	res.Output, err = p.Logs(st)
 	return res, err
 }
-
-// LogDir is a pod's log directory under base.
-func LogDir(base, pod string) string { return filepath.Join(base, "podlogs", pod) }
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

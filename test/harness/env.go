@@ -234,10 +234,18 @@ func (e *Env) StartPlugin(ctx context.Context, name string, cfg PluginConfig) (*
 }
 
 // RunPod starts a pod of the suite (host network, the suite's namespace and
-// cgroup parent, logs under Dir/podlogs/<name>).
+// cgroup parent, logs in a fresh directory under Dir/podlogs).
 func (e *Env) RunPod(ctx context.Context, name, handler string, annotations map[string]string) (*Pod, error) {
+	base := filepath.Join(e.Dir, "podlogs")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	logDir, err := os.MkdirTemp(base, name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
 	return e.CRI.RunPod(ctx, PodConfig{
 		Name: name, Namespace: Namespace, Annotations: annotations, RuntimeHandler: handler,
-		CgroupParent: CgroupParent, LogDir: LogDir(e.Dir, name),
+		CgroupParent: CgroupParent, LogDir: logDir,
 	})
 }

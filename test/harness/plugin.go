@@ -142,7 +142,7 @@ func (p *Plugin) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("harness: gpu-nri /readyz: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("harness: gpu-nri /readyz: %s: %s", resp.Status, body)
@@ -173,7 +173,10 @@ func (p *Plugin) poll(ctx context.Context, timeout time.Duration, done func(erro
 		case <-p.done:
 			return fmt.Errorf("harness: gpu-nri exited before it was %s: %s", what, p.LogTail(20))
 		case <-ctx.Done():
-			return fmt.Errorf("harness: gpu-nri not %s (last /readyz: %v): %w; log: %s", what, err, ctx.Err(), p.LogTail(20))
+			if err == nil {
+				err = errors.New("answered ok")
+			}
+			return fmt.Errorf("harness: gpu-nri not %s: %w (last /readyz: %w); log: %s", what, ctx.Err(), err, p.LogTail(20))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

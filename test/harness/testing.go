@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -28,7 +29,9 @@ func (e *Env) Pod(t testing.TB, name, handler string, annotations map[string]str
 // and fails the test when it cannot.
 func (p *Pod) MustRun(t testing.TB, c Container) Result {
 	t.Helper()
-	res, err := p.Run(context.Background(), c, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*DefaultTimeout)
+	defer cancel()
+	res, err := p.Run(ctx, c, DefaultTimeout)
 	if err != nil {
 		t.Fatalf("container %s: %v (output so far: %q)", c.Name, err, res.Output)
 	}
@@ -43,8 +46,8 @@ func (p *Pod) CreateRefused(t testing.TB, c Container) string {
 	if err == nil {
 		t.Fatalf("container %s: created (%s), want a refusal", c.Name, id)
 	}
-	ce, ok := err.(*CreateError) //nolint:errorlint // Create returns it unwrapped
-	if !ok {
+	var ce *CreateError
+	if !errors.As(err, &ce) {
 		t.Fatalf("container %s: %v", c.Name, err)
 	}
 	return ce.Message

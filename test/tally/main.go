@@ -61,7 +61,7 @@ func tally(in io.Reader, out io.Writer) (result, error) {
 		key := ev.Package + " " + ev.Test
 		switch ev.Action {
 		case "output":
-			fmt.Fprint(out, ev.Output)
+			fmt.Fprintf(out, "%s", ev.Output)
 			if ev.Test != "" {
 				outputs[key] = append(outputs[key], ev.Output)
 			}
