@@ -303,7 +303,9 @@ func (c *Containerd) KillStale() {
 	if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
 		return
 	}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == c.Tools.Containerd {
+	// Tools.Containerd is usually a link into the versioned tool cache; /proc/PID/exe is resolved.
+	want, _ := filepath.EvalSymlinks(c.Tools.Containerd)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && (exe == c.Tools.Containerd || exe == want) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
 			time.Sleep(50 * time.Millisecond)
