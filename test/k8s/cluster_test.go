@@ -64,24 +64,24 @@ func startCluster(t *testing.T, n *node, toolBin string) *cluster {
 	c := &cluster{n: n, dir: filepath.Join(n.dir, "k8s"), nodeName: strings.ToLower(host)}
 	c.kubeconfig = filepath.Join(c.dir, "admin.kubeconfig")
 	c.env = append(append([]string{}, n.env...), "PATH="+toolBin+":"+pathOf(n.env), "KUBECONFIG="+c.kubeconfig)
+	// A previous run's state (its processes were stopped by newNode's killStale).
+	unmountUnder(c.dir)
+	for _, d := range []string{"etcd", "kubelet", "podlogs", "cni-ipam"} {
+		_ = os.RemoveAll(filepath.Join(c.dir, d))
+	}
 	for _, d := range []string{"pki", "logs", "kubelet", "podlogs", "etcd", "certs", "cni-ipam"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// What the kubelet will create or change on the host, restored by the cleanup.
-	var created []string
-	for _, d := range kubeletGlobalDirs() {
-		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
-			created = append(created, d)
-		}
+	// What the kubelet will create or change on the host, restored by the
+	// cleanup. Kept in a file: a run left running (E2E_KEEP=1) or killed is
+	// restored by the next one, from the state before the first.
+	orig, err := loadHostState(filepath.Join(c.dir, "host-state.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sysctls := map[string][]byte{}
-	for _, s := range kubeletSysctls() {
-		if b, err := os.ReadFile("/proc/sys/" + s); err == nil {
-			sysctls[s] = b
-		}
-	}
+	created, sysctls := orig.Created, orig.Sysctls
 	t.Cleanup(func() { c.teardown(created, sysctls) })
 
 	pki := filepath.Join(c.dir, "pki")
@@ -142,6 +142,40 @@ func startCluster(t *testing.T, n *node, toolBin string) *cluster {
 	})
 	c.waitFor(t, "default service account", 60*time.Second, func() error { _, err := c.kubectl("get", "sa", "default"); return err })
 	return c
+}
+
+// hostState is what the kubelet changes outside the work dir, as it was before.
+type hostState struct {
+	Created []string          `json:"created"` // directories that did not exist
+	Sysctls map[string]string `json:"sysctls"` // sysctl (path under /proc/sys) -> value
+}
+
+// loadHostState reads the state a previous run saved at path, or records the
+// current one there.
+func loadHostState(path string) (hostState, error) {
+	var st hostState
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("%s: %w", path, err)
+		}
+		return st, nil
+	}
+	st.Sysctls = map[string]string{}
+	for _, d := range kubeletGlobalDirs() {
+		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
+			st.Created = append(st.Created, d)
+		}
+	}
+	for _, s := range kubeletSysctls() {
+		if b, err := os.ReadFile("/proc/sys/" + s); err == nil {
+			st.Sysctls[s] = string(b)
+		}
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return st, err
+	}
+	return st, os.WriteFile(path, b, 0o644)
 }
 
 func pathOf(env []string) string {
@@ -266,7 +300,7 @@ imageGCHighThresholdPercent: 100
 // teardown stops the components (kubelet first), removes the pods, mounts,
 // kubepods cgroups, the bridge and what the kubelet created, and restores
 // the sysctls.
-func (c *cluster) teardown(created []string, sysctls map[string][]byte) {
+func (c *cluster) teardown(created []string, sysctls map[string]string) {
 	if os.Getenv("E2E_KEEP") == "1" {
 		fmt.Fprintf(os.Stderr, "E2E_KEEP=1: cluster left running (KUBECONFIG=%s)\n", c.kubeconfig)
 		return
@@ -288,8 +322,9 @@ func (c *cluster) teardown(created []string, sysctls map[string][]byte) {
 		_ = os.RemoveAll(d)
 	}
 	for s, v := range sysctls {
-		_ = os.WriteFile("/proc/sys/"+s, v, 0o644)
+		_ = os.WriteFile("/proc/sys/"+s, []byte(v), 0o644)
 	}
+	_ = os.Remove(filepath.Join(c.dir, "host-state.json"))
 	if _, err := net.InterfaceByName(bridgeName); err == nil {
 		_, _ = c.n.run("ip", "link", "del", bridgeName)
 	}

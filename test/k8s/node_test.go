@@ -194,6 +194,10 @@ func newNode(t *testing.T, dir string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if os.Getenv("E2E_KEEP") == "1" {
+			t.Logf("E2E_KEEP=1: containerd left running under %s", dir)
+			return
+		}
 		if err := e.Teardown(context.Background()); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
