@@ -15,5 +15,5 @@
 // imported and the simulated host, built by test/harness.
 //
 // It does not run Kubernetes (test/k8s does) or measure start times
-// (test/e2e/bench.sh does).
+// (test/e2e/cmd/bench does).
 package e2e

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# test/e2e/lib.sh: the shell e2e harness, still sourced by bench.sh, test/k8s/run.sh and test/image/run.sh
-# (the e2e suite and the demo are Go: test/harness, test/e2e/*_test.go, test/e2e/cmd/demo).
+# test/e2e/lib.sh: the shell e2e harness, still sourced by test/k8s/run.sh and test/image/run.sh
+# (the e2e suite, the demo and the benchmark are Go: test/harness, test/e2e/*_test.go, test/e2e/cmd).
 #
 # A private containerd (CRI + NRI, own sockets, root, state, shim and runc dirs), hand-made OCI
 # images (no registry), a simulated GPU host made by test/simhost, gpu-nri built from the tree,

@@ -124,6 +124,7 @@ func TestPluginConfigParses(t *testing.T) {
 	}{
 		{"external hook", PluginConfig{Socket: "/tmp/x/nri.sock", Loader: "hook", HookPath: "/tmp/x/hook", CDIDirs: []string{"/tmp/x/cdi"}, MetricsAddress: "127.0.0.1:1"}},
 		{"pre-registered hookless", PluginConfig{Loader: "hookless", HookPath: "/tmp/x/hook", LogLevel: "info"}},
+		{"second instance", PluginConfig{Socket: "/tmp/x/nri.sock", Loader: "hook", HookPath: "/tmp/x/hook", Name: "gpu-nri-b", Index: "11", AnnotationDomain: "b.gpu-nri.io"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -136,6 +137,13 @@ func TestPluginConfigParses(t *testing.T) {
 			require.Equal(t, "/tmp/x/driver", cfg.Host.DriverRoot)
 			require.EqualValues(t, c.pc.Loader, cfg.Injection.Loader)
 			require.Equal(t, c.pc.MetricsAddress, cfg.Metrics.Address)
+			if c.pc.Name != "" {
+				require.Equal(t, c.pc.Name, cfg.Plugin.Name)
+				require.Equal(t, c.pc.Index, cfg.Plugin.Index)
+				require.Equal(t, c.pc.AnnotationDomain, cfg.Injection.AnnotationDomain)
+			} else {
+				require.Equal(t, "gpu-nri", cfg.Plugin.Name)
+			}
 			if c.pc.Socket != "" {
 				require.Equal(t, c.pc.Socket, cfg.Plugin.Socket)
 			}

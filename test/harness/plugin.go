@@ -36,6 +36,11 @@ type PluginConfig struct {
 	LogLevel string
 	// MetricsAddress serves /readyz (external mode: the harness polls it).
 	MetricsAddress string
+	// Name and Index register the plugin (default "gpu-nri", "10"); a
+	// second instance needs its own.
+	Name, Index string
+	// AnnotationDomain is injection.annotationDomain ("" = gpu-nri.io).
+	AnnotationDomain string
 }
 
 // YAML is the config file's text.
@@ -44,18 +49,22 @@ func (pc PluginConfig) YAML() ([]byte, error) {
 	if level == "" {
 		level = "debug"
 	}
-	plugin := map[string]any{"name": "gpu-nri", "index": "10", "reconnectMin": "200ms", "reconnectMax": "1s"}
+	name, index := pc.Name, pc.Index
+	if name == "" {
+		name = "gpu-nri"
+	}
+	if index == "" {
+		index = "10"
+	}
+	plugin := map[string]any{"name": name, "index": index, "reconnectMin": "200ms", "reconnectMax": "1s"}
 	if pc.Socket != "" {
 		plugin["socket"] = pc.Socket
 	}
-	doc := map[string]any{
-		"host":   pc.Host,
-		"plugin": plugin,
-		"injection": map[string]any{
-			"loader": pc.Loader, "hookPath": pc.HookPath, "ldconfigPath": "/sbin/ldconfig", "cdiSpecDirs": pc.CDIDirs,
-		},
-		"log": map[string]any{"level": level},
+	injection := map[string]any{"loader": pc.Loader, "hookPath": pc.HookPath, "ldconfigPath": "/sbin/ldconfig", "cdiSpecDirs": pc.CDIDirs}
+	if pc.AnnotationDomain != "" {
+		injection["annotationDomain"] = pc.AnnotationDomain
 	}
+	doc := map[string]any{"host": pc.Host, "plugin": plugin, "injection": injection, "log": map[string]any{"level": level}}
 	if pc.MetricsAddress != "" {
 		doc["metrics"] = map[string]any{"address": pc.MetricsAddress}
 	}
