@@ -37,8 +37,10 @@ test-unit: ## go tests with -race (includes fuzz seed corpora)
 test-e2e: build ## end-to-end suite (Go, tag e2e): private containerd + runc/crun + CRI + simulated GPU host (root)
 	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 30m -json $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/ | $(GO) run ./test/tally
 
-test-k8s: build ## real single-node Kubernetes suite (root)
-	bash test/k8s/run.sh
+# K8S_RUN selects scenarios, e.g. K8S_RUN='TestKubernetes/(dropins|runtime)' or TestKubernetes/cluster/helm.
+K8S_RUN ?= ^(TestKubernetes|TestPKI)$$
+test-k8s: build ## real single-node Kubernetes suite, Go tests with tag k8s (root)
+	set -o pipefail; $(GO) test -tags k8s -count=1 -timeout 60m -json -run '$(K8S_RUN)' ./test/k8s/ | $(GO) run ./test/tally
 
 test-image: ## build deploy/image/Dockerfile with Podman (offline, stand-in base images) and check the image (root)
 	bash test/image/run.sh
@@ -50,6 +52,7 @@ lint: ## golangci-lint (built from the module proxy into .cache/tools) and shell
 	@[ -x $(GOLANGCI) ] || TOOLS=lint bash test/tools.sh >/dev/null
 	$(GOLANGCI) run ./...
 	$(GOLANGCI) run --build-tags e2e ./test/e2e/...
+	$(GOLANGCI) run --build-tags k8s ./test/k8s/...
 	@command -v shellcheck >/dev/null || TOOLS=none bash test/tools.sh >/dev/null
 	git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck -x -S warning
 

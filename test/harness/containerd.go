@@ -33,6 +33,8 @@ type Containerd struct {
 	PodAnnotations []string
 	// LogLevel is containerd's log level (default info).
 	LogLevel string
+	// Imports are the config files the main config imports (drop-ins).
+	Imports []string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -76,12 +78,16 @@ func (c *Containerd) Config() string {
 	if level == "" {
 		level = "info"
 	}
+	imports := make([]string, len(c.Imports))
+	for i, f := range c.Imports {
+		imports[i] = fmt.Sprintf("%q", f)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `version = 3
 root = %q
 state = %q
 temp = %q
-imports = []
+imports = [%s]
 [grpc]
   address = %q
 [ttrpc]
@@ -114,7 +120,7 @@ imports = []
     restrict_oom_score_adj = true
     [plugins."io.containerd.cri.v1.runtime".containerd]
       default_runtime_name = "runc"
-`, filepath.Join(d, "ctd/root"), c.StateDir(), filepath.Join(d, "ctd/tmp"),
+`, filepath.Join(d, "ctd/root"), c.StateDir(), filepath.Join(d, "ctd/tmp"), strings.Join(imports, ", "),
 		c.Socket(), c.Socket()+".ttrpc", filepath.Join(d, "ctd/debug.sock"), level,
 		filepath.Join(d, "ctd/opt"), filepath.Join(d, "ctd/opt/image-verifier/bin"), filepath.Join(d, "s"),
 		c.NRISocket(), c.NRIPluginDir(), c.NRIConfDir(), c.PauseImage, c.CDIDir())
@@ -297,7 +303,9 @@ func (c *Containerd) KillStale() {
 	if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
 		return
 	}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == c.Tools.Containerd {
+	// Tools.Containerd is usually a link into the versioned tool cache; /proc/PID/exe is resolved.
+	want, _ := filepath.EvalSymlinks(c.Tools.Containerd)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && (exe == c.Tools.Containerd || exe == want) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
 			time.Sleep(50 * time.Millisecond)

@@ -4,5 +4,6 @@
 // the same objects as the kustomize overlays for default values, the
 // configuration inside each ConfigMap is valid and matches the pod's mounts
 // and ports, and the runtime drop-ins parse as TOML with the keys the docs
-// promise. run.sh proves the same files on a real single-node cluster.
+// promise. With the build tag k8s (`make test-k8s`, root), TestKubernetes
+// proves the same files on a real single-node cluster it starts itself.
 package k8s

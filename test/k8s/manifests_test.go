@@ -23,7 +23,7 @@ import (
 
 const repo = "../.."
 
-// kubeVersion is the Kubernetes version charts are rendered for (the version test/k8s/run.sh runs).
+// kubeVersion is the Kubernetes version charts are rendered for (the version TestKubernetes runs).
 const kubeVersion = "v1.37.2"
 
 // objects are the decoded objects of one rendering, by "Kind/name".

@@ -2,10 +2,12 @@
 # test/k8s/tools.sh: build what the Kubernetes suite needs, cached by version under .cache/tools:
 #   k8s-<ver>/      etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
 #   helm-<ver>/     helm (lint/template/install of deploy/helm/gpu-nri)
+# and Debian's containernetworking-plugins (the bridge CNI of the test cluster) when missing.
+# TestKubernetes (test/k8s, build tag k8s) runs it and puts the printed directory on PATH.
 # Kubernetes and etcd are built from the Go module proxy through the scratch modules pinned in
 # test/k8s/modules/{etcd,k8s} (their upstream main modules carry replace directives, so a plain
 # `go install pkg@ver` is refused). Cold: ~12 min and ~5 GB of Go build cache; warm: seconds.
-#   TOOLS=all|k8s|helm   (default all)      REGEN=1  regenerate the pinned scratch modules
+#   TOOLS=all|k8s|helm|cni   (default all)      REGEN=1  regenerate the pinned scratch modules
 # Prints the directory to put on PATH.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,11 +66,18 @@ helm() {
   ln -sf "$d"/* "$T/bin/"
 }
 
+cni() {
+  [ -x /usr/lib/cni/bridge ] && return 0
+  apt-get install -y -q containernetworking-plugins >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q containernetworking-plugins >/dev/null; } >&2
+}
+
 case "${TOOLS:-all}" in
-  all) helm; k8s ;;
+  all) helm; k8s; cni ;;
+  cni) cni ;;
   k8s) k8s ;;
   helm) helm ;;
   regen) regen ;;
-  *) echo "TOOLS must be all, k8s, helm or regen" >&2; exit 2 ;;
+  *) echo "TOOLS must be all, k8s, helm, cni or regen" >&2; exit 2 ;;
 esac
 echo "$T/bin"
