@@ -14,11 +14,10 @@
 # module cache, and fresh build cache mounts: buildah keeps them under $TMPDIR/buildah-cache).
 # Root only (rootful Podman); ends with one line "N passed, M failed".
 set -uo pipefail
-E2E_DIR=${IMAGE_DIR:-/tmp/gpu-nri-image}
-# shellcheck source=test/e2e/lib.sh
-source "$(dirname "$0")/../e2e/lib.sh"
-REPO=$E2E_REPO
-W=$E2E
+# shellcheck source=test/image/lib.sh
+source "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+W=${IMAGE_DIR:-/tmp/gpu-nri-image}
 
 if [ "$(id -u)" != 0 ]; then
   echo "SKIP: building the image with rootful Podman needs root"; echo "0 passed, 0 failed"; exit 0
@@ -79,21 +78,21 @@ if out=$(cd "$REPO" && podman --runtime runc build --layers=false --pull=never -
   ok "the Dockerfile builds ($(( $(now_ms) - t0 )) ms)"
 else
   bad "podman build failed"; show "$(tail -30 <<<"$out")"
-  e2e_summary; exit 1
+  summary; exit 1
 fi
 
 section "the image"
 cfg=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$IMG")
 check_eq "entrypoint, command and user" '["/usr/local/bin/gpu-nri"] ["run","--config","/etc/gpu-nri/config.yaml"] 0:0' "$cfg"
-# test/k8s runs the image lib.sh makes without a Docker engine: it must be the same where it counts.
+# test/k8s runs the image harness.GPUNRIImage makes without a Docker engine: it must be the same where it counts.
 mkdir -p "$W/build"
 if (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$W/gpu-nri" ./plugin/cmd/gpu-nri) &&
-  gpunri_image_archive "$HANDMADE" "$W/gpu-nri" "$W/handmade.tar" && podman load -q -i "$W/handmade.tar" >/dev/null; then
+  (cd "$REPO" && go run ./test/harness/cmd/gpunri-image -bin "$W/gpu-nri" -name "$HANDMADE" -out "$W/handmade.tar") && podman load -q -i "$W/handmade.tar" >/dev/null; then
   for f in '{{json .Config.Entrypoint}}' '{{json .Config.Cmd}}' '{{.Config.User}}' '{{index .Config.Labels "org.opencontainers.image.source"}}'; do
     check_eq "test/k8s's hand-made image has the same $f" "$(podman image inspect --format "$f" "$IMG")" "$(podman image inspect --format "$f" "$HANDMADE")"
   done
 else
-  bad "the hand-made image (lib.sh gpunri_image_archive) was not built or loaded"
+  bad "the hand-made image (test/harness/cmd/gpunri-image) was not built or loaded"
 fi
 for l in org.opencontainers.image.version=$VERSION org.opencontainers.image.revision=$COMMIT org.opencontainers.image.source=https://github.com/gpu-nri/gpu-nri org.opencontainers.image.licenses=Apache-2.0; do
   got=$(podman image inspect --format "{{index .Config.Labels \"${l%%=*}\"}}" "$IMG")
@@ -110,4 +109,4 @@ log "image $((size / 1024)) KiB, binary $((bin / 1024)) KiB"
 if [ "$size" -lt $((bin + 1024 * 1024)) ]; then ok "the image is the binary and the base, nothing of the build context (.dockerignore)"
 else bad "the image is $size bytes for a $bin-byte binary: something else got in"; podman history "$IMG"; fi
 
-e2e_summary
+summary
