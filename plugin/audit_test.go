@@ -55,6 +55,12 @@ func auditLine(t *testing.T, s *scenario, ns, name string, env []string) map[str
 	pod := &api.PodSandbox{Id: "pod-" + name, Name: "pod-" + name, Uid: "uid-" + name, Namespace: ns}
 	ctr := &api.Container{Id: "ctr-" + name, PodSandboxId: pod.Id, Name: name, Env: env}
 	_, _ = s.CreateContainer(pod, ctr)
+	return onlyAuditLine(t, s)
+}
+
+// onlyAuditLine returns the one audit line in s's log since its last reset.
+func onlyAuditLine(t *testing.T, s *scenario) map[string]any {
+	t.Helper()
 	lines, err := s.logs.Lines()
 	require.NoError(t, err)
 	var audit []map[string]any
@@ -155,16 +161,7 @@ func TestAuditLineLate(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Nil(t, adj)
 	require.Nil(t, upd)
-	lines, lerr := s.logs.Lines()
-	require.NoError(t, lerr)
-	var audit []map[string]any
-	for _, l := range lines {
-		if msg, _ := l["msg"].(string); slices.Contains(auditMessages, msg) {
-			audit = append(audit, l)
-		}
-	}
-	require.Len(t, audit, 1, "%v", lines)
-	line := audit[0]
+	line := onlyAuditLine(t, s)
 	require.Equal(t, sortedCopy(auditFields, logrusFields, []string{"error"}), keys(line))
 	require.Equal(t, "GPU request answered late", line["msg"])
 	require.Equal(t, "error", line["level"])

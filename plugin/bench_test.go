@@ -42,24 +42,7 @@ func BenchmarkCreateContainer(b *testing.B) {
 	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(b.TempDir(), "host"), GPUs: 8})
 	require.NoError(b, err)
 	for _, loader := range config.Loaders() {
-		cfg := config.Default()
-		cfg.Host = h.Config
-		cfg.Injection.Loader = loader
-		cfg.Injection.CDISpecDirs = nil
-		log := logrus.New()
-		log.SetOutput(io.Discard)
-		p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: []hostsrc.Option{
-			hostsrc.WithNodeStater(h.Stater()),
-			hostsrc.WithGPUFacts(func(inv *inventory.Inventory) error {
-				inv.CUDAVersion = h.CUDAVersion
-				for i := range inv.GPUs {
-					inv.GPUs[i].Brand, inv.GPUs[i].Arch = "tesla", "9.0"
-				}
-				return nil
-			})}})
-		require.NoError(b, err)
-		_, err = p.Configure(context.Background(), "", "containerd", "v2.4.2")
-		require.NoError(b, err)
+		p := benchPlugin(b, h, loader)
 		pod := &api.PodSandbox{Id: "p", Name: "trainer", Namespace: "ml"}
 		for _, tc := range []struct{ name, visible string }{
 			{"not-gpu", "void"}, {"2-gpus", "0,2"}, {"all-8", "all"},
@@ -85,19 +68,13 @@ func BenchmarkCreateContainer(b *testing.B) {
 	}
 }
 
-// scalePlugin builds a hooked plugin for a host of gpus GPUs whose last
-// migGPUs GPUs are in MIG mode with 7 MIG devices each (an H100/H200 node
-// cut into 1g slices).
-func scalePlugin(b *testing.B, gpus, migGPUs int) (*plugin.Plugin, *simhost.Host) {
+// benchPlugin is a configured plugin for h with the given loader: no CDI
+// spec dirs, logs discarded, driver facts as a Tesla Hopper host reports them.
+func benchPlugin(b *testing.B, h *simhost.Host, loader config.Loader) *plugin.Plugin {
 	b.Helper()
-	mig := map[int]int{}
-	for g := gpus - migGPUs; g < gpus; g++ {
-		mig[g] = 7
-	}
-	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(b.TempDir(), "host"), GPUs: gpus, MIG: mig})
-	require.NoError(b, err)
 	cfg := config.Default()
 	cfg.Host = h.Config
+	cfg.Injection.Loader = loader
 	cfg.Injection.CDISpecDirs = nil
 	log := logrus.New()
 	log.SetOutput(io.Discard)
@@ -113,7 +90,21 @@ func scalePlugin(b *testing.B, gpus, migGPUs int) (*plugin.Plugin, *simhost.Host
 	require.NoError(b, err)
 	_, err = p.Configure(context.Background(), "", "containerd", "v2.4.2")
 	require.NoError(b, err)
-	return p, h
+	return p
+}
+
+// scalePlugin builds a hooked plugin for a host of gpus GPUs whose last
+// migGPUs GPUs are in MIG mode with 7 MIG devices each (an H100/H200 node
+// cut into 1g slices).
+func scalePlugin(b *testing.B, gpus, migGPUs int) (*plugin.Plugin, *simhost.Host) {
+	b.Helper()
+	mig := map[int]int{}
+	for g := gpus - migGPUs; g < gpus; g++ {
+		mig[g] = 7
+	}
+	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(b.TempDir(), "host"), GPUs: gpus, MIG: mig})
+	require.NoError(b, err)
+	return benchPlugin(b, h, config.LoaderHook), h
 }
 
 // BenchmarkCreateContainerScale: the handler on 8- and 16-GPU hosts with
