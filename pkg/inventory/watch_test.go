@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -128,6 +129,9 @@ func replaceFile(t *testing.T, src, dst string) {
 }
 
 // newDriver reports whether inv is the whole inventory of src's driver.
+// driverVersionRE matches a driver version in a file name (550.54.14).
+var driverVersionRE = regexp.MustCompile(`[0-9]+\.[0-9]+\.[0-9]+`)
+
 func newDriver(inv *inventory.Inventory, src *simhost.Host) bool {
 	if inv == nil || inv.DriverVersion != src.DriverVersion || len(inv.Firmware) != len(src.Firmware) {
 		return false
@@ -135,8 +139,12 @@ func newDriver(inv *inventory.Inventory, src *simhost.Host) bool {
 	n := 0
 	for _, fs := range inv.Libraries {
 		for _, f := range fs {
-			if !strings.Contains(f.Path, src.DriverVersion) && !strings.Contains(f.Path, "egl") {
-				return false
+			// Every driver version in a library's name is the new one; some
+			// names carry none (libnvidia-nvvm70.so.4, the EGL platform libraries).
+			for _, v := range driverVersionRE.FindAllString(filepath.Base(f.Path), -1) {
+				if v != src.DriverVersion {
+					return false
+				}
 			}
 			n++
 		}
