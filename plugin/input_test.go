@@ -1,0 +1,31 @@
+package plugin_test
+
+import (
+	"testing"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/plugin"
+)
+
+func TestInputFromNRIContainerName(t *testing.T) {
+	const md = "io.kubernetes.cri-o.Metadata"
+	for _, tc := range []struct {
+		name string
+		ctr  *api.Container
+		want string
+	}{
+		{"NRI name (kubelet label on CRI-O, containerd)", &api.Container{Name: "trainer", Annotations: map[string]string{md: `{"name":"other"}`}}, "trainer"},
+		{"CRI-O without the kubelet's label: CRI metadata name", &api.Container{Annotations: map[string]string{md: `{"name":"trainer","attempt":1}`}}, "trainer"},
+		{"no name anywhere", &api.Container{}, ""},
+		{"metadata annotation not JSON", &api.Container{Annotations: map[string]string{md: "trainer"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := plugin.InputFromNRI(&api.PodSandbox{Name: "p", Namespace: "ns"}, tc.ctr)
+			require.Equal(t, tc.want, in.Container)
+			require.Equal(t, "p", in.Pod)
+			require.Equal(t, "ns", in.Namespace)
+		})
+	}
+}
