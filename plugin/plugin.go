@@ -293,6 +293,7 @@ func (p *Plugin) watchLoop(ctx context.Context) {
 // runWatcher polls the host for st until ctx ends (no polling when
 // host.refreshInterval is 0).
 func (p *Plugin) runWatcher(ctx context.Context, st *state) {
+	p.opts.Metrics.SetComputeReady(st.host.Inventory()) // the state's inventory, refreshed or not
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
 		return
@@ -304,6 +305,7 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 		}
 		if m := p.opts.Metrics; m != nil {
 			m.InventoryRefresh(err)
+			m.SetComputeReady(st.host.Inventory())
 		}
 		switch {
 		case err != nil:
