@@ -471,14 +471,14 @@ func (d *doctor) validatorVersion(runtime string) {
 	upgrade := fmt.Sprintf("upgrade to %s or later; until then nothing refuses a GPU container while gpu-nri is down: install gpu-nri pre-registered (gpu-nri install --mode pre-registered) so the runtime starts it itself, and alert on gpu-nri's readiness", minimum)
 	rname, version, err := d.runtimeVersion(runtime)
 	if err != nil {
-		d.add("validator", Info, fmt.Sprintf("pass --cri-socket with the runtime's CRI socket so doctor can read its version; %s", upgrade),
-			"fail-closed only if %s is %s or later (NRI's default validator; older releases ignore required_plugins); its version is unknown: %v", runtime, minimum, err)
+		d.add("validator", Info, fmt.Sprintf("pass --cri-socket with the runtime's CRI socket so doctor can read its version; if it is older than %s: %s", minimum, upgrade),
+			"fail-closed only with %s or later (NRI's default validator; older releases ignore required_plugins); the %s version is unknown: %v", minimum, runtime, err)
 		return
 	}
 	has, ok := hasDefaultValidator(runtime, version)
 	switch {
 	case !ok:
-		d.add("validator", Info, upgrade, "fail-closed only if %s is %s or later; the CRI socket reports %s version %q, which doctor cannot read", runtime, minimum, rname, version)
+		d.add("validator", Info, "if it is older than "+minimum+": "+upgrade, "fail-closed only with %s or later; the CRI socket reports %s version %q, which doctor cannot read", minimum, rname, version)
 	case has:
 		d.add("validator", OK, "", "%s %s has NRI's default validator: fail-closed (containers fail when gpu-nri is not running)", rname, version)
 	default:
