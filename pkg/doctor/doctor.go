@@ -99,6 +99,9 @@ func Run(ctx context.Context, o Options) *Report {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
 	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	d := &doctor{ctx: ctx, o: o, cfg: o.Config}
 	d.driver()
 	rt := d.runtime()

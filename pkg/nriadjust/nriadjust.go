@@ -146,8 +146,9 @@ func CgroupRules(mode config.CgroupRuleMode, runtime, version string) bool {
 // CgroupRulesApplied reports whether runtime (name and version as given to
 // the plugin's Configure) applies explicit device-cgroup rules from NRI
 // adjustments: containerd 2.2+ and CRI-O 1.35+, the first releases that
-// vendor NRI v0.10 (CRI-O 1.34.x vendors NRI v0.9.1 and drops the rules;
-// CRI-O took NRI v0.10.0 in cri-o/cri-o#9415, after the 1.34 branch).
+// vendor NRI v0.10 (CRI-O 1.34.0 vendors NRI v0.9.1 and drops the rules;
+// CRI-O took NRI v0.10.0 in cri-o/cri-o#9415 for 1.35; every 1.34.x is
+// treated as 1.34.0, the safe side).
 func CgroupRulesApplied(runtime, version string) bool {
 	major, minor, ok := majorMinor(version)
 	if !ok {
