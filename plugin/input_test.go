@@ -29,3 +29,21 @@ func TestInputFromNRIContainerName(t *testing.T) {
 		})
 	}
 }
+
+// Through the daemon: a CRI-O container created by a plain CRI client (no
+// kubelet label, so NRI's name is empty) still gets the GPU its pod
+// annotation names for it.
+func TestScenarioCRIOContainerNameFromMetadata(t *testing.T) {
+	s := newScenario(t, nil)
+	pod := &api.PodSandbox{Id: "pod-crio", Name: "pod-crio", Uid: "uid-crio", Namespace: "default",
+		Annotations: map[string]string{"gpus.gpu-nri.io/container.trainer": "2"}}
+	ctr := &api.Container{Id: "ctr-crio", PodSandboxId: pod.Id,
+		Annotations: map[string]string{"io.kubernetes.cri-o.Metadata": `{"name":"trainer"}`}}
+	adj, err := s.CreateContainer(pod, ctr)
+	require.NoError(t, err)
+	var paths []string
+	for _, d := range adj.GetLinux().GetDevices() {
+		paths = append(paths, d.GetPath())
+	}
+	require.Contains(t, paths, "/dev/nvidia2")
+}
