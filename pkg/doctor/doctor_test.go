@@ -374,7 +374,7 @@ func TestValidatorByRuntimeVersion(t *testing.T) {
 		{name: "containerd 2.4 fails closed", containerd: healthyV3, rt: "containerd", version: "v2.4.2",
 			sev: doctor.OK, substr: "fail-closed", healthy: true},
 		{name: "version unknown: no fail-closed claim", crio: crioRequired,
-			sev: doctor.Info, substr: "fail-closed only if cri-o is CRI-O 1.35 or later", fix: "--cri-socket"},
+			sev: doctor.Info, substr: "fail-closed only with CRI-O 1.35 or later", fix: "--cri-socket"},
 		{name: "version unreadable", containerd: healthyV3, rt: "containerd", version: "devel",
 			sev: doctor.Info, substr: "which doctor cannot read", fix: "upgrade to containerd 2.2"},
 	}
