@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -233,11 +234,26 @@ func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) 
 }
 
 // InputFromNRI extracts the request input from an NRI pod and container.
+// The container's name is NRI's; CRI-O takes that from the label
+// io.kubernetes.container.name, which only the kubelet sets, so for a plain
+// CRI client (crictl, a test harness) it is empty and the name falls back
+// to the CRI metadata name CRI-O records in the io.kubernetes.cri-o.Metadata
+// annotation (JSON, {"name": ...}); without it annotations by container
+// name would silently match nothing.
 func InputFromNRI(pod *api.PodSandbox, ctr *api.Container) *request.Input {
+	name := ctr.GetName()
+	if name == "" {
+		var md struct {
+			Name string `json:"name"`
+		}
+		if raw := ctr.GetAnnotations()["io.kubernetes.cri-o.Metadata"]; raw != "" && json.Unmarshal([]byte(raw), &md) == nil {
+			name = md.Name
+		}
+	}
 	in := &request.Input{
 		Namespace:      pod.GetNamespace(),
 		Pod:            pod.GetName(),
-		Container:      ctr.GetName(),
+		Container:      name,
 		Env:            ctr.GetEnv(),
 		PodAnnotations: pod.GetAnnotations(),
 		Annotations:    ctr.GetAnnotations(),
@@ -277,6 +293,7 @@ func (p *Plugin) watchLoop(ctx context.Context) {
 // runWatcher polls the host for st until ctx ends (no polling when
 // host.refreshInterval is 0).
 func (p *Plugin) runWatcher(ctx context.Context, st *state) {
+	p.opts.Metrics.SetComputeReady(st.host.Inventory()) // the state's inventory, refreshed or not
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
 		return
@@ -288,6 +305,7 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 		}
 		if m := p.opts.Metrics; m != nil {
 			m.InventoryRefresh(err)
+			m.SetComputeReady(st.host.Inventory())
 		}
 		switch {
 		case err != nil:

@@ -14,7 +14,11 @@
 // configured); the hook binary and ldconfig at the host paths the
 // configuration names; a leftover NVIDIA runtime (nvidia-container-runtime
 // as the default runtime) that would inject a second time; and the
-// runtime's default validator: required_plugins (fail-closed) and
+// runtime's default validator: required_plugins (fail-closed only on a
+// runtime whose NRI has the default validator, containerd 2.2+ and CRI-O
+// 1.35+: doctor asks the runtime's CRI socket for its version with the CRI
+// Version call, warns when an older runtime ignores the setting and makes no
+// fail-closed claim when the version is unknown) and
 // reject_oci_hook_adjustment (then injection.loader must be hookless).
 //
 // The runtime's files are merged as TOML tables (containerd's semantics:
@@ -25,12 +29,13 @@
 // names the file and the key.
 //
 // Guarantees: Run only reads (files under the host root, one unix socket
-// connection, one HTTP GET when configured) and never changes the node;
+// connection to NRI, one CRI Version call when a default validator is
+// required, one HTTP GET when configured) and never changes the node;
 // every finding names what was checked, what was seen and, unless it is
 // fine, the fix, naming the file whose value won when drop-ins are merged; findings come in a fixed order. Healthy is false exactly
 // when a finding is a warning or a failure.
 //
-// It does not start or restart anything, does not read runtime state over
-// the runtime's own API (CRI), and does not evaluate containers (see
+// It does not start or restart anything, asks CRI nothing but Version
+// (no pods, containers or images), and does not evaluate containers (see
 // package explain).
 package doctor

@@ -68,9 +68,14 @@ type Options struct {
 	Inventory []inventory.Option
 	// Timeout bounds each connection attempt (default 2s).
 	Timeout time.Duration
+	// CRISocket is the HOST path of the runtime's CRI socket, asked for the
+	// runtime's version (default DefaultContainerdCRISocket or
+	// DefaultCRIOCRISocket by the runtime found). Read under Config.Host.Root.
+	CRISocket string
 }
 
 type doctor struct {
+	ctx context.Context
 	o   Options
 	cfg *config.Config
 	r   Report
@@ -94,7 +99,10 @@ func Run(ctx context.Context, o Options) *Report {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
 	}
-	d := &doctor{o: o, cfg: o.Config}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d := &doctor{ctx: ctx, o: o, cfg: o.Config}
 	d.driver()
 	rt := d.runtime()
 	d.socket(ctx, rt)
@@ -443,7 +451,8 @@ func (d *doctor) nriSettings(runtime, socket, pluginDir, confDir, timeout string
 func (d *doctor) validator(runtime string, enabled bool, required []string, rejectHooks bool, section string) {
 	name := d.cfg.Plugin.Name
 	if enabled && slices.Contains(required, name) {
-		d.add("validator", OK, "", "%s requires plugin %q (fail-closed: containers fail when gpu-nri is not running)", runtime, name)
+		d.add("validator", OK, "", "%s requires plugin %q in its configuration", runtime, name)
+		d.validatorVersion(runtime)
 	} else {
 		d.add("validator", Info, fmt.Sprintf(`for fail-closed: enable = true and required_plugins = ["%s"] in %s`, name, section),
 			"%s does not require gpu-nri: if gpu-nri is down or times out, GPU containers start without GPUs (fail-open)", runtime)
@@ -455,6 +464,29 @@ func (d *doctor) validator(runtime string, enabled bool, required []string, reje
 		} else {
 			d.add("validator", OK, "", "%s rejects OCI hook adjustments; injection.loader is hookless", runtime)
 		}
+	}
+}
+
+// validatorVersion says whether the configured required_plugins really
+// fails closed: only runtimes whose NRI has the default validator honour it.
+func (d *doctor) validatorVersion(runtime string) {
+	_, _, minimum := validatorMinimum(runtime)
+	upgrade := fmt.Sprintf("upgrade to %s or later; until then nothing refuses a GPU container while gpu-nri is down: install gpu-nri pre-registered (gpu-nri install --mode pre-registered) so the runtime starts it itself, and alert on gpu-nri's readiness", minimum)
+	rname, version, err := d.runtimeVersion(runtime)
+	if err != nil {
+		d.add("validator", Info, fmt.Sprintf("pass --cri-socket with the runtime's CRI socket so doctor can read its version; if it is older than %s: %s", minimum, upgrade),
+			"fail-closed only with %s or later (NRI's default validator; older releases ignore required_plugins); the %s version is unknown: %v", minimum, runtime, err)
+		return
+	}
+	has, ok := hasDefaultValidator(runtime, version)
+	switch {
+	case !ok:
+		d.add("validator", Info, "if it is older than "+minimum+": "+upgrade, "fail-closed only with %s or later; the CRI socket reports %s version %q, which doctor cannot read", minimum, rname, version)
+	case has:
+		d.add("validator", OK, "", "%s %s has NRI's default validator: fail-closed (containers fail when gpu-nri is not running)", rname, version)
+	default:
+		d.add("validator", Warn, upgrade,
+			"%s %s has no NRI default validator (it needs %s, NRI v0.10): required_plugins is ignored and GPU containers start without GPUs while gpu-nri is down (fail-open)", rname, version, minimum)
 	}
 }
 

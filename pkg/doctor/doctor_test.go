@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/doctor"
@@ -29,6 +31,33 @@ type node struct {
 	containerd string // path of containerd's config (may not exist)
 	crio       string // path of crio.conf (may not exist)
 	facts      bool   // ask the driver for its facts, as the daemon's doctor does
+	criSock    string // the runtime's CRI socket (none listens unless serveCRI)
+}
+
+// criVersion answers CRI Version as a runtime would; every other call is
+// unimplemented.
+type criVersion struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	name, version string
+}
+
+func (c criVersion) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{Version: "0.1.0", RuntimeName: c.name, RuntimeVersion: c.version, RuntimeApiVersion: "v1"}, nil
+}
+
+// serveCRI makes the node's CRI socket answer Version with name and version.
+func (n *node) serveCRI(t *testing.T, name, version string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cri")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	n.criSock = filepath.Join(dir, "cri.sock")
+	l, err := net.Listen("unix", n.criSock)
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, criVersion{name: name, version: version})
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
 }
 
 // setKernelVersion makes the loaded kernel module another version than the
@@ -73,7 +102,8 @@ func newNode(t *testing.T, so simhost.Options) *node {
 	cfg.Plugin.Socket = sock
 	cfg.Injection.HookPath = hookPath
 	cfg.Injection.LdconfigPath = hookPath // any executable file
-	return &node{h: h, cfg: cfg, dir: dir, containerd: filepath.Join(dir, "containerd.toml"), crio: filepath.Join(dir, "crio.conf")}
+	return &node{h: h, cfg: cfg, dir: dir, containerd: filepath.Join(dir, "containerd.toml"), crio: filepath.Join(dir, "crio.conf"),
+		criSock: filepath.Join(dir, "no-cri.sock")}
 }
 
 func (n *node) write(t *testing.T, path, text string) {
@@ -89,7 +119,7 @@ func (n *node) run(t *testing.T) *doctor.Report {
 		root := n.cfg.Host.View(n.cfg.Host.DriverRoot)
 		opts = append(opts, inventory.WithGPUFacts(func(inv *inventory.Inventory) error { return nvmlfacts.Fill(inv, root) }))
 	}
-	return doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: n.containerd, CRIOConfig: n.crio, Inventory: opts})
+	return doctor.Run(context.Background(), doctor.Options{Config: n.cfg, ContainerdConfig: n.containerd, CRIOConfig: n.crio, Inventory: opts, CRISocket: n.criSock})
 }
 
 func find(r *doctor.Report, check string, sev doctor.Severity, substr string) bool {
@@ -127,6 +157,7 @@ func TestHealthyNode(t *testing.T) {
 	defer srv.Close()
 	n.cfg.Metrics.Address = strings.TrimPrefix(srv.URL, "http://")
 	n.write(t, n.containerd, healthyV3)
+	n.serveCRI(t, "containerd", "v2.2.0")
 
 	r := n.run(t)
 	require.True(t, r.Healthy, r.Text())
@@ -135,7 +166,7 @@ func TestHealthyNode(t *testing.T) {
 	require.True(t, find(r, "runtime", doctor.OK, "version 3"), r.Text())
 	require.True(t, find(r, "nri", doctor.OK, "matches plugin.socket"), r.Text())
 	require.True(t, find(r, "nri", doctor.Info, "request timeout 2s"), r.Text())
-	require.True(t, find(r, "validator", doctor.OK, "fail-closed"), r.Text())
+	require.True(t, find(r, "validator", doctor.OK, "containerd v2.2.0 has NRI's default validator: fail-closed"), r.Text())
 	require.True(t, find(r, "connection", doctor.OK, "accepts connections"), r.Text())
 	require.True(t, find(r, "registration", doctor.OK, "registered"), r.Text())
 	require.True(t, find(r, "hook", doctor.OK, "injection.hookPath"), r.Text())
@@ -316,6 +347,63 @@ func TestFindings(t *testing.T) {
 			}
 			if tt.check == "driver" && tt.sev != doctor.OK {
 				require.False(t, find(r, "driver", doctor.OK, "NVIDIA driver"), "a driver problem, yet [ok] driver:\n%s", r.Text())
+			}
+		})
+	}
+}
+
+// required_plugins fails closed only on runtimes whose NRI has the default
+// validator; doctor reads the version over CRI and says so.
+func TestValidatorByRuntimeVersion(t *testing.T) {
+	crioRequired := map[string]string{"crio.conf": "[crio.nri]\nnri_listen = \"SOCK\"\n[crio.nri.default_validator]\nnri_enable_default_validator = true\nnri_validator_required_plugins = [\"gpu-nri\"]\n"}
+	tests := []struct {
+		name        string
+		containerd  string
+		crio        map[string]string
+		rt, version string // CRI Version answer; "" = no CRI socket
+		sev         doctor.Severity
+		substr, fix string
+		healthy     bool
+	}{
+		{name: "CRI-O 1.34.0 (NRI v0.9.1) ignores required_plugins", crio: crioRequired, rt: "cri-o", version: "1.34.0",
+			sev: doctor.Warn, substr: "cri-o 1.34.0 has no NRI default validator", fix: "upgrade to CRI-O 1.35 or later"},
+		{name: "CRI-O 1.35.0 fails closed", crio: crioRequired, rt: "cri-o", version: "1.35.0",
+			sev: doctor.OK, substr: "cri-o 1.35.0 has NRI's default validator: fail-closed", healthy: true},
+		{name: "containerd 2.1 ignores required_plugins", containerd: healthyV3, rt: "containerd", version: "v2.1.5",
+			sev: doctor.Warn, substr: "containerd v2.1.5 has no NRI default validator", fix: "upgrade to containerd 2.2 or later"},
+		{name: "containerd 2.4 fails closed", containerd: healthyV3, rt: "containerd", version: "v2.4.2",
+			sev: doctor.OK, substr: "fail-closed", healthy: true},
+		{name: "version unknown: no fail-closed claim", crio: crioRequired,
+			sev: doctor.Info, substr: "fail-closed only with CRI-O 1.35 or later", fix: "--cri-socket"},
+		{name: "version unreadable", containerd: healthyV3, rt: "containerd", version: "devel",
+			sev: doctor.Info, substr: "which doctor cannot read", fix: "upgrade to containerd 2.2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t, simhost.Options{GPUs: 1})
+			if tt.containerd != "" {
+				n.write(t, n.containerd, tt.containerd)
+			}
+			for name, text := range tt.crio {
+				n.write(t, filepath.Join(n.dir, name), text)
+			}
+			if tt.rt != "" {
+				n.serveCRI(t, tt.rt, tt.version)
+			}
+			r := n.run(t)
+			var got *doctor.Finding
+			for i, f := range r.Findings {
+				if f.Check == "validator" && f.Severity == tt.sev && strings.Contains(f.Message, tt.substr) {
+					got = &r.Findings[i]
+				}
+			}
+			require.NotNil(t, got, "want %s validator %q in:\n%s", tt.sev, tt.substr, r.Text())
+			require.Contains(t, got.Fix, tt.fix)
+			if !tt.healthy {
+				require.False(t, find(r, "validator", doctor.OK, "fail-closed"), "claims fail-closed:\n%s", r.Text())
+			}
+			if tt.sev == doctor.Warn {
+				require.False(t, r.Healthy, r.Text())
 			}
 		})
 	}

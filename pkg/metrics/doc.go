@@ -12,6 +12,7 @@
 //	gpu_nri_devices_injected_total              GPU devices (not device nodes) given to containers
 //	gpu_nri_inventory_refreshes_total           inventory (re)loads attempted
 //	gpu_nri_inventory_refresh_errors_total      inventory (re)loads that failed
+//	gpu_nri_compute_ready                       1 when CUDA can run with the inventory (no compute problems), else 0
 //	gpu_nri_nri_connected                       1 while registered with the runtime, else 0
 //	gpu_nri_nri_reconnects_total                reconnections after the runtime closed the connection
 //	gpu_nri_build_info{version,goversion}       always 1

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
 // outcomes lists every outcome label value (engine's Outcome* words, the
@@ -39,6 +40,7 @@ type Metrics struct {
 	devices       prometheus.Counter
 	refreshes     prometheus.Counter
 	refreshErrors prometheus.Counter
+	computeReady  prometheus.Gauge
 	connected     prometheus.Gauge
 	reconnects    prometheus.Counter
 	buildInfo     *prometheus.GaugeVec
@@ -70,6 +72,10 @@ func New(version string) *Metrics {
 			Name: "gpu_nri_inventory_refresh_errors_total",
 			Help: "Inventory loads and reloads that failed.",
 		}),
+		computeReady: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gpu_nri_compute_ready",
+			Help: "1 when CUDA can run on the node (the inventory has no compute problem: nvidia-uvm present, libraries of the loaded module's version), 0 when it cannot or there is no inventory.",
+		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gpu_nri_nri_connected",
 			Help: "1 while gpu-nri is registered with the container runtime over NRI, else 0.",
@@ -83,7 +89,7 @@ func New(version string) *Metrics {
 			Help: "Build information of the running gpu-nri; always 1.",
 		}, []string{"version", "goversion"}),
 	}
-	m.reg.MustRegister(m.createSeconds, m.containers, m.devices, m.refreshes, m.refreshErrors,
+	m.reg.MustRegister(m.createSeconds, m.containers, m.devices, m.refreshes, m.refreshErrors, m.computeReady,
 		m.connected, m.reconnects, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range outcomes() {
@@ -126,6 +132,21 @@ func (m *Metrics) InventoryRefresh(err error) {
 	if err != nil {
 		m.refreshErrors.Inc()
 	}
+}
+
+// SetComputeReady records whether CUDA can run with inv, the inventory
+// the daemon now answers from (nil: none): 0 when inv is nil or has
+// ComputeProblems, which requirements.computeNotReady: allow turns into a
+// warning per container instead of a refusal.
+func (m *Metrics) SetComputeReady(inv *inventory.Inventory) {
+	if m == nil {
+		return
+	}
+	if inv != nil && len(inv.ComputeProblems) == 0 {
+		m.computeReady.Set(1)
+		return
+	}
+	m.computeReady.Set(0)
 }
 
 // SetConnected records whether the plugin is registered with the runtime.

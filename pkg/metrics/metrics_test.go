@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
 func TestObserveCreate(t *testing.T) {
@@ -109,6 +110,27 @@ func TestInventoryAndConnection(t *testing.T) {
 	}
 }
 
+func TestComputeReady(t *testing.T) {
+	m := New("v")
+	for _, tc := range []struct {
+		name string
+		inv  *inventory.Inventory
+		want float64
+	}{
+		{"ready", &inventory.Inventory{DriverVersion: "550.54.14"}, 1},
+		{"no nvidia-uvm", &inventory.Inventory{ComputeProblems: []inventory.ComputeProblem{{Cause: "nvidia-uvm is not loaded", Fix: "modprobe nvidia-uvm"}}}, 0},
+		{"ready again", &inventory.Inventory{}, 1},
+		{"no inventory", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m.SetComputeReady(tc.inv)
+			if got := testutil.ToFloat64(m.computeReady); got != tc.want {
+				t.Errorf("gpu_nri_compute_ready = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestBuildInfoAndLint(t *testing.T) {
 	m := New("1.2.3")
 	if got := testutil.ToFloat64(m.buildInfo); got != 1 {
@@ -132,13 +154,13 @@ func TestBuildInfoAndLint(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"gpu_nri_create_container_seconds", "gpu_nri_containers_total", "gpu_nri_devices_injected_total",
-		"gpu_nri_inventory_refreshes_total", "gpu_nri_inventory_refresh_errors_total", "gpu_nri_nri_connected",
+		"gpu_nri_inventory_refreshes_total", "gpu_nri_inventory_refresh_errors_total", "gpu_nri_compute_ready", "gpu_nri_nri_connected",
 		"gpu_nri_nri_reconnects_total", "gpu_nri_build_info", "go_goroutines"} {
 		if !names[n] {
 			t.Errorf("metric %s not exported", n)
 		}
 	}
-	for _, n := range []string{"gpu_nri_containers_total", "gpu_nri_create_container_seconds", "gpu_nri_nri_connected"} {
+	for _, n := range []string{"gpu_nri_containers_total", "gpu_nri_create_container_seconds", "gpu_nri_nri_connected", "gpu_nri_compute_ready"} {
 		probs, err := testutil.GatherAndLint(m.Registry(), n)
 		if err != nil {
 			t.Fatal(err)
@@ -162,6 +184,7 @@ func TestNilMetrics(t *testing.T) {
 	var m *Metrics
 	m.ObserveCreate(engine.OutcomeInjected, 1, time.Millisecond)
 	m.InventoryRefresh(nil)
+	m.SetComputeReady(nil)
 	m.SetConnected(true)
 	m.Reconnect()
 	rec := httptest.NewRecorder()

@@ -15,7 +15,8 @@ import (
 // Options shape the adjustment.
 type Options struct {
 	// CgroupRules adds an explicit device-cgroup allow rule for each device
-	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O 1.34+).
+	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O
+	// 1.35+; CRI-O 1.34 vendors NRI v0.9.1 and drops them).
 	CgroupRules bool
 }
 
@@ -144,7 +145,10 @@ func CgroupRules(mode config.CgroupRuleMode, runtime, version string) bool {
 
 // CgroupRulesApplied reports whether runtime (name and version as given to
 // the plugin's Configure) applies explicit device-cgroup rules from NRI
-// adjustments: containerd 2.2+ and CRI-O 1.34+.
+// adjustments: containerd 2.2+ and CRI-O 1.35+, the first releases that
+// vendor NRI v0.10 (CRI-O 1.34.0 vendors NRI v0.9.1 and drops the rules;
+// CRI-O took NRI v0.10.0 in cri-o/cri-o#9415 for 1.35; every 1.34.x is
+// treated as 1.34.0, the safe side).
 func CgroupRulesApplied(runtime, version string) bool {
 	major, minor, ok := majorMinor(version)
 	if !ok {
@@ -154,7 +158,7 @@ func CgroupRulesApplied(runtime, version string) bool {
 	case "containerd", "io.containerd":
 		return major > 2 || (major == 2 && minor >= 2)
 	case "cri-o", "crio":
-		return major > 1 || (major == 1 && minor >= 34)
+		return major > 1 || (major == 1 && minor >= 35)
 	}
 	return false
 }

@@ -62,14 +62,24 @@ func TestToAdjustmentErrors(t *testing.T) {
 
 func TestCgroupRulesApplied(t *testing.T) {
 	for _, tc := range []struct {
-		rt, v string
-		want  bool
+		name, rt, v string
+		want        bool
 	}{
-		{"containerd", "v2.4.2", true}, {"containerd", "2.2.0", true}, {"containerd", "v2.1.5", false},
-		{"containerd", "1.7.30", false}, {"cri-o", "1.34.1", true}, {"cri-o", "1.33.0", false},
-		{"containerd", "garbage", false}, {"other", "9.9", false},
+		{"containerd 2.4", "containerd", "v2.4.2", true},
+		{"containerd 2.2.0, first with NRI v0.10", "containerd", "2.2.0", true},
+		{"containerd 2.1 (NRI v0.9)", "containerd", "v2.1.5", false},
+		{"containerd 1.7", "containerd", "1.7.30", false},
+		{"CRI-O 1.34.0 vendors NRI v0.9.1: rules dropped", "cri-o", "1.34.0", false},
+		{"CRI-O 1.34.1 still NRI v0.9", "cri-o", "1.34.1", false},
+		{"CRI-O 1.35.0, first with NRI v0.10", "cri-o", "1.35.0", true},
+		{"CRI-O 2.0", "cri-o", "2.0.0", true},
+		{"CRI-O 1.33", "cri-o", "1.33.0", false},
+		{"unparsable version", "containerd", "garbage", false},
+		{"unknown runtime", "other", "9.9", false},
 	} {
-		require.Equal(t, tc.want, nriadjust.CgroupRulesApplied(tc.rt, tc.v), "%s %s", tc.rt, tc.v)
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, nriadjust.CgroupRulesApplied(tc.rt, tc.v), "%s %s", tc.rt, tc.v)
+		})
 	}
 }
 
@@ -81,6 +91,7 @@ func TestCgroupRulesModes(t *testing.T) {
 	}{
 		{"always", "containerd", "1.7.30", true}, {"never", "containerd", "v2.4.2", false},
 		{"auto", "containerd", "v2.4.2", true}, {"auto", "containerd", "1.7.30", false},
+		{"auto", "cri-o", "1.34.0", false}, {"auto", "cri-o", "1.35.1", true}, {"always", "cri-o", "1.34.0", true},
 	} {
 		require.Equal(t, tc.want, nriadjust.CgroupRules(tc.mode, tc.rt, tc.v), "%s %s %s", tc.mode, tc.rt, tc.v)
 	}

@@ -79,7 +79,8 @@ type cdiFlags struct {
 	strategy, capabilities string
 	hookPath, format       string
 	outputDir, output      string
-	watch                  bool
+	watch, allowNotReady   bool
+	list                   bool // cdi list: a compute problem is a warning, never a failure
 	interval               time.Duration
 }
 
@@ -103,11 +104,33 @@ func (c *cdiFlags) spec(flags *pflag.FlagSet, base []hostsrc.Option) (*generated
 	if inv == nil {
 		return nil, op.host.Err()
 	}
+	ready, err := computeCheck(op, inv)
+	if err != nil {
+		if !c.list {
+			return nil, err
+		}
+		ready = []string{"cdi generate would refuse this spec: " + strings.TrimPrefix(err.Error(), "no spec written: ")}
+	}
 	s, warnings, err := cdispec.Generate(op.eng, inv, op.o)
 	if err != nil {
 		return nil, err
 	}
-	return &generated{spec: s, warnings: warnings, driver: inv.DriverVersion}, nil
+	return &generated{spec: s, warnings: append(ready, warnings...), driver: inv.DriverVersion}, nil
+}
+
+// computeCheck refuses a spec with compute for a node where CUDA cannot run
+// (nvidia-uvm missing, libraries of another version than the loaded module),
+// as the daemon refuses such containers; with requirements.computeNotReady:
+// allow or --allow-compute-not-ready it is a warning instead.
+func computeCheck(op *opened, inv *inventory.Inventory) ([]string, error) {
+	warning, err := inv.CheckCompute(op.o.Capabilities, !op.refuse)
+	if err != nil {
+		return nil, fmt.Errorf("no spec written: %w; --allow-compute-not-ready writes it anyway", err)
+	}
+	if warning == "" {
+		return nil, nil
+	}
+	return []string{warning}, nil
 }
 
 type generated struct {
@@ -127,6 +150,12 @@ func (c *cdiFlags) open(flags *pflag.FlagSet, base []hostsrc.Option) (*opened, e
 	if err != nil {
 		return nil, err
 	}
+	// The refusal of a node where CUDA cannot run is computeCheck's, once
+	// for the spec; allowed, every device is built (list always builds them).
+	refuse := cfg.Requirements.ComputeNotReady != "allow" && !c.allowNotReady
+	if c.allowNotReady || c.list {
+		cfg.Requirements.ComputeNotReady = "allow"
+	}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		return nil, err
@@ -135,7 +164,7 @@ func (c *cdiFlags) open(flags *pflag.FlagSet, base []hostsrc.Option) (*opened, e
 	if err != nil {
 		return nil, err
 	}
-	return &opened{cfg: cfg, eng: eng, host: h, o: o}, nil
+	return &opened{cfg: cfg, eng: eng, host: h, o: o, refuse: refuse}, nil
 }
 
 // opened is what the cdi commands work with.
@@ -144,6 +173,9 @@ type opened struct {
 	eng  *engine.Engine
 	host *hostsrc.Host
 	o    cdispec.Options
+	// refuse: a compute spec on a node where CUDA cannot run is an error
+	// (requirements.computeNotReady: refuse and no --allow-compute-not-ready).
+	refuse bool
 }
 
 // options turns flags and configuration into cdispec.Options; --hook-path
@@ -207,6 +239,12 @@ libraries, binaries, firmware, the gpu-nri hook at injection.hookPath) is at the
 spec's top level; each device holds its own nodes. The spec is validated with
 the CDI library before it is written; the file is replaced atomically.
 
+On a node where CUDA cannot run (nvidia-uvm not loaded, or libraries of another
+version than the loaded kernel module) a spec with compute is refused, exit 1,
+naming the cause and the fix, as the daemon refuses such containers; with
+requirements.computeNotReady: allow or --allow-compute-not-ready it is written
+with a warning on stderr.
+
 With --watch the command keeps running and rewrites the spec whenever the
 driver changes (host.refreshInterval, --interval), until SIGTERM or SIGINT.`,
 		Example: `  # write /var/run/cdi/nvidia.com-gpu.yaml
@@ -227,6 +265,7 @@ driver changes (host.refreshInterval, --interval), until SIGTERM or SIGINT.`,
 	f.StringVar(&c.outputDir, "output-dir", "/var/run/cdi", "directory the spec is written to, as <vendor>-<class>.<format>")
 	f.StringVarP(&c.output, "output", "o", "", `"-" prints the spec to stdout instead of writing it`)
 	f.BoolVar(&c.watch, "watch", false, "keep running and rewrite the spec when the driver changes")
+	f.BoolVar(&c.allowNotReady, "allow-compute-not-ready", false, "write a spec with compute even where CUDA cannot run (nvidia-uvm not loaded, userland and kernel module of different versions), with a warning; default: as requirements.computeNotReady")
 	f.DurationVar(&c.interval, "interval", 0, "with --watch: how often the driver is checked (default host.refreshInterval)")
 	return cmd
 }
@@ -274,9 +313,14 @@ func (c *cdiFlags) generate(cmd *cobra.Command, host []hostsrc.Option) error {
 			fmt.Fprintf(stderr, "gpu-nri: no driver inventory (%v); %s left as it is\n", h.Err(), filepath.Join(c.outputDir, cdispec.FileName(o.Kind, c.format)))
 			return
 		}
+		ready, err := computeCheck(op, inv)
+		if err != nil {
+			fmt.Fprintf(stderr, "gpu-nri: %v; %s left as it is\n", err, filepath.Join(c.outputDir, cdispec.FileName(o.Kind, c.format)))
+			return
+		}
 		s, warnings, err := cdispec.Generate(eng, inv, o)
 		if err == nil {
-			err = c.emit(cmd.OutOrStdout(), stderr, &generated{spec: s, warnings: warnings, driver: inv.DriverVersion})
+			err = c.emit(cmd.OutOrStdout(), stderr, &generated{spec: s, warnings: append(ready, warnings...), driver: inv.DriverVersion})
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "gpu-nri:", err)
@@ -358,6 +402,7 @@ errors on stderr.`,
 				}
 				return nil
 			}
+			c.list = true
 			g, err := c.spec(cmd.Flags(), host)
 			if err != nil {
 				return err

@@ -159,3 +159,67 @@ func TestCDIGenerateWatch(t *testing.T) {
 	}
 	require.Contains(t, errOut.String(), "(driver 570.86.15)")
 }
+
+// On a node where CUDA cannot run, generate does not exit 0 with a spec
+// that looks fine: it refuses (naming cause and fix) unless allowed, and
+// then warns; list still names the devices, with the warning.
+func TestCDIGenerateComputeNotReady(t *testing.T) {
+	noUVM := func(t *testing.T) (*simhost.Host, []string) {
+		return simHost(t, simhost.Options{GPUs: 1, Omit: []string{"uvm"}})
+	}
+	upgraded := func(t *testing.T) (*simhost.Host, []string) {
+		h, flags := simHost(t, simhost.Options{GPUs: 1, DriverVersion: "560.35.03"})
+		p := filepath.Join(h.Config.ProcRoot, "driver/nvidia/version")
+		require.NoError(t, os.Chmod(p, 0o644))
+		require.NoError(t, os.WriteFile(p, []byte("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024\n"), 0o444))
+		return h, flags
+	}
+	for _, tc := range []struct {
+		name      string
+		host      func(*testing.T) (*simhost.Host, []string)
+		args      []string
+		err       string // "" = succeeds
+		stderr    string
+		written   bool
+		namesList bool
+	}{
+		{name: "no nvidia-uvm: refused", host: noUVM, args: []string{"generate"},
+			err: "nvidia-uvm kernel module is not loaded", stderr: ""},
+		{name: "no nvidia-uvm: refusal names the fix and the flag", host: noUVM, args: []string{"generate"},
+			err: "--allow-compute-not-ready writes it anyway"},
+		{name: "no nvidia-uvm: allowed with a warning", host: noUVM, args: []string{"generate", "--allow-compute-not-ready"},
+			stderr: "gpu-nri: warning: CUDA cannot run on this node", written: true},
+		{name: "no nvidia-uvm: no compute asked, nothing to refuse", host: noUVM, args: []string{"generate", "--capabilities", "utility"},
+			written: true},
+		{name: "userland upgraded without a reboot: refused", host: upgraded, args: []string{"generate"},
+			err: "reboot"},
+		{name: "list names the devices and warns", host: noUVM, args: []string{"list"},
+			stderr: "cdi generate would refuse this spec", namesList: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, flags := tc.host(t)
+			deps := []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}
+			dir := filepath.Join(t.TempDir(), "cdi")
+			args := append(append([]string{}, tc.args...), flags...)
+			if tc.args[0] == "generate" {
+				args = append(args, "--output-dir", dir)
+			}
+			out, errOut, err := execute(newCDICmd(deps...), args...)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				require.ErrorContains(t, err, "CUDA cannot run on this node")
+			} else {
+				require.NoError(t, err)
+			}
+			require.Contains(t, errOut, tc.stderr)
+			_, statErr := os.Stat(filepath.Join(dir, "nvidia.com-gpu.yaml"))
+			require.Equal(t, tc.written, statErr == nil, "spec written: %v", statErr)
+			if tc.written && !strings.Contains(strings.Join(tc.args, " "), "allow") {
+				require.NotContains(t, errOut, "CUDA cannot run")
+			}
+			if tc.namesList {
+				require.Equal(t, "nvidia.com/gpu=0\nnvidia.com/gpu=all\n", out)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ func newDoctorCmd(base ...hostsrc.Option) *cobra.Command {
 	var (
 		host             hostFlags
 		containerd, crio string
+		criSocket        string
 		output           string
 		timeout          time.Duration
 	)
@@ -35,7 +36,9 @@ metrics.address is configured, whether gpu-nri is registered (/readyz); the hook
 binary and ldconfig at the host paths the configuration names; a leftover
 nvidia-container-runtime that would inject twice; and the runtime's default
 validator (required_plugins for fail-closed, reject_oci_hook_adjustment needing
-injection.loader: hookless).
+injection.loader: hookless). Whether required_plugins really fails closed
+depends on the runtime's version (containerd 2.2+, CRI-O 1.35+), which doctor
+reads with the CRI Version call on the runtime's CRI socket (--cri-socket).
 
 Runtime config paths are host paths, read under host.root (--host-root).
 Exit status: 0 when healthy, 1 when any finding is a warning or a failure.`,
@@ -57,7 +60,7 @@ Exit status: 0 when healthy, 1 when any finding is a warning or a failure.`,
 				return err
 			}
 			r := doctor.Run(cmd.Context(), doctor.Options{Config: cfg, ContainerdConfig: containerd, CRIOConfig: crio,
-				Inventory: invOpts, Timeout: timeout})
+				Inventory: invOpts, Timeout: timeout, CRISocket: criSocket})
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				b, err := json.MarshalIndent(r, "", "  ")
@@ -80,6 +83,7 @@ Exit status: 0 when healthy, 1 when any finding is a warning or a failure.`,
 	host.register(f)
 	f.StringVar(&containerd, "containerd-config", doctor.DefaultContainerdConfig, "host path of containerd's config.toml")
 	f.StringVar(&crio, "crio-config", doctor.DefaultCRIOConfig, "host path of crio.conf (drop-ins from <path>.d)")
+	f.StringVar(&criSocket, "cri-socket", "", "host path of the runtime's CRI socket, asked for its version (default "+doctor.DefaultContainerdCRISocket+" or "+doctor.DefaultCRIOCRISocket+")")
 	f.StringVarP(&output, "output", "o", "text", "output: text or json")
 	f.DurationVar(&timeout, "timeout", 2*time.Second, "timeout of each connection attempt")
 	return cmd
