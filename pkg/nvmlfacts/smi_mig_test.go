@@ -3,6 +3,7 @@ package nvmlfacts
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,4 +118,22 @@ func TestFillLearnsMIGUUIDs(t *testing.T) {
 	inv = migInventory()
 	require.ErrorContains(t, Fill(inv, root), "MIG UUIDs unknown")
 	require.Empty(t, inv.GPUs[1].MIG[0].UUID)
+}
+
+// FuzzParseMIG: whatever nvidia-smi prints, every MIG device returned has
+// a MIG UUID taken from a -L line and a parent GPU UUID.
+func FuzzParseMIG(f *testing.F) {
+	f.Add("GPU 0: X (UUID: GPU-a)\n  MIG 1g.10gb Device  0: (UUID: MIG-b)\n", "| MIG devices: |\n|  0    1   0   0  | x |\n")
+	f.Add("GPU 0: X (UUID: GPU-a)\n  MIG 1g.5gb Device 0: (UUID: MIG-GPU-a/7/0)\n", "")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, list, table string) {
+		migs, _ := ParseMIG(list, table)
+		for _, m := range migs {
+			require.True(t, strings.HasPrefix(m.UUID, "MIG-"), m.UUID)
+			require.Contains(t, list, m.UUID)
+			require.True(t, strings.HasPrefix(strings.ToUpper(m.GPUUUID), "GPU-"), m.GPUUUID)
+			require.GreaterOrEqual(t, m.GI, 0)
+			require.GreaterOrEqual(t, m.CI, 0)
+		}
+	})
 }
