@@ -87,4 +87,13 @@ func TestDecideMIGByUUID(t *testing.T) {
 	in := &request.Input{Namespace: "ns", Pod: "p", Container: "c", Env: []string{"NVIDIA_VISIBLE_DEVICES=MIG-00000000-0000-0000-0000-000000000000"}}
 	a := eng.Decide(engine.Fixed(inv), engine.Query{Input: in})
 	require.ErrorIs(t, a.Err, engine.ErrUnknownDevice)
+	require.NotContains(t, a.Err.Error(), "are unknown", "every MIG UUID is known here")
+
+	// Without the driver's facts (--no-nvml) the error says why.
+	bare, err := inventory.Discover(h.Config, inventory.WithNodeStater(h.Stater()))
+	require.NoError(t, err)
+	in.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + uuid(0)}
+	a = eng.Decide(engine.Fixed(bare), engine.Query{Input: in})
+	require.ErrorIs(t, a.Err, engine.ErrUnknownDevice)
+	require.ErrorContains(t, a.Err, "the UUIDs of 3 MIG device(s) are unknown")
 }
