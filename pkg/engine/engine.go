@@ -323,8 +323,12 @@ func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceReq
 			m, ok = inv.MIGByUUID(d.ID)
 		}
 		if !ok {
+			summary := hostSummary(inv)
+			if d.Kind == request.KindMIGUUID {
+				summary += migUUIDHint(inv)
+			}
 			return deviceError{&request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", src.Where, d.Raw),
-				Reason: fmt.Sprintf("no such device on this host (%s)", hostSummary(inv))}, ErrUnknownDevice}
+				Reason: fmt.Sprintf("no such device on this host (%s)", summary)}, ErrUnknownDevice}
 		}
 		if g != nil {
 			if len(g.MIG) > 0 {
@@ -356,6 +360,23 @@ func resolve(inv *inventory.Inventory, in *request.Input, src *request.SourceReq
 		*names = append(*names, fmt.Sprintf("%d:%d", m.GPU, m.Index))
 	}
 	return nil
+}
+
+// migUUIDHint says, for a MIG UUID not found, how many MIG devices have no
+// known UUID (the driver's nvidia-smi could not name them at discovery).
+func migUUIDHint(inv *inventory.Inventory) string {
+	unnamed := 0
+	for _, g := range inv.GPUs {
+		for _, m := range g.MIG {
+			if m.UUID == "" {
+				unnamed++
+			}
+		}
+	}
+	if unnamed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the UUIDs of %d MIG device(s) are unknown: the driver's nvidia-smi did not name them (see the inventory's warnings, gpu-nri doctor); ask by <gpu>:<mig> index", unnamed)
 }
 
 func hostSummary(inv *inventory.Inventory) string {

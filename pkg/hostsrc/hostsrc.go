@@ -53,7 +53,8 @@ func WithGPUFacts(f func(*inventory.Inventory) error) Option {
 }
 
 // WithoutFacts asks neither NVML nor nvidia-smi (requirements on brand,
-// architecture or CUDA version are then unverifiable).
+// architecture or CUDA version are then unverifiable, and MIG devices have
+// no UUID: only their "<gpu>:<mig>" index names them).
 func WithoutFacts() Option {
 	return func(o *options) error { o.noFacts = true; return nil }
 }

@@ -31,7 +31,7 @@ func TestDiscoverSimhost(t *testing.T) {
 		{"no ld.so.cache", simhost.Options{GPUs: 1, Omit: []string{"ldcache"}}, false},
 		{"no uvm, no firmware", simhost.Options{GPUs: 1, Omit: []string{"uvm", "firmware"}}, false},
 		{"real nodes", simhost.Options{GPUs: 2, RealNodes: true}, false},
-		{"Debian's packaged driver, host.root set", simhost.Options{GPUs: 2, Layout: simhost.LayoutDebian}, true},
+		{"Debian's packaged driver, host.root set", simhost.Options{GPUs: 2, Layout: simhost.LayoutDebian, MIG: map[int]int{1: 2}}, true},
 		{"Debian's packaged driver, no ld.so.cache, host.root set", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, Omit: []string{"ldcache"}}, true},
 		{"Debian's packaged driver, host.root /", simhost.Options{GPUs: 1, Layout: simhost.LayoutDebian, MIG: map[int]int{0: 1}}, false},
 		{"no udev (no dri/by-path): DRI from /sys, host.root set", simhost.Options{GPUs: 2, Omit: []string{"dri-by-path"}}, true},
@@ -81,6 +81,10 @@ func TestDiscoverSimhost(t *testing.T) {
 				for j, m := range want.MIG {
 					require.Equal(t, m.GI, g.MIG[j].GI)
 					require.Equal(t, m.CI, g.MIG[j].CI)
+					// The UUID, learned from nvidia-smi -L in both builds and
+					// matched on GI/CI although nvidia-smi numbers the
+					// devices in another order.
+					require.Equal(t, m.UUID, g.MIG[j].UUID, "MIG %d:%d", i, j)
 					require.Equal(t, int64(m.GICapMinor), g.MIG[j].Caps[0].Minor)
 					require.Equal(t, int64(m.CICapMinor), g.MIG[j].Caps[1].Minor)
 				}

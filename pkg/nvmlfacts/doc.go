@@ -16,6 +16,20 @@
 //     then the standard ones, as its library path), and parse its output
 //     (ParseSMI).
 //
+// In both builds, when the inventory lists MIG devices, Fill also learns
+// their UUIDs from the driver root's nvidia-smi (run the same way):
+// `nvidia-smi -L` prints each MIG device's UUID under its GPU as
+// "Device N", N being NVML's MIG device index, which follows placement and
+// need not be the inventory's ascending GI/CI order; the plain `nvidia-smi`
+// output's "MIG devices:" table gives (GPU, GI, CI, MIG device) for each N.
+// ParseMIG joins the two on (GPU index, N), and Fill matches each MIG device
+// of the inventory by its parent GPU's UUID and its GI and CI ids (the
+// gi<X>/ci<Y> of /proc/driver/nvidia/capabilities), never by position. The
+// UUIDs of drivers before R470 ("MIG-GPU-<uuid>/<gi>/<ci>") name their ids
+// themselves and need no table. The cgo build does not ask NVML for MIG
+// handles, so one parser serves both builds; the two extra nvidia-smi runs
+// happen only on hosts with MIG devices.
+//
 // Every file it runs or loads (nvidia-smi, the loader, libnvidia-ml) is
 // resolved inside the driver root as if it were "/" (securejoin): Debian's
 // /usr/bin/nvidia-smi -> /etc/alternatives/nvidia-smi and /lib64's loader
@@ -25,7 +39,9 @@
 // # Guarantees
 //
 // GPUs are matched by UUID, case-insensitively; facts about GPUs that the
-// inventory does not list are ignored. Fill writes whatever it learned and
+// inventory does not list are ignored. A MIG device gets a UUID only when
+// nvidia-smi names one for exactly its GPU, GI and CI; one it does not is
+// left without a UUID and named in the error. Fill writes whatever it learned and
 // returns an error (errors joined) naming what it could not learn; it never
 // guesses: a property it could not learn stays "", which package policy
 // reports as an unverifiable requirement. Brands are normalized to the
@@ -38,5 +54,6 @@
 // costs milliseconds to seconds and must never sit on the container-create
 // path. It is not safe for concurrent use (go-nvml binds the library's
 // symbols process-wide). It does not log, does not discover device nodes or
-// libraries (package inventory), and does not read MIG facts.
+// libraries (package inventory), and does not discover MIG devices (package
+// inventory does, from the capability files; Fill only names them).
 package nvmlfacts

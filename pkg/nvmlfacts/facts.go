@@ -33,7 +33,9 @@ type GPUFacts struct {
 // Fill asks the driver under driverRootView (the path where the plugin sees
 // the driver root, i.e. filepath.Join(host.root, host.driverRoot)) for the
 // CUDA driver API version and each GPU's brand and compute capability, and
-// writes them into inv, matching GPUs by UUID. Run it while building an
+// writes them into inv, matching GPUs by UUID; when inv lists MIG devices it
+// also learns their UUIDs from nvidia-smi (see ParseMIG), matching each by
+// its parent GPU's UUID and its GPU and compute instance ids. Run it while building an
 // inventory (at refresh), never per container: it loads NVML (cgo builds)
 // or runs nvidia-smi (CGO_ENABLED=0 builds). It is not safe to call
 // concurrently with itself.
@@ -43,7 +45,15 @@ type GPUFacts struct {
 // empty make requirements that need them unverifiable (see package policy).
 func Fill(inv *inventory.Inventory, driverRootView string) error {
 	f, err := query(inv, driverRootView)
-	return errors.Join(err, Apply(inv, f))
+	err = errors.Join(err, Apply(inv, f))
+	if hasMIG(inv) {
+		migs, migErr := queryMIG(inv, driverRootView)
+		if migErr == nil || len(migs) > 0 {
+			migErr = errors.Join(migErr, applyMIG(inv, migs))
+		}
+		err = errors.Join(err, migErr)
+	}
+	return err
 }
 
 // Apply writes f into inv: CUDAVersion when known, and Brand and Arch of

@@ -87,7 +87,7 @@ func (h *Host) computeGPUs() {
 		for m := range o.MIG[i] {
 			gi, ci := m+1, 0
 			giMinor, ciMinor := MIGCapMinors(i, gi, ci)
-			g.MIG = append(g.MIG, MIG{GPU: i, Index: m, GI: gi, CI: ci, UUID: MIGUUID(i, m), GICapMinor: giMinor, CICapMinor: ciMinor})
+			g.MIG = append(g.MIG, MIG{GPU: i, Index: m, GI: gi, CI: ci, UUID: MIGUUID(i, gi, ci), GICapMinor: giMinor, CICapMinor: ciMinor})
 		}
 		h.GPUs = append(h.GPUs, g)
 	}

@@ -15,8 +15,9 @@
 //     libcuda.so.1 that counts the /dev/nvidiaN the process may open, a tiny
 //     NVML, and one stand-in per other library with its real SONAME), the
 //     SONAME symlinks, etc/ld.so.cache written by pkg/ldcache listing the
-//     libraries exactly as glibc's ldconfig would, binaries (nvidia-smi and
-//     stand-ins), GSP firmware, graphics/Vulkan/OpenCL config files and the
+//     libraries exactly as glibc's ldconfig would, binaries (nvidia-smi,
+//     whose -q, --query-gpu, -L and plain outputs follow NVIDIA's formats
+//     including MIG UUIDs and the "MIG devices:" table, and stand-ins), GSP firmware, graphics/Vulkan/OpenCL config files and the
 //     persistenced unix socket;
 //   - dev/: nvidiaN (195:N), nvidiactl (195:255), nvidia-modeset
 //     (195:254), nvidia-uvm and nvidia-uvm-tools (dynamic major, 511 by
@@ -34,8 +35,8 @@
 // Everything in Host (GPUs, UUIDs, bus ids, nodes, libraries with their
 // SONAME per capability) is computed from Options, never read back, so tests
 // can compare what discovery finds with what was built. UUIDs and PCI bus
-// ids are deterministic functions of the GPU index (GPUUUID, PCIBusID,
-// MIGUUID). Compiled artifacts are cached by source hash under
+// ids are deterministic functions of the GPU index (GPUUUID, PCIBusID;
+// MIGUUID of the GPU index, GI and CI). Compiled artifacts are cached by source hash under
 // Options.CacheDir, so repeated builds cost file copies only.
 //
 // # What it does not do

@@ -432,9 +432,12 @@ func GPUUUID(i int) string {
 	return fmt.Sprintf("GPU-%08x-1d2c-4c3e-9b1a-%012x", 0x5a1e0000+i, 0xc0ffee000000+i)
 }
 
-// MIGUUID is the deterministic UUID of MIG device m on GPU g.
-func MIGUUID(g, m int) string {
-	return fmt.Sprintf("MIG-%08x-6d1f-5f2e-8c3b-%012x", 0x3c1d0000+g<<8+m, 0xfeed00000000+g<<8+m)
+// MIGUUID is the deterministic UUID of the MIG device of GPU g (index)
+// with GPU instance gi and compute instance ci, as the simulated nvidia-smi
+// prints it (test/csrc/nvidia-smi.c mig_uuid computes the same).
+func MIGUUID(g, gi, ci int) string {
+	v := g<<8 + gi<<3 + ci
+	return fmt.Sprintf("MIG-%08x-6d1f-5f2e-8c3b-%012x", 0x3c1d0000+v, 0xfeed00000000+v)
 }
 
 // PCIBusID is the deterministic PCI bus id of GPU i (ascending with i).

@@ -441,3 +441,28 @@ func TestDebianLayout(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "CUDA Version")
 }
+
+// TestNvidiaSMIMIG: the simulated nvidia-smi prints MIG UUIDs in NVIDIA's
+// -L format, numbering MIG devices in descending GI order (not the
+// inventory's), and the plain output's "MIG devices:" table ties each
+// "Device N" to its GI and CI.
+func TestNvidiaSMIMIG(t *testing.T) {
+	h := build(t, Options{GPUs: 2, MIG: map[int]int{1: 2}})
+	smi := filepath.Join(h.Config.DriverRoot, "usr/bin/nvidia-smi")
+	out, err := exec.Command(smi, "-L").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	g0, g1 := h.GPUs[0], h.GPUs[1]
+	require.Equal(t, "GPU 0: "+g0.Model+" (UUID: "+g0.UUID+")\n"+
+		"GPU 1: "+g1.Model+" (UUID: "+g1.UUID+")\n"+
+		"  MIG 1g.10gb     Device  0: (UUID: "+g1.MIG[1].UUID+")\n"+
+		"  MIG 1g.10gb     Device  1: (UUID: "+g1.MIG[0].UUID+")\n", string(out))
+
+	cmd := exec.Command(smi)
+	cmd.Env = []string{"SIMGPU_DEV_ROOT=" + h.Config.DevRoot}
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "| MIG devices:")
+	require.Contains(t, string(out), "| GPU  GI  CI  MIG |")
+	require.Regexp(t, fmt.Sprintf(`\|\s+1\s+%d\s+%d\s+0\s+\|`, g1.MIG[1].GI, g1.MIG[1].CI), string(out))
+	require.Regexp(t, fmt.Sprintf(`\|\s+1\s+%d\s+%d\s+1\s+\|`, g1.MIG[0].GI, g1.MIG[0].CI), string(out))
+}

@@ -39,7 +39,7 @@ func (h *hostFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&h.driverRoot, "driver-root", "", "host path of the driver root (overrides host.driverRoot)")
 	f.StringVar(&h.devRoot, "dev-root", "", "host path of the nvidia device nodes' directory (overrides host.devRoot)")
 	f.StringVar(&h.procRoot, "proc-root", "", "host path of procfs (overrides host.procRoot)")
-	f.BoolVar(&h.noNVML, "no-nvml", false, "do not ask the driver (NVML or nvidia-smi) for brand, compute capability and CUDA version")
+	f.BoolVar(&h.noNVML, "no-nvml", false, "do not ask the driver (NVML or nvidia-smi) for brand, compute capability, CUDA version and MIG UUIDs")
 }
 
 // load reads the configuration and applies the host flags.

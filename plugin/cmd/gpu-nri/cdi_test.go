@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -222,4 +224,48 @@ func TestCDIGenerateComputeNotReady(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCDIMIGByUUID: with the driver's facts (no --no-nvml), `cdi list` and
+// `cdi generate` name MIG devices by UUID under --device-name-strategy uuid
+// and both, each with its own GI/CI cap nodes, and say nothing about
+// missing UUIDs. GPU 1's MIG devices are numbered in another order by the
+// simulated nvidia-smi than by the inventory.
+func TestCDIMIGByUUID(t *testing.T) {
+	h, flags := simHost(t, simhost.Options{GPUs: 2, MIG: map[int]int{1: 2}})
+	flags = flags[:len(flags)-1] // drop --no-nvml: learn MIG UUIDs as the daemon does
+	require.NotContains(t, flags, "--no-nvml")
+	deps := []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}
+	m0, m1 := h.GPUs[1].MIG[0], h.GPUs[1].MIG[1]
+
+	out, errOut, err := execute(newCDICmd(deps...), append([]string{"list", "--device-name-strategy", "both"}, flags...)...)
+	require.NoError(t, err)
+	require.NotContains(t, errOut, "no UUID")
+	require.Equal(t, sortedLines("nvidia.com/gpu=0\nnvidia.com/gpu=1:0\nnvidia.com/gpu=1:1\nnvidia.com/gpu=all\n"+
+		"nvidia.com/gpu="+h.GPUs[0].UUID+"\nnvidia.com/gpu="+m0.UUID+"\nnvidia.com/gpu="+m1.UUID+"\n"), sortedLines(out))
+
+	out, errOut, err = execute(newCDICmd(deps...), append([]string{"generate", "-o", "-", "--format", "json", "--device-name-strategy", "uuid"}, flags...)...)
+	require.NoError(t, err)
+	require.NotContains(t, errOut, "no UUID")
+	raw, err := cdiapi.ParseSpec([]byte(out))
+	require.NoError(t, err)
+	byName := map[string][]string{}
+	for _, d := range raw.Devices {
+		for _, n := range d.ContainerEdits.DeviceNodes {
+			byName[d.Name] = append(byName[d.Name], n.Path)
+		}
+	}
+	require.NotContains(t, byName, "1:0")
+	for _, m := range []simhost.MIG{m0, m1} {
+		require.Contains(t, byName, m.UUID)
+		require.Contains(t, byName[m.UUID], "/dev/nvidia-caps/nvidia-cap"+strconv.Itoa(m.GICapMinor), m.UUID)
+		require.Contains(t, byName[m.UUID], "/dev/nvidia-caps/nvidia-cap"+strconv.Itoa(m.CICapMinor), m.UUID)
+	}
+}
+
+// sortedLines returns s's lines sorted, each ending in a newline.
+func sortedLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,4 +77,19 @@ func TestExplainCommand(t *testing.T) {
 		_, _, err := run(args...)
 		require.Error(t, err, args)
 	}
+}
+
+// TestExplainMIGByUUID: explain, reading the driver's facts as the daemon
+// does, resolves a MIG device asked for by UUID (lower case, mixed with the
+// GPU:MIG form) to the same device as the daemon and cdi generate.
+func TestExplainMIGByUUID(t *testing.T) {
+	h, flags := simHost(t, simhost.Options{GPUs: 2, MIG: map[int]int{1: 2}})
+	flags = flags[:len(flags)-1] // drop --no-nvml
+	deps := []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}
+	m1 := h.GPUs[1].MIG[1]
+	out, _, err := execute(newExplainCmd(deps...), append([]string{"--env", "NVIDIA_VISIBLE_DEVICES=1:0," + strings.ToLower(m1.UUID)}, flags...)...)
+	require.NoError(t, err)
+	require.Contains(t, out, "Outcome    injected")
+	require.Contains(t, out, "/dev/nvidia-caps/nvidia-cap"+strconv.Itoa(m1.GICapMinor))
+	require.Contains(t, out, "/dev/nvidia-caps/nvidia-cap"+strconv.Itoa(h.GPUs[1].MIG[0].CICapMinor))
 }
