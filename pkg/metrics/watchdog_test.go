@@ -27,10 +27,10 @@ func TestWatchdog(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// durations of the requests that enter; open ones never leave
-		done    []time.Duration
-		open    int
+		done     []time.Duration
+		open     int
 		inFlight float64
-		slow    float64
+		slow     float64
 	}{
 		{name: "idle"},
 		{name: "fast requests leave no trace", done: []time.Duration{time.Millisecond, 50 * time.Microsecond}},
