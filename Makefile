@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help tools build test test-unit test-e2e test-k8s test-image fuzz-smoke lint bench demo clean
+.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ test-unit: ## go tests with -race (includes fuzz seed corpora)
 
 test-e2e: build ## end-to-end suite (Go, tag e2e): private containerd + runc/crun + CRI + simulated GPU host (root)
 	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 30m -json $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/ | $(GO) run ./test/tally
+
+# FAULTS_PODS and FAULTS_CONCURRENCY size each burst (default 60 at 10); FAULTS_OUT receives the table.
+test-faults: build ## burst-and-faults suite (Go, tag faults): gpu-nri killed, frozen and containerd restarted mid-burst, fail-open and fail-closed (root)
+	set -o pipefail; $(GO) test -tags faults -count=1 -timeout 15m -json ./test/faults/ | $(GO) run ./test/tally
 
 # K8S_RUN selects scenarios, e.g. K8S_RUN='TestKubernetes/(dropins|runtime)' or TestKubernetes/cluster/helm.
 K8S_RUN ?= ^(TestKubernetes|TestPKI)$$

@@ -17,6 +17,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -78,7 +79,7 @@ func benchPlugin(b *testing.B, h *simhost.Host, loader config.Loader) *plugin.Pl
 	cfg.Injection.CDISpecDirs = nil
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, HostOptions: []hostsrc.Option{
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, Metrics: metrics.New("bench"), HostOptions: []hostsrc.Option{
 		hostsrc.WithNodeStater(h.Stater()),
 		hostsrc.WithGPUFacts(func(inv *inventory.Inventory) error {
 			inv.CUDAVersion = h.CUDAVersion

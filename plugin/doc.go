@@ -8,6 +8,10 @@
 // through Configure), reconnects with backoff when the runtime restarts, keeps
 // the host inventory fresh in the background, and logs one audit line per
 // decision with per-request fields (the shared logger is never mutated).
+// It declares NRI's failure policy fail_request (a request it cannot answer
+// in time fails rather than going on without gpu-nri; runtimes with NRI
+// before v0.12.4 ignore it) without keep_connected, and feeds the metrics'
+// CreateContainer watchdog on every handler entry and exit.
 //
 // Guarantees: a container whose request is malformed, refused, or names a
 // device the host does not have fails creation with an error naming the

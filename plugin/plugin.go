@@ -153,13 +153,16 @@ func (p *Plugin) Synchronize(context.Context, []*api.PodSandbox, []*api.Containe
 // answer is logged and counted as late, never as granted.
 func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
+	p.opts.Metrics.CreateStarted(start)
 	st := p.state.Load()
 	in := InputFromNRI(pod, ctr)
 	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
 	if err := ctx.Err(); err != nil {
 		a = late(in, a, err, time.Since(start))
 	}
-	p.audit(in, &a, time.Since(start))
+	d := time.Since(start)
+	p.audit(in, &a, d)
+	p.opts.Metrics.CreateDone(d)
 	if a.Err != nil {
 		return nil, nil, a.Err
 	}
@@ -339,7 +342,8 @@ func (p *Plugin) Run(ctx context.Context) error {
 		closed := make(chan struct{})
 		var once sync.Once
 		opts = append(opts, stub.WithLogger(nriLogger{p.log}),
-			stub.WithOnClose(func() { once.Do(func() { close(closed) }) }))
+			stub.WithOnClose(func() { once.Do(func() { close(closed) }) }),
+			stub.WithFailurePolicy(failurePolicy()))
 		s, err := stub.New(p, opts...)
 		if err != nil {
 			return fmt.Errorf("plugin: %w", err)
@@ -386,6 +390,18 @@ func (p *Plugin) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, cfg.Plugin.ReconnectMax.Std())
 	}
+}
+
+// failurePolicy is what gpu-nri asks of a runtime whose NRI knows failure
+// policies (NRI v0.12.4+; older runtimes ignore it): a request gpu-nri
+// cannot answer in time or loses on a dropped connection fails, instead of
+// going on without gpu-nri (fail_request), since a GPU container must not
+// start without its GPUs; and a plugin past the request timeout is
+// disconnected (keep_connected false), so a stalled gpu-nri delays one
+// request by the timeout, not every request on the node, and reconnects
+// once it runs again. The failed container is retried by the kubelet.
+func failurePolicy() *api.FailurePolicy {
+	return &api.FailurePolicy{FailRequest: true, KeepConnected: false}
 }
 
 func (p *Plugin) setConnected(v bool) {

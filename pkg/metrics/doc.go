@@ -17,6 +17,13 @@
 //	gpu_nri_nri_reconnects_total                reconnections after the runtime closed the connection
 //	gpu_nri_build_info{version,goversion}       always 1
 //
+// and the CreateContainer watchdog (watchdog.go), fed by CreateStarted and
+// CreateDone with two atomics, no lock:
+//
+//	gpu_nri_create_container_in_flight          requests being handled now
+//	gpu_nri_create_container_busy_seconds       time at least one has been in flight without a break
+//	gpu_nri_create_container_slow_total         runs over 100 ms, counted when they end
+//
 // plus the standard go_* and process_* collectors.
 //
 // /healthz answers 200 while the process can serve HTTP at all. /readyz

@@ -44,6 +44,7 @@ type Metrics struct {
 	connected     prometheus.Gauge
 	reconnects    prometheus.Counter
 	buildInfo     *prometheus.GaugeVec
+	watchdog      *watchdog // watchdog.go
 }
 
 // New returns the metrics for a daemon of the given version, registered in a
@@ -89,6 +90,8 @@ func New(version string) *Metrics {
 			Help: "Build information of the running gpu-nri; always 1.",
 		}, []string{"version", "goversion"}),
 	}
+	m.watchdog = newWatchdog() // watchdog.go
+	m.reg.MustRegister(m.watchdog.collectors()...)
 	m.reg.MustRegister(m.createSeconds, m.containers, m.devices, m.refreshes, m.refreshErrors, m.computeReady,
 		m.connected, m.reconnects, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
