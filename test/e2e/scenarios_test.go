@@ -38,6 +38,7 @@ func TestScenarios(t *testing.T) {
 		{"s7-multi-container", s7MultiContainer},
 		{"s8-mig", s8MIG},
 		{"s9-requirements", s9Requirements},
+		{"s10-compute-not-ready", s10ComputeNotReady},
 		{"loader", loaderMatrix},
 		{"hostile", hostileImages},
 		{"hookless", hookless},

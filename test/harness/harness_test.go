@@ -125,6 +125,7 @@ func TestPluginConfigParses(t *testing.T) {
 		{"external hook", PluginConfig{Socket: "/tmp/x/nri.sock", Loader: "hook", HookPath: "/tmp/x/hook", CDIDirs: []string{"/tmp/x/cdi"}, MetricsAddress: "127.0.0.1:1"}},
 		{"pre-registered hookless", PluginConfig{Loader: "hookless", HookPath: "/tmp/x/hook", LogLevel: "info"}},
 		{"second instance", PluginConfig{Socket: "/tmp/x/nri.sock", Loader: "hook", HookPath: "/tmp/x/hook", Name: "gpu-nri-b", Index: "11", AnnotationDomain: "b.gpu-nri.io"}},
+		{"compute not ready allowed, json log", PluginConfig{Socket: "/tmp/x/nri.sock", Loader: "hook", HookPath: "/tmp/x/hook", ComputeNotReady: "allow", LogFormat: "json"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -147,6 +148,16 @@ func TestPluginConfigParses(t *testing.T) {
 			if c.pc.Socket != "" {
 				require.Equal(t, c.pc.Socket, cfg.Plugin.Socket)
 			}
+			wantCNR, wantFormat := "refuse", "text" // gpu-nri's defaults when the field is empty
+			if c.pc.ComputeNotReady != "" {
+				wantCNR = c.pc.ComputeNotReady
+			}
+			if c.pc.LogFormat != "" {
+				wantFormat = c.pc.LogFormat
+			}
+			require.Equal(t, wantCNR, cfg.Requirements.ComputeNotReady)
+			require.Equal(t, "refuse", cfg.Requirements.Unverifiable, "the other requirement keys keep their defaults")
+			require.Equal(t, wantFormat, cfg.Log.Format)
 		})
 	}
 }

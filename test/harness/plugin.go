@@ -41,6 +41,11 @@ type PluginConfig struct {
 	Name, Index string
 	// AnnotationDomain is injection.annotationDomain ("" = gpu-nri.io).
 	AnnotationDomain string
+	// ComputeNotReady is requirements.computeNotReady ("" = gpu-nri's
+	// default, refuse).
+	ComputeNotReady string
+	// LogFormat is log.format ("" = gpu-nri's default, text).
+	LogFormat string
 }
 
 // YAML is the config file's text.
@@ -64,7 +69,14 @@ func (pc PluginConfig) YAML() ([]byte, error) {
 	if pc.AnnotationDomain != "" {
 		injection["annotationDomain"] = pc.AnnotationDomain
 	}
-	doc := map[string]any{"host": pc.Host, "plugin": plugin, "injection": injection, "log": map[string]any{"level": level}}
+	logCfg := map[string]any{"level": level}
+	if pc.LogFormat != "" {
+		logCfg["format"] = pc.LogFormat
+	}
+	doc := map[string]any{"host": pc.Host, "plugin": plugin, "injection": injection, "log": logCfg}
+	if pc.ComputeNotReady != "" {
+		doc["requirements"] = map[string]any{"computeNotReady": pc.ComputeNotReady}
+	}
 	if pc.MetricsAddress != "" {
 		doc["metrics"] = map[string]any{"address": pc.MetricsAddress}
 	}
