@@ -31,6 +31,9 @@ type Options struct {
 	GPUs int
 	// Real reads this machine's driver instead of building a simulated host.
 	Real bool
+	// Layout is the simulated host's driver layout (simhost.Options.Layout;
+	// "" is NVIDIA's).
+	Layout string
 	// Log receives progress lines (may be nil).
 	Log func(format string, args ...any)
 }
@@ -114,7 +117,7 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 		e.HostConfig.Host.Root, e.HostConfig.Host.DriverRoot, e.HostConfig.Host.DevRoot, e.HostConfig.Host.ProcRoot = "/", "/", "/dev", "/proc"
 	} else {
 		e.Host, err = simhost.Build(simhost.Options{
-			Dir: filepath.Join(o.Dir, "host"), GPUs: o.GPUs + 1, MIG: map[int]int{o.GPUs: 2}, RealNodes: true,
+			Dir: filepath.Join(o.Dir, "host"), GPUs: o.GPUs + 1, MIG: map[int]int{o.GPUs: 2}, RealNodes: true, Layout: o.Layout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("harness: %w", err)

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
 
@@ -233,7 +234,11 @@ func (s *k8sSuite) hookBin() string { return filepath.Join(s.n.dir, "hookbin", "
 // makeOverlay writes a kustomization on top of deploy/kubernetes/OVERLAY that
 // only moves host paths into the work dir, uses the imported image TAG, and
 // turns the host root's mount propagation off (a private / has no
-// HostToContainer).
+// HostToContainer). It also mounts the simulated host's proc root at its
+// own path: the stand-in nvidia-smi (test/csrc/nvidia-smi.c) reads the GPUs
+// there, by a path compiled in, where the real one asks the kernel, which
+// the pod shares with the host. gpu-nri itself still reads every driver
+// file, nvidia-smi and its loader through host.root (/host).
 func (s *k8sSuite) makeOverlay(name, overlay, tag string) (string, error) {
 	d := filepath.Join(s.dir, "ov-"+name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -273,11 +278,13 @@ patches:
           volumes:
           - {name: nri, hostPath: {path: %s, type: DirectoryOrCreate}}
           - {name: hook-bin, hostPath: {path: %s, type: DirectoryOrCreate}}
+          - {name: sim-proc, hostPath: {path: %[6]s, type: Directory}}
           containers:
           - name: gpu-nri
             volumeMounts:
             - {name: host-root, mountPath: /host, readOnly: true, mountPropagation: None}
-`, rel, pluginImage, tag, filepath.Join(s.n.dir, "nri"), filepath.Dir(s.hookBin()))
+            - {name: sim-proc, mountPath: %[6]s, readOnly: true}
+`, rel, pluginImage, tag, filepath.Join(s.n.dir, "nri"), filepath.Dir(s.hookBin()), s.n.host.Config.ProcRoot)
 	return d, os.WriteFile(filepath.Join(d, "kustomization.yaml"), []byte(k), 0o644)
 }
 
@@ -358,6 +365,16 @@ const probeScript = `for n in 0 1 2 3; do [ -e /dev/nvidia$n ] && echo node$n=pr
 // optional). The pod is deleted in the cleanup.
 func (s *k8sSuite) gpuPod(t *testing.T, ns, name, ann, env string) {
 	t.Helper()
+	var vars []corev1.EnvVar
+	if env != "" {
+		vars = []corev1.EnvVar{{Name: "NVIDIA_VISIBLE_DEVICES", Value: env}}
+	}
+	s.gpuPodEnv(t, ns, name, ann, vars)
+}
+
+// gpuPodEnv is gpuPod with the container's environment given whole.
+func (s *k8sSuite) gpuPodEnv(t *testing.T, ns, name, ann string, env []corev1.EnvVar) {
+	t.Helper()
 	s.namespace(t, ns)
 	pod := corev1.Pod{
 		TypeMeta:   metaType("v1", "Pod"),
@@ -374,9 +391,7 @@ func (s *k8sSuite) gpuPod(t *testing.T, ns, name, ann, env string) {
 	if ann != "" {
 		pod.Annotations = map[string]string{"gpus.gpu-nri.io/pod": ann}
 	}
-	if env != "" {
-		pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NVIDIA_VISIBLE_DEVICES", Value: env}}
-	}
+	pod.Spec.Containers[0].Env = env
 	b, err := yaml.Marshal(pod)
 	require.NoError(t, err)
 	f := filepath.Join(s.dir, "pod-"+ns+"-"+name+".yaml")
@@ -516,15 +531,29 @@ func specGPUs(sp *rspec.Spec) ([]int, []string) {
 	return gpus, hooks
 }
 
-// testGPUPods: an annotated pod sees exactly its GPUs, one without a request
-// none; the final OCI specs carry exactly those nodes and the hook.
+// testGPUPods: on the Debian-packaged driver (libraries in nvidia/current,
+// nvidia-smi through /etc/alternatives), an annotated pod whose image asks
+// NVIDIA_REQUIRE_CUDA as nvidia/cuda images do sees exactly its GPUs, with
+// the libraries mounted from nvidia/current (the requirement is verified
+// with the driver facts gpu-nri learned from nvidia-smi inside host.root,
+// not refused as unverifiable); a pod without a request sees none; the
+// final OCI specs carry exactly those nodes and the hook.
 func (s *k8sSuite) testGPUPods(t *testing.T) {
 	s.deploy(t, "standalone", "overlays/standalone", "k8s-1")
-	s.gpuPod(t, "default", "gpu-02", "0,2", "")
+	s.gpuPodEnv(t, "default", "gpu-02", "0,2", []corev1.EnvVar{
+		{Name: "CUDA_VERSION", Value: "12.0.1"}, {Name: "NVIDIA_REQUIRE_CUDA", Value: "cuda>=12.0"}})
 	s.gpuPod(t, "default", "no-gpu", "", "")
 	gpus, cuda := s.probe(t, "default", "gpu-02")
 	require.Equal(t, []int{0, 2}, gpus)
 	require.Equal(t, s.cudaOK(2), cuda)
+	mountinfo, err := s.kubectl("-n", "default", "exec", "gpu-02", "--", "cat", "/proc/self/mountinfo")
+	require.NoError(t, err)
+	libs := s.n.host.LibrariesFor(inventory.Compute)
+	require.NotEmpty(t, libs)
+	for _, f := range libs {
+		require.Contains(t, f.Path, "/nvidia/current/", "the simulated host is in Debian's layout")
+		require.True(t, mountedFrom(mountinfo, f.Path), "%s is mounted into the container from the driver root's %s:\n%s", f.SONAME, f.Path, mountinfo)
+	}
 	specGPU, hooks := specGPUs(s.spec(t, "default", "gpu-02"))
 	require.ElementsMatch(t, []int{0, 2}, specGPU, "GPU nodes in the OCI spec")
 	require.Equal(t, []string{s.hookBin()}, hooks, "createContainer hooks in the OCI spec")
@@ -534,6 +563,19 @@ func (s *k8sSuite) testGPUPods(t *testing.T) {
 	require.Equal(t, []int{}, specGPU, "no GPU nodes in the OCI spec without a request")
 	require.Equal(t, []string{}, hooks, "no hook without a request")
 	require.Equal(t, "dlopen=FAIL libcuda.so.1: cannot open shared object file: No such file or directory", cuda)
+}
+
+// mountedFrom tells whether a mount in mountinfo (a container's
+// /proc/self/mountinfo) has its root at hostPath: the path ends with it
+// (the root is relative to the source filesystem, which may be mounted
+// below the host's /).
+func mountedFrom(mountinfo, hostPath string) bool {
+	for _, l := range strings.Split(mountinfo, "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasSuffix(f[3], hostPath) {
+			return true
+		}
+	}
+	return false
 }
 
 func httpGet(url string) (int, string, error) {

@@ -21,8 +21,9 @@ import (
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
-// The node: test/harness's test bed (simulated GPU host, private containerd
-// with its CRI client, the gpu-nri build, the suite's images) plus what the
+// The node: test/harness's test bed (simulated GPU host in Debian's packaged
+// driver layout, private containerd with its CRI client, the gpu-nri build,
+// the suite's images) plus what the
 // Kubernetes suite adds: containerd configs importing the repository's
 // drop-ins, a second gpu-nri build for the rolling update, the gpu-nri
 // image, and the processes of the cluster (cluster_test.go).
@@ -189,7 +190,7 @@ func toolDir(repo, script string, env ...string) (string, error) {
 func newNode(t *testing.T, dir string) *node {
 	t.Helper()
 	killStale(filepath.Join(dir, "k8s"))
-	e, err := harness.Setup(context.Background(), harness.Options{Dir: dir, Log: t.Logf})
+	e, err := harness.Setup(context.Background(), harness.Options{Dir: dir, Layout: simhost.LayoutDebian, Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
