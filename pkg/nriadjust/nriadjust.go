@@ -18,6 +18,87 @@ type Options struct {
 	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O
 	// 1.35+; CRI-O 1.34 vendors NRI v0.9.1 and drops them).
 	CgroupRules bool
+	// Present is what the container already has when the plugin sees it:
+	// what the runtime injected before NRI (CRI devices and mounts, CDI
+	// devices the runtime resolved itself, OCI hooks). The adjustment adds
+	// none of it again. Nil: the container has nothing (explain).
+	Present *Present
+}
+
+// Present is a container's current device nodes, mounts and hooks, as the
+// runtime shows them to an NRI plugin.
+type Present struct {
+	// Devices are the container paths of its device nodes.
+	Devices map[string]bool
+	// Mounts maps each mount destination to its source.
+	Mounts map[string]string
+	// Hooks are its hooks, each keyed by hookKey.
+	Hooks map[string]bool
+}
+
+// PresentFromNRI reads what ctr already carries. Containerd and CRI-O show
+// a plugin the devices, mounts and hooks that CRI and CDI (resolved by the
+// runtime before NRI) put into the container.
+func PresentFromNRI(ctr *api.Container) *Present {
+	p := &Present{Devices: map[string]bool{}, Mounts: map[string]string{}, Hooks: map[string]bool{}}
+	for _, d := range ctr.GetLinux().GetDevices() {
+		p.Devices[d.GetPath()] = true
+	}
+	for _, m := range ctr.GetMounts() {
+		p.Mounts[m.GetDestination()] = m.GetSource()
+	}
+	h := ctr.GetHooks()
+	for _, st := range []struct {
+		name  string
+		hooks []*api.Hook
+	}{
+		{"prestart", h.GetPrestart()}, {"createRuntime", h.GetCreateRuntime()},
+		{"createContainer", h.GetCreateContainer()}, {"startContainer", h.GetStartContainer()},
+		{"poststart", h.GetPoststart()}, {"poststop", h.GetPoststop()},
+	} {
+		for _, hk := range st.hooks {
+			var timeout *int
+			if hk.GetTimeout() != nil {
+				v := int(hk.GetTimeout().GetValue())
+				timeout = &v
+			}
+			p.Hooks[hookKey(st.name, hk.GetPath(), hk.GetArgs(), hk.GetEnv(), timeout)] = true
+		}
+	}
+	return p
+}
+
+// hookKey identifies a hook by stage, path, arguments, environment and
+// timeout: two hooks with the same key are the same hook run twice.
+func hookKey(stage, path string, args, env []string, timeout *int) string {
+	var b strings.Builder
+	b.WriteString(stage)
+	for _, s := range append(append([]string{path, strconv.Itoa(len(args))}, args...), env...) {
+		b.WriteByte(0)
+		b.WriteString(s)
+	}
+	b.WriteByte(0)
+	if timeout != nil {
+		b.WriteString(strconv.Itoa(*timeout))
+	}
+	return b.String()
+}
+
+func (p *Present) device(path string) bool { return p != nil && p.Devices[path] }
+
+// mount reports an identical mount: the same destination from the same
+// source. A different source at the destination is replaced by the
+// adjustment's mount (the runtime's rule for a plugin mount), as before.
+func (p *Present) mount(dest, source string) bool {
+	if p == nil {
+		return false
+	}
+	s, ok := p.Mounts[dest]
+	return ok && s == source
+}
+
+func (p *Present) hook(hk *cdi.Hook) bool {
+	return p != nil && p.Hooks[hookKey(hk.HookName, hk.Path, hk.Args, hk.Env, hk.Timeout)]
 }
 
 // ToAdjustment converts e. The returned warnings name what NRI cannot
@@ -35,11 +116,17 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 		adj.AddEnv(k, v)
 	}
 	for _, d := range e.DeviceNodes {
+		if o.Present.device(d.Path) {
+			continue
+		}
 		if err := addDevice(adj, d, o); err != nil {
 			return nil, nil, err
 		}
 	}
 	for _, m := range e.Mounts {
+		if o.Present.mount(m.ContainerPath, m.HostPath) {
+			continue
+		}
 		typ := m.Type
 		if typ == "" {
 			typ = "bind"
@@ -53,7 +140,12 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 	}
 	if len(e.Hooks) > 0 {
 		h := &api.Hooks{}
+		added := false
 		for _, hk := range e.Hooks {
+			if o.Present.hook(hk) {
+				continue
+			}
+			added = true
 			ah := &api.Hook{Path: hk.Path, Args: append([]string(nil), hk.Args...), Env: append([]string(nil), hk.Env...)}
 			if hk.Timeout != nil {
 				ah.Timeout = api.Int(*hk.Timeout)
@@ -75,7 +167,9 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 				return nil, nil, fmt.Errorf("nriadjust: unknown hook name %q", hk.HookName)
 			}
 		}
-		adj.AddHooks(h)
+		if added {
+			adj.AddHooks(h)
+		}
 	}
 	var warnings []string
 	if len(e.AdditionalGIDs) > 0 {
