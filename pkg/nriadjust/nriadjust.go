@@ -18,51 +18,64 @@ type Options struct {
 	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O
 	// 1.35+; CRI-O 1.34 vendors NRI v0.9.1 and drops them).
 	CgroupRules bool
-	// Present is what the container already has when the plugin sees it:
-	// what the runtime injected before NRI (CRI devices and mounts, CDI
-	// devices the runtime resolved itself, OCI hooks). The adjustment adds
-	// none of it again. Nil: the container has nothing (explain).
-	Present *Present
+	// Container is the container as the runtime shows it to the plugin:
+	// with what CRI and the runtime's own CDI resolution (before NRI)
+	// already put into it (devices, mounts, hooks). The adjustment adds
+	// none of that again. Nil: the container has nothing (explain).
+	Container *api.Container
 }
 
-// Present is a container's current device nodes, mounts and hooks, as the
-// runtime shows them to an NRI plugin.
-type Present struct {
-	// Devices are the container paths of its device nodes.
-	Devices map[string]bool
-	// Mounts maps each mount destination to its source.
-	Mounts map[string]string
-	// Hooks are its hooks, each keyed by hookKey.
-	Hooks map[string]bool
+// present is what a container already carries; nil maps when it has none
+// of a kind, nil when it has nothing.
+type present struct {
+	devices map[string]bool   // container paths of device nodes
+	mounts  map[string]string // mount destination -> source
+	hooks   map[string]bool   // hookKey of each hook
 }
 
-// PresentFromNRI reads what ctr already carries. Containerd and CRI-O show
-// a plugin the devices, mounts and hooks that CRI and CDI (resolved by the
-// runtime before NRI) put into the container.
-func PresentFromNRI(ctr *api.Container) *Present {
-	p := &Present{Devices: map[string]bool{}, Mounts: map[string]string{}, Hooks: map[string]bool{}}
-	for _, d := range ctr.GetLinux().GetDevices() {
-		p.Devices[d.GetPath()] = true
-	}
-	for _, m := range ctr.GetMounts() {
-		p.Mounts[m.GetDestination()] = m.GetSource()
-	}
-	h := ctr.GetHooks()
-	for _, st := range []struct {
+// presentIn reads what ctr already carries (nothing for a nil ctr). Only
+// called for an injection, so a container without GPUs pays nothing.
+func presentIn(ctr *api.Container) *present {
+	devs, mounts, h := ctr.GetLinux().GetDevices(), ctr.GetMounts(), ctr.GetHooks()
+	stages := []struct {
 		name  string
 		hooks []*api.Hook
 	}{
 		{"prestart", h.GetPrestart()}, {"createRuntime", h.GetCreateRuntime()},
 		{"createContainer", h.GetCreateContainer()}, {"startContainer", h.GetStartContainer()},
 		{"poststart", h.GetPoststart()}, {"poststop", h.GetPoststop()},
-	} {
-		for _, hk := range st.hooks {
-			var timeout *int
-			if hk.GetTimeout() != nil {
-				v := int(hk.GetTimeout().GetValue())
-				timeout = &v
+	}
+	nhooks := 0
+	for _, st := range stages {
+		nhooks += len(st.hooks)
+	}
+	if len(devs) == 0 && len(mounts) == 0 && nhooks == 0 {
+		return nil
+	}
+	p := &present{}
+	if len(devs) > 0 {
+		p.devices = make(map[string]bool, len(devs))
+		for _, d := range devs {
+			p.devices[d.GetPath()] = true
+		}
+	}
+	if len(mounts) > 0 {
+		p.mounts = make(map[string]string, len(mounts))
+		for _, m := range mounts {
+			p.mounts[m.GetDestination()] = m.GetSource()
+		}
+	}
+	if nhooks > 0 {
+		p.hooks = make(map[string]bool, nhooks)
+		for _, st := range stages {
+			for _, hk := range st.hooks {
+				var timeout *int
+				if hk.GetTimeout() != nil {
+					v := int(hk.GetTimeout().GetValue())
+					timeout = &v
+				}
+				p.hooks[hookKey(st.name, hk.GetPath(), hk.GetArgs(), hk.GetEnv(), timeout)] = true
 			}
-			p.Hooks[hookKey(st.name, hk.GetPath(), hk.GetArgs(), hk.GetEnv(), timeout)] = true
 		}
 	}
 	return p
@@ -84,21 +97,21 @@ func hookKey(stage, path string, args, env []string, timeout *int) string {
 	return b.String()
 }
 
-func (p *Present) device(path string) bool { return p != nil && p.Devices[path] }
+func (p *present) device(path string) bool { return p != nil && p.devices[path] }
 
 // mount reports an identical mount: the same destination from the same
 // source. A different source at the destination is replaced by the
 // adjustment's mount (the runtime's rule for a plugin mount), as before.
-func (p *Present) mount(dest, source string) bool {
+func (p *present) mount(dest, source string) bool {
 	if p == nil {
 		return false
 	}
-	s, ok := p.Mounts[dest]
+	s, ok := p.mounts[dest]
 	return ok && s == source
 }
 
-func (p *Present) hook(hk *cdi.Hook) bool {
-	return p != nil && p.Hooks[hookKey(hk.HookName, hk.Path, hk.Args, hk.Env, hk.Timeout)]
+func (p *present) hook(hk *cdi.Hook) bool {
+	return p != nil && p.hooks != nil && p.hooks[hookKey(hk.HookName, hk.Path, hk.Args, hk.Env, hk.Timeout)]
 }
 
 // ToAdjustment converts e. The returned warnings name what NRI cannot
@@ -108,6 +121,7 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 	if e == nil {
 		return adj, nil, nil
 	}
+	have := presentIn(o.Container)
 	for _, kv := range e.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -116,7 +130,7 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 		adj.AddEnv(k, v)
 	}
 	for _, d := range e.DeviceNodes {
-		if o.Present.device(d.Path) {
+		if have.device(d.Path) {
 			continue
 		}
 		if err := addDevice(adj, d, o); err != nil {
@@ -124,7 +138,7 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 		}
 	}
 	for _, m := range e.Mounts {
-		if o.Present.mount(m.ContainerPath, m.HostPath) {
+		if have.mount(m.ContainerPath, m.HostPath) {
 			continue
 		}
 		typ := m.Type
@@ -142,7 +156,7 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 		h := &api.Hooks{}
 		added := false
 		for _, hk := range e.Hooks {
-			if o.Present.hook(hk) {
+			if have.hook(hk) {
 				continue
 			}
 			added = true

@@ -172,7 +172,7 @@ func TestToAdjustmentPresent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			adj, _, err := nriadjust.ToAdjustment(e, nriadjust.Options{CgroupRules: true, Present: nriadjust.PresentFromNRI(tc.ctr)})
+			adj, _, err := nriadjust.ToAdjustment(e, nriadjust.Options{CgroupRules: true, Container: tc.ctr})
 			require.NoError(t, err)
 			var devices, rules, mounts []string
 			for _, d := range adj.GetLinux().GetDevices() {
@@ -189,6 +189,37 @@ func TestToAdjustmentPresent(t *testing.T) {
 			require.Equal(t, tc.mounts, mounts)
 			require.Len(t, adj.GetHooks().GetCreateContainer(), tc.hooks)
 			require.Len(t, adj.Env, 1, "the environment is set either way (by key, never duplicated)")
+		})
+	}
+}
+
+// BenchmarkToAdjustmentPresent: the conversion of a 20-mount, 4-node,
+// one-hook edit for a container that carries none of it and for one that
+// carries all of it (the runtime injected the same CDI device).
+func BenchmarkToAdjustmentPresent(b *testing.B) {
+	e := &cdi.ContainerEdits{Hooks: []*cdi.Hook{{HookName: "createContainer", Path: "/opt/gpu-nri/bin/gpu-nri", Args: []string{"gpu-nri", "hook"}, Env: []string{"PATH=/bin"}}}}
+	full := &api.Container{Linux: &api.LinuxContainer{}, Hooks: &api.Hooks{CreateContainer: []*api.Hook{{Path: "/opt/gpu-nri/bin/gpu-nri", Args: []string{"gpu-nri", "hook"}, Env: []string{"PATH=/bin"}}}}}
+	for i := range 4 {
+		p := "/dev/nvidia" + strconv.Itoa(i)
+		e.DeviceNodes = append(e.DeviceNodes, &cdi.DeviceNode{Path: p, Type: "c", Major: 195, Minor: int64(i)})
+		full.Linux.Devices = append(full.Linux.Devices, &api.LinuxDevice{Path: p})
+	}
+	for i := range 20 {
+		src, dst := "/drv/lib"+strconv.Itoa(i)+".so", "/usr/lib/lib"+strconv.Itoa(i)+".so"
+		e.Mounts = append(e.Mounts, &cdi.Mount{HostPath: src, ContainerPath: dst, Options: []string{"ro", "rbind"}})
+		full.Mounts = append(full.Mounts, &api.Mount{Source: src, Destination: dst})
+	}
+	for _, bc := range []struct {
+		name string
+		ctr  *api.Container
+	}{{"nothing-present", &api.Container{}}, {"all-present", full}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := nriadjust.ToAdjustment(e, nriadjust.Options{CgroupRules: true, Container: bc.ctr}); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
