@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,9 +56,13 @@ func (s *scenario) createAfterCDI(name string, cdiDirs []string, names []string,
 	return g.Config, nil
 }
 
-// requireOnce fails unless every device node, device-cgroup rule, mount
-// and hook of spec is there exactly once.
-func requireOnce(t *testing.T, spec *rspec.Spec) {
+// requireOnce fails unless every device node, mount and hook of spec is
+// there exactly once and no device-cgroup allow rule more than rules times.
+// A node gpu-nri adds has two identical rules, the runtime's own for an NRI
+// device and gpu-nri's explicit one (injection.deviceCgroupRules, applied
+// since containerd 2.2): rules is 2 where gpu-nri adds nodes, 1 where the
+// runtime's CDI injection did.
+func requireOnce(t *testing.T, spec *rspec.Spec, rules int) {
 	t.Helper()
 	count := map[string]int{}
 	for _, d := range spec.Linux.Devices {
@@ -66,7 +71,7 @@ func requireOnce(t *testing.T, spec *rspec.Spec) {
 	if spec.Linux.Resources != nil {
 		for _, r := range spec.Linux.Resources.Devices {
 			if r.Major != nil && r.Minor != nil {
-				count["cgroup rule "+r.Type+" "+itoa(*r.Major)+":"+itoa(*r.Minor)]++
+				count["cgroup rule "+r.Type+" "+itoa(*r.Major)+":"+itoa(*r.Minor)+" "+r.Access]++
 			}
 		}
 	}
@@ -88,6 +93,10 @@ func requireOnce(t *testing.T, spec *rspec.Spec) {
 		}
 	}
 	for what, n := range count {
+		if strings.HasPrefix(what, "cgroup rule ") {
+			require.LessOrEqual(t, n, rules, "%s is in the final spec %d times", what, n)
+			continue
+		}
 		require.Equal(t, 1, n, "%s is in the final spec %d times", what, n)
 	}
 }
@@ -161,7 +170,7 @@ func TestScenarioCDIInjectedOnce(t *testing.T) {
 				out, err = s.createAfterCDI("cdi", []string{own, shared}, tc.names, nil)
 				assert.NoError(c, err)
 			}, 5*time.Second, 50*time.Millisecond)
-			requireOnce(t, out)
+			requireOnce(t, out, 1)
 			require.Equal(t, tc.devices, devicePaths(out))
 			require.NotNil(t, out.Hooks)
 			var hooks []string
@@ -170,6 +179,53 @@ func TestScenarioCDIInjectedOnce(t *testing.T) {
 			}
 			sort.Strings(hooks)
 			require.Equal(t, tc.hooks, hooks)
+		})
+	}
+}
+
+// injection.cdiOwnSpecDir: the daemon keeps a names-only spec for its kind
+// in the runtime's CDI dir, so containerd accepts nvidia.com/gpu=<index or
+// UUID> from CRI CDIDevices without injecting anything, and gpu-nri's
+// answer is the only injection: its capabilities apply (utility only: no
+// CUDA library, which a full spec in that dir would have injected), each
+// node, mount and hook once.
+func TestScenarioCDIOwnSpecDir(t *testing.T) {
+	own := filepath.Join(t.TempDir(), "run-cdi")
+	s := newScenario(t, func(c *config.Config) { c.Injection.CDIOwnSpecDir = own })
+	path := filepath.Join(own, "nvidia.com-gpu.yaml")
+	require.Eventually(t, func() bool { _, err := os.Stat(path); return err == nil }, 5*time.Second, 20*time.Millisecond,
+		"the daemon never wrote its own CDI spec")
+	uuid := s.Plugin.Inventory().GPUs[1].UUID
+	require.NotEmpty(t, uuid)
+
+	tests := []struct {
+		name    string
+		cdi     string
+		env     []string
+		devices []string
+		cuda    bool
+	}{
+		{"index, default capabilities", "nvidia.com/gpu=0", nil,
+			[]string{"/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidiactl"}, true},
+		{"UUID, utility only", "nvidia.com/gpu=" + uuid, []string{"NVIDIA_DRIVER_CAPABILITIES=utility"},
+			[]string{"/dev/nvidia1", "/dev/nvidiactl"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.createAfterCDI("own", []string{own}, []string{tc.cdi}, tc.env)
+			require.NoError(t, err)
+			requireOnce(t, out, 2)
+			require.Equal(t, tc.devices, devicePaths(out))
+			v, ok := envValue(out, cdispec.MarkerEnv)
+			require.True(t, ok)
+			require.Equal(t, tc.cdi, v)
+			cuda := false
+			for dest := range mountDests(out, s.host.Options.Dir) {
+				cuda = cuda || strings.Contains(dest, "libcuda.so")
+			}
+			require.Equal(t, tc.cuda, cuda, "libcuda mounted")
+			require.NotNil(t, out.Hooks)
+			require.Len(t, out.Hooks.CreateContainer, 1)
 		})
 	}
 }
