@@ -82,6 +82,13 @@ devices:
 		c.Annotations = map[string]string{"cdi.k8s.io/once": "example.com/once=d0"}
 		thirdParty(t, created(t, "s11-tp-ann", c))
 	})
+	t.Run("third-party-no-spec-refused", func(t *testing.T) {
+		usePlugin(t, "hook")
+		c := container("c", "glibc", "true", nil)
+		c.CDIDevices = []string{"example.com/once=d9"}
+		msg := e.Pod(t, "s11-tp-nospec", rt.name, nil).CreateRefused(t, c)
+		require.Contains(t, msg, "example.com/once=d9", "containerd names the unresolvable CDI device")
+	})
 	t.Run("own-kind-no-spec-refused", func(t *testing.T) {
 		usePlugin(t, "hook")
 		c := container("c", "glibc", "true", nil)
@@ -105,13 +112,19 @@ devices:
 			name, cdi string
 			env       map[string]string
 			cuda      bool
+			byAnn     bool
 		}{
-			{"cdi-devices-default-caps", "nvidia.com/gpu=1", nil, true},
-			{"cdi-devices-utility", "nvidia.com/gpu=" + e.Host.GPUs[2].UUID, map[string]string{"NVIDIA_DRIVER_CAPABILITIES": "utility"}, false},
+			{"cdi-devices-default-caps", "nvidia.com/gpu=1", nil, true, false},
+			{"cdi-devices-utility", "nvidia.com/gpu=" + e.Host.GPUs[2].UUID, map[string]string{"NVIDIA_DRIVER_CAPABILITIES": "utility"}, false, false},
+			{"annotation-default-caps", "nvidia.com/gpu=1", nil, true, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				c := container("c", "glibc", "true", tc.env)
-				c.CDIDevices = []string{tc.cdi}
+				if tc.byAnn {
+					c.Annotations = map[string]string{"cdi.k8s.io/gpu": tc.cdi}
+				} else {
+					c.CDIDevices = []string{tc.cdi}
+				}
 				s := created(t, "s11-own-"+tc.name, c)
 				requireSpecOnce(t, s, 2)
 				gpu := "/dev/nvidia1"
