@@ -191,6 +191,12 @@ type Injection struct {
 	// CDISpecDirs are read for third-party CDI devices (default
 	// ["/etc/cdi", "/var/run/cdi"]).
 	CDISpecDirs []string `json:"cdiSpecDirs"`
+	// CDIOwnSpecDir, when set, is the runtime's CDI spec directory (e.g.
+	// /var/run/cdi) where the daemon keeps a spec for CDIKind whose devices
+	// inject nothing (cdispec.Markers), so a runtime that resolves CDI names
+	// before NRI accepts gpu-nri's names and gpu-nri alone injects (default
+	// "": off).
+	CDIOwnSpecDir string `json:"cdiOwnSpecDir"`
 	// AnnotationDomain is the suffix of gpu-nri's pod annotation keys
 	// (default "gpu-nri.io": keys gpus.gpu-nri.io/container.<name>, ...).
 	AnnotationDomain string `json:"annotationDomain"`
@@ -440,6 +446,9 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(p) {
 			bad(key, "must be an absolute path, got %q", p)
 		}
+	}
+	if d := c.Injection.CDIOwnSpecDir; d != "" && !filepath.IsAbs(d) {
+		bad("injection.cdiOwnSpecDir", "must be empty or an absolute path, got %q", d)
 	}
 	if len(c.Plugin.Index) != 2 || c.Plugin.Index[0] < '0' || c.Plugin.Index[0] > '9' || c.Plugin.Index[1] < '0' || c.Plugin.Index[1] > '9' {
 		bad("plugin.index", "must be two digits, got %q", c.Plugin.Index)

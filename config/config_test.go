@@ -77,6 +77,10 @@ func TestParse(t *testing.T) {
 			err: `config: injection.deviceCgroupRules: must be one of auto, always, never, got "sometimes"`},
 		{name: "bad duration", in: "host:\n  refreshInterval: soon\n", err: "soon"},
 		{name: "bad unverifiable", in: "requirements:\n  unverifiable: maybe\n", err: "requirements.unverifiable"},
+		{name: "relative cdiOwnSpecDir", in: "injection:\n  cdiOwnSpecDir: var/run/cdi\n",
+			err: `config: injection.cdiOwnSpecDir: must be empty or an absolute path, got "var/run/cdi"`},
+		{name: "cdiOwnSpecDir", in: "injection:\n  cdiOwnSpecDir: /host/var/run/cdi\n",
+			check: func(t *testing.T, c *Config) { require.Equal(t, "/host/var/run/cdi", c.Injection.CDIOwnSpecDir) }},
 		{name: "bad computeNotReady", in: "requirements:\n  computeNotReady: warn\n", err: "requirements.computeNotReady"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

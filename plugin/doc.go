@@ -11,7 +11,10 @@
 // It declares NRI's failure policy fail_request (a request it cannot answer
 // in time fails rather than going on without gpu-nri; runtimes with NRI
 // before v0.12.4 ignore it) without keep_connected, and feeds the metrics'
-// CreateContainer watchdog on every handler entry and exit.
+// CreateContainer watchdog on every handler entry and exit. With
+// injection.cdiOwnSpecDir set it keeps the names-only spec of its CDI kind
+// (cdispec.Markers) in that directory, written at start and on every
+// inventory change, never on the CreateContainer path.
 //
 // Guarantees: a container whose request is malformed, refused, or names a
 // device the host does not have fails creation with an error naming the

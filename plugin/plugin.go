@@ -13,8 +13,10 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 	"github.com/sirupsen/logrus"
+	specs "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -156,7 +158,7 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 	p.opts.Metrics.CreateStarted(start)
 	st := p.state.Load()
 	in := InputFromNRI(pod, ctr)
-	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load()})
+	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr})
 	if err := ctx.Err(); err != nil {
 		a = late(in, a, err, time.Since(start))
 	}
@@ -297,6 +299,7 @@ func (p *Plugin) watchLoop(ctx context.Context) {
 // host.refreshInterval is 0).
 func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 	p.opts.Metrics.SetComputeReady(st.host.Inventory()) // the state's inventory, refreshed or not
+	p.writeOwnSpec(st)
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
 		return
@@ -320,8 +323,40 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 			}
 			p.log.WithFields(logrus.Fields{"driver_version": cur.DriverVersion, "previous_driver_version": prev,
 				"gpus": len(cur.GPUs)}).Info("host inventory changed")
+			p.writeOwnSpec(st)
 		}
 	})
+}
+
+// writeOwnSpec keeps the marker spec of gpu-nri's CDI kind
+// (cdispec.Markers: the names by index and UUID, no host edits) in
+// injection.cdiOwnSpecDir when that is set: a runtime that resolves CDI
+// before NRI then accepts gpu-nri's names and injects nothing itself.
+func (p *Plugin) writeOwnSpec(st *state) {
+	dir := st.cfg.Injection.CDIOwnSpecDir
+	if dir == "" {
+		return
+	}
+	log := p.log.WithField("dir", dir)
+	inv := st.host.Inventory()
+	if inv == nil {
+		log.Warn("no GPU inventory: gpu-nri's own CDI spec is not written (the runtime fails containers that name its devices)")
+		return
+	}
+	full, _, err := cdispec.Generate(st.engine, inv, cdispec.Options{Kind: st.cfg.Injection.CDIKind, NameStrategy: cdispec.NameBoth})
+	var m *specs.Spec
+	if err == nil {
+		m, err = cdispec.Markers(full)
+	}
+	path := ""
+	if err == nil {
+		path, err = cdispec.Write(m, dir, cdispec.FormatYAML)
+	}
+	if err != nil {
+		log.WithError(err).Error("cannot write gpu-nri's own CDI spec (injection.cdiOwnSpecDir)")
+		return
+	}
+	log.WithFields(logrus.Fields{"path": path, "devices": len(m.Devices)}).Info("wrote gpu-nri's own CDI spec (names only, no host edits)")
 }
 
 // Run connects to the runtime and serves until ctx ends. In external mode it

@@ -22,6 +22,11 @@
 // carries the lowest CDI version that can express it, so older consumers
 // (Podman 4.3) accept it.
 //
+// Markers turns a spec into its marker twin (same kind and names, each
+// device's only edit MarkerEnv=<name>) for the runtime's CDI dir when
+// gpu-nri is the one that injects (injection.cdiOwnSpecDir): the runtime
+// accepts the names and injects nothing of the host.
+//
 // It does not decide policy (a CDI consumer applies a spec to whoever asks),
 // evaluate NVIDIA_REQUIRE_* requirements, or watch the host: the command
 // (`gpu-nri cdi generate --watch`) drives regeneration with

@@ -18,6 +18,100 @@ type Options struct {
 	// node (applied by runtimes with NRI >= v0.10: containerd 2.2+, CRI-O
 	// 1.35+; CRI-O 1.34 vendors NRI v0.9.1 and drops them).
 	CgroupRules bool
+	// Container is the container as the runtime shows it to the plugin:
+	// with what CRI and the runtime's own CDI resolution (before NRI)
+	// already put into it (devices, mounts, hooks). The adjustment adds
+	// none of that again. Nil: the container has nothing (explain).
+	Container *api.Container
+}
+
+// present is what a container already carries; nil maps when it has none
+// of a kind, nil when it has nothing.
+type present struct {
+	devices map[string]bool   // container paths of device nodes
+	mounts  map[string]string // mount destination -> source
+	hooks   map[string]bool   // hookKey of each hook
+}
+
+// presentIn reads what ctr already carries (nothing for a nil ctr). Only
+// called for an injection, so a container without GPUs pays nothing.
+func presentIn(ctr *api.Container) *present {
+	devs, mounts, h := ctr.GetLinux().GetDevices(), ctr.GetMounts(), ctr.GetHooks()
+	stages := []struct {
+		name  string
+		hooks []*api.Hook
+	}{
+		{"prestart", h.GetPrestart()}, {"createRuntime", h.GetCreateRuntime()},
+		{"createContainer", h.GetCreateContainer()}, {"startContainer", h.GetStartContainer()},
+		{"poststart", h.GetPoststart()}, {"poststop", h.GetPoststop()},
+	}
+	nhooks := 0
+	for _, st := range stages {
+		nhooks += len(st.hooks)
+	}
+	if len(devs) == 0 && len(mounts) == 0 && nhooks == 0 {
+		return nil
+	}
+	p := &present{}
+	if len(devs) > 0 {
+		p.devices = make(map[string]bool, len(devs))
+		for _, d := range devs {
+			p.devices[d.GetPath()] = true
+		}
+	}
+	if len(mounts) > 0 {
+		p.mounts = make(map[string]string, len(mounts))
+		for _, m := range mounts {
+			p.mounts[m.GetDestination()] = m.GetSource()
+		}
+	}
+	if nhooks > 0 {
+		p.hooks = make(map[string]bool, nhooks)
+		for _, st := range stages {
+			for _, hk := range st.hooks {
+				var timeout *int
+				if hk.GetTimeout() != nil {
+					v := int(hk.GetTimeout().GetValue())
+					timeout = &v
+				}
+				p.hooks[hookKey(st.name, hk.GetPath(), hk.GetArgs(), hk.GetEnv(), timeout)] = true
+			}
+		}
+	}
+	return p
+}
+
+// hookKey identifies a hook by stage, path, arguments, environment and
+// timeout: two hooks with the same key are the same hook run twice.
+func hookKey(stage, path string, args, env []string, timeout *int) string {
+	var b strings.Builder
+	b.WriteString(stage)
+	for _, s := range append(append([]string{path, strconv.Itoa(len(args))}, args...), env...) {
+		b.WriteByte(0)
+		b.WriteString(s)
+	}
+	b.WriteByte(0)
+	if timeout != nil {
+		b.WriteString(strconv.Itoa(*timeout))
+	}
+	return b.String()
+}
+
+func (p *present) device(path string) bool { return p != nil && p.devices[path] }
+
+// mount reports an identical mount: the same destination from the same
+// source. A different source at the destination is replaced by the
+// adjustment's mount (the runtime's rule for a plugin mount), as before.
+func (p *present) mount(dest, source string) bool {
+	if p == nil {
+		return false
+	}
+	s, ok := p.mounts[dest]
+	return ok && s == source
+}
+
+func (p *present) hook(hk *cdi.Hook) bool {
+	return p != nil && p.hooks != nil && p.hooks[hookKey(hk.HookName, hk.Path, hk.Args, hk.Env, hk.Timeout)]
 }
 
 // ToAdjustment converts e. The returned warnings name what NRI cannot
@@ -27,6 +121,7 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 	if e == nil {
 		return adj, nil, nil
 	}
+	have := presentIn(o.Container)
 	for _, kv := range e.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -35,11 +130,17 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 		adj.AddEnv(k, v)
 	}
 	for _, d := range e.DeviceNodes {
+		if have.device(d.Path) {
+			continue
+		}
 		if err := addDevice(adj, d, o); err != nil {
 			return nil, nil, err
 		}
 	}
 	for _, m := range e.Mounts {
+		if have.mount(m.ContainerPath, m.HostPath) {
+			continue
+		}
 		typ := m.Type
 		if typ == "" {
 			typ = "bind"
@@ -53,7 +154,12 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 	}
 	if len(e.Hooks) > 0 {
 		h := &api.Hooks{}
+		added := false
 		for _, hk := range e.Hooks {
+			if have.hook(hk) {
+				continue
+			}
+			added = true
 			ah := &api.Hook{Path: hk.Path, Args: append([]string(nil), hk.Args...), Env: append([]string(nil), hk.Env...)}
 			if hk.Timeout != nil {
 				ah.Timeout = api.Int(*hk.Timeout)
@@ -75,7 +181,9 @@ func ToAdjustment(e *cdi.ContainerEdits, o Options) (*api.ContainerAdjustment, [
 				return nil, nil, fmt.Errorf("nriadjust: unknown hook name %q", hk.HookName)
 			}
 		}
-		adj.AddHooks(h)
+		if added {
+			adj.AddHooks(h)
+		}
 	}
 	var warnings []string
 	if len(e.AdditionalGIDs) > 0 {

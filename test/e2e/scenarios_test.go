@@ -39,6 +39,7 @@ func TestScenarios(t *testing.T) {
 		{"s8-mig", s8MIG},
 		{"s9-requirements", s9Requirements},
 		{"s10-compute-not-ready", s10ComputeNotReady},
+		{"s11-cdi-once", s11CDIOnce},
 		{"loader", loaderMatrix},
 		{"hostile", hostileImages},
 		{"hookless", hookless},

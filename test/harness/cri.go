@@ -113,6 +113,9 @@ type Container struct {
 	Env         map[string]string
 	Mounts      []*runtime.Mount
 	Annotations map[string]string
+	// CDIDevices are CRI CDIDevices (the kubelet's, for a device plugin's
+	// cdi-cri strategy or DRA): resolved by containerd before NRI.
+	CDIDevices []string
 }
 
 // CreateError is a refused CreateContainer: Message is the runtime's text
@@ -138,6 +141,9 @@ func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
 		Mounts:      c.Mounts,
 		Annotations: c.Annotations,
 		LogPath:     c.Name + ".log",
+	}
+	for _, n := range c.CDIDevices {
+		cfg.CDIDevices = append(cfg.CDIDevices, &runtime.CDIDevice{Name: n})
 	}
 	for _, k := range sortedKeys(c.Env) {
 		cfg.Envs = append(cfg.Envs, &runtime.KeyValue{Key: k, Value: []byte(c.Env[k])})

@@ -46,6 +46,8 @@ type PluginConfig struct {
 	ComputeNotReady string
 	// LogFormat is log.format ("" = gpu-nri's default, text).
 	LogFormat string
+	// CDIOwnSpecDir is injection.cdiOwnSpecDir ("" = off).
+	CDIOwnSpecDir string
 }
 
 // YAML is the config file's text.
@@ -68,6 +70,9 @@ func (pc PluginConfig) YAML() ([]byte, error) {
 	injection := map[string]any{"loader": pc.Loader, "hookPath": pc.HookPath, "ldconfigPath": "/sbin/ldconfig", "cdiSpecDirs": pc.CDIDirs}
 	if pc.AnnotationDomain != "" {
 		injection["annotationDomain"] = pc.AnnotationDomain
+	}
+	if pc.CDIOwnSpecDir != "" {
+		injection["cdiOwnSpecDir"] = pc.CDIOwnSpecDir
 	}
 	logCfg := map[string]any{"level": level}
 	if pc.LogFormat != "" {
