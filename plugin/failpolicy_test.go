@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,13 @@ func TestFailurePolicyFailsTheTimedOutRequest(t *testing.T) {
 	nri.SetPluginRequestTimeout(time.Nanosecond)
 	t.Cleanup(func() { nri.SetPluginRequestTimeout(nri.DefaultPluginRequestTimeout) })
 	_, err = r.CreateContainer(context.Background(), req)
-	require.ErrorContains(t, err, "failed to handle CreateContainer request", "fail_request: the timed-out request fails")
+	require.Error(t, err, "fail_request: the timed-out request fails, the container is not created without gpu-nri")
+	// Two exact errors are possible, both a failed request: the runtime's
+	// own (its deadline passed before gpu-nri's answer, and fail_request
+	// turns the timeout into a failure), or, when gpu-nri's reply wins the
+	// race against a 1 ns deadline, gpu-nri's late answer (it saw the
+	// deadline passed and refused to grant anything).
+	if msg := err.Error(); !strings.Contains(msg, "failed to handle CreateContainer request") {
+		require.Contains(t, msg, "past the runtime's deadline for the request", "neither the runtime's timeout failure nor gpu-nri's late answer: %v", err)
+	}
 }
