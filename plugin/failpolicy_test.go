@@ -2,10 +2,12 @@ package plugin_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +18,40 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
+// gateStater stats device nodes through inner; once closed is armed, every
+// call waits until release is closed (a handler stalled on the host, as a
+// frozen gpu-nri is to the runtime), after telling entered.
+type gateStater struct {
+	inner   inventory.NodeStater
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateStater) StatNode(p string) (inventory.NodeInfo, error) {
+	if g.armed.Load() {
+		select {
+		case g.entered <- struct{}{}:
+		default:
+		}
+		<-g.release
+	}
+	return g.inner.StatNode(p)
+}
+
 // A runtime whose NRI knows failure policies (the module's own NRI, v0.12.5,
 // in-process) fails a CreateContainer that gpu-nri did not answer within the
 // request timeout, instead of creating the container without gpu-nri: the
 // policy Run declares is the one the runtime applies (issue 14, faults 2).
+// The handler is held (a third-party CDI node without major/minor is stat'ed
+// on the request path, through a stater that blocks) until the runtime has
+// answered, so the timeout always wins.
 func TestFailurePolicyFailsTheTimedOutRequest(t *testing.T) {
 	dir, err := os.MkdirTemp("/tmp", "gpu-nri-fp-") // a unix socket path must stay short
 	require.NoError(t, err)
@@ -41,40 +68,44 @@ func TestFailurePolicyFailsTheTimedOutRequest(t *testing.T) {
 
 	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: 2})
 	require.NoError(t, err)
+	specDir := filepath.Join(dir, "cdi")
+	require.NoError(t, os.MkdirAll(specDir, 0o755))
+	spec := fmt.Sprintf("cdiVersion: \"0.6.0\"\nkind: example.com/slow\ndevices:\n- name: d0\n  containerEdits:\n    deviceNodes:\n    - path: /dev/slow0\n      hostPath: %s\n",
+		filepath.Join(h.Config.DevRoot, "nvidia0"))
+	require.NoError(t, os.WriteFile(filepath.Join(specDir, "slow.yaml"), []byte(spec), 0o644))
 	cfg := config.Default()
 	cfg.Host = h.Config
-	cfg.Injection.CDISpecDirs = nil
+	cfg.Injection.CDISpecDirs = []string{specDir}
 	cfg.Plugin.Socket = sock
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	gate := &gateStater{inner: h.Stater(), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, Metrics: metrics.New("test"),
-		HostOptions: []hostsrc.Option{hostsrc.WithNodeStater(h.Stater())}})
+		HostOptions: []hostsrc.Option{hostsrc.WithNodeStater(gate)}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	releaseGate := func() { once.Do(func() { close(gate.release) }) }
+	t.Cleanup(func() { releaseGate(); cancel(); <-done })
 	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "gpu-nri registers")
 
-	req := &nri.CreateContainerRequest{
-		Pod:       &api.PodSandbox{Id: "pod0", Name: "pod0", Uid: "uid0", Namespace: "default"},
-		Container: &api.Container{Id: "ctr0", PodSandboxId: "pod0", Name: "ctr0", Env: []string{"NVIDIA_VISIBLE_DEVICES=0"}},
-	}
-	resp, err := r.CreateContainer(context.Background(), req)
+	pod := &api.PodSandbox{Id: "pod0", Name: "pod0", Uid: "uid0", Namespace: "default"}
+	resp, err := r.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: pod,
+		Container: &api.Container{Id: "ctr0", PodSandboxId: "pod0", Name: "ctr0", Env: []string{"NVIDIA_VISIBLE_DEVICES=0"}}})
 	require.NoError(t, err, "answered in time")
 	require.NotEmpty(t, resp.GetAdjust().GetLinux().GetDevices(), "the in-time answer gives the container its GPU")
 
-	// Every request now times out before gpu-nri can answer it.
-	nri.SetPluginRequestTimeout(time.Nanosecond)
+	nri.SetPluginRequestTimeout(200 * time.Millisecond)
 	t.Cleanup(func() { nri.SetPluginRequestTimeout(nri.DefaultPluginRequestTimeout) })
-	_, err = r.CreateContainer(context.Background(), req)
-	require.Error(t, err, "fail_request: the timed-out request fails, the container is not created without gpu-nri")
-	// Two exact errors are possible, both a failed request: the runtime's
-	// own (its deadline passed before gpu-nri's answer, and fail_request
-	// turns the timeout into a failure), or, when gpu-nri's reply wins the
-	// race against a 1 ns deadline, gpu-nri's late answer (it saw the
-	// deadline passed and refused to grant anything).
-	if msg := err.Error(); !strings.Contains(msg, "failed to handle CreateContainer request") {
-		require.Contains(t, msg, "past the runtime's deadline for the request", "neither the runtime's timeout failure nor gpu-nri's late answer: %v", err)
+	gate.armed.Store(true)
+	_, err = r.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: pod,
+		Container: &api.Container{Id: "ctr1", PodSandboxId: "pod0", Name: "ctr1", CDIDevices: []*api.CDIDevice{{Name: "example.com/slow=d0"}}}})
+	select {
+	case <-gate.entered:
+	default:
+		t.Fatal("the request never reached gpu-nri's handler")
 	}
+	require.ErrorContains(t, err, "failed to handle CreateContainer request", "fail_request: the timed-out request fails")
 }
