@@ -51,6 +51,9 @@ if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ]; then
   build containerd-$CONTAINERD_VER github.com/containerd/containerd/v2/cmd/{containerd,ctr,containerd-shim-runc-v2}@$CONTAINERD_VER
   build crictl-$CRICTL_VER sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VER
 fi
+if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ] || [ "${TOOLS:-}" = nvidia ]; then
+  bash "$ROOT/test/nvidia-debs.sh" all >/dev/null   # NVIDIA's real driver userland, libcudart, pynvml (Debian non-free)
+fi
 if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = lint ]; then
   build golangci-lint-$GOLANGCI_VER github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VER
 fi
