@@ -191,7 +191,7 @@ func (c *CRIO) writeFiles() error {
 		}
 	}
 	files := map[string]string{
-		c.ConfigPath(): c.Config(),
+		c.ConfigPath():  c.Config(),
 		c.storageConf(): fmt.Sprintf("[storage]\ndriver = \"overlay\"\ngraphroot = %q\nrunroot = %q\n", c.storageRoot(), c.storageRun()),
 		c.registries():  "unqualified-search-registries = []\n",
 		c.policy():      `{"default": [{"type": "insecureAcceptAnything"}]}` + "\n",
