@@ -235,9 +235,13 @@ func cleanupDir(dir string) {
 	for _, sub := range []string{"ctd/root", "ctd/state", "ctd/tmp", "s", "runc", "crun", "nri", "host", "podlogs", "cdi", "crio"} {
 		_ = os.RemoveAll(filepath.Join(dir, sub))
 	}
+	// CRI-O (cgroupfs) leaves each container's monitor cgroup
+	// (crio-conmon-<id>) behind, empty; rmdir removes only empty ones.
+	crio, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/crio-*")
+	crio2, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/crio-*")
 	cgs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent)
 	cgs2, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent)
-	for _, c := range append(cgs, cgs2...) {
+	for _, c := range append(append(append(crio, crio2...), cgs...), cgs2...) {
 		_ = os.Remove(c)
 	}
 }
