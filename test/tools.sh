@@ -10,7 +10,9 @@ mkdir -p "$T/bin"
 apt_pkgs=(runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev shellcheck)
 [ "${WITH_PODMAN:-1}" = 1 ] && apt_pkgs+=(podman)
 # CRI-O (TOOLS=e2e): conmon runs its containers, Podman loads the suite's images into its
-# containers-storage; cgo + libseccomp for the seccomp build tag, static libc for pinns.
+# containers-storage; cgo + libseccomp-dev (above) for the seccomp build tag, static libc for pinns.
+# No libgpgme: the containers_image_openpgp tag uses a Go OpenPGP instead; btrfs and devicemapper
+# are excluded by tags, so their headers are not needed either.
 case "${TOOLS:-all}" in all | e2e) apt_pkgs+=(conmon podman gcc libc6-dev make pkg-config) ;; esac
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -97,14 +97,14 @@ devices:
 		c := container("c", "glibc", "true", nil)
 		c.CDIDevices = []string{"example.com/once=d9"}
 		msg := e.Pod(t, "s11-tp-nospec", rt.name, nil).CreateRefused(t, c)
-		require.Contains(t, msg, "example.com/once=d9", "containerd names the unresolvable CDI device")
+		require.Contains(t, msg, "example.com/once=d9", "the runtime names the unresolvable CDI device")
 	})
 	t.Run("own-kind-no-spec-refused", func(t *testing.T) {
 		usePlugin(t, "hook")
 		c := container("c", "glibc", "true", nil)
 		c.CDIDevices = []string{"nvidia.com/gpu=0"}
 		msg := e.Pod(t, "s11-own-nospec", rt.name, nil).CreateRefused(t, c)
-		require.Contains(t, msg, "nvidia.com/gpu=0", "containerd names the unresolvable CDI device")
+		require.Contains(t, msg, "nvidia.com/gpu=0", "the runtime names the unresolvable CDI device")
 	})
 	t.Run("own-kind-own-spec", func(t *testing.T) {
 		usePlugin(t, "")
