@@ -14,7 +14,11 @@
 // CreateContainer watchdog on every handler entry and exit. With
 // injection.cdiOwnSpecDir set it keeps the names-only spec of its CDI kind
 // (cdispec.Markers) in that directory, written at start and on every
-// inventory change, never on the CreateContainer path.
+// inventory change, never on the CreateContainer path. A container whose
+// environment carries that spec's marker (GPU_NRI_CDI_DEVICE=<name>) for a
+// name NRI does not report as requested (CRI-O 1.34 resolves CRI
+// CDIDevices but its NRI v0.9.1 does not pass them on) is refused with
+// ErrCDINameUnseen rather than started without its GPU.
 //
 // Guarantees: a container whose request is malformed, refused, or names a
 // device the host does not have fails creation with an error naming the

@@ -47,3 +47,37 @@ func TestScenarioCRIOContainerNameFromMetadata(t *testing.T) {
 	}
 	require.Contains(t, paths, "/dev/nvidia2")
 }
+
+// CRI-O 1.34 resolves CRI CDIDevices with gpu-nri's names-only spec
+// (injection.cdiOwnSpecDir) but its NRI v0.9.1 does not report them: the
+// marker env the spec set is then the only trace of the request, and the
+// container is refused instead of starting without its GPU.
+func TestCreateContainerUnseenCDIMarker(t *testing.T) {
+	s := newScenario(t, nil)
+	pod := &api.PodSandbox{Id: "pod-m", Name: "pod-m", Uid: "uid-m", Namespace: "default"}
+	marker := []string{"PATH=/bin", "GPU_NRI_CDI_DEVICE=nvidia.com/gpu=1"}
+	for _, tc := range []struct {
+		name   string
+		ctr    *api.Container
+		unseen bool
+	}{
+		{"marker only (CRI-O 1.34 CDIDevices)", &api.Container{Name: "c", Env: marker}, true},
+		{"marker and NRI's CDIDevices (containerd 2.2+)", &api.Container{Name: "c", Env: marker, CDIDevices: []*api.CDIDevice{{Name: "nvidia.com/gpu=1"}}}, false},
+		{"marker and a cdi.k8s.io/ annotation", &api.Container{Name: "c", Env: marker, Annotations: map[string]string{"cdi.k8s.io/gpu": "nvidia.com/gpu=0,nvidia.com/gpu=1"}}, false},
+		{"no marker", &api.Container{Name: "c", Env: []string{"PATH=/bin"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.ctr.Id, tc.ctr.PodSandboxId = "ctr-m", pod.Id
+			_, err := s.CreateContainer(pod, tc.ctr)
+			if !tc.unseen {
+				if err != nil {
+					require.NotContains(t, err.Error(), plugin.ErrCDINameUnseen.Error())
+				}
+				return
+			}
+			// The error crosses the NRI connection as text.
+			require.ErrorContains(t, err, plugin.ErrCDINameUnseen.Error())
+			require.ErrorContains(t, err, "gpu-nri: container default/pod-m/c: CDI device nvidia.com/gpu=1: the runtime resolved the CDI name")
+		})
+	}
+}

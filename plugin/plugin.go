@@ -158,7 +158,12 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 	p.opts.Metrics.CreateStarted(start)
 	st := p.state.Load()
 	in := InputFromNRI(pod, ctr)
-	a := nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr})
+	var a nriadjust.Answer
+	if err := unseenCDIMarkers(in); err != nil {
+		a.Fail(err)
+	} else {
+		a = nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr})
+	}
 	if err := ctx.Err(); err != nil {
 		a = late(in, a, err, time.Since(start))
 	}

@@ -15,11 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
 
-// s11CDIOnce: containerd 2.4 resolves CRI CDIDevices and container
-// cdi.k8s.io/ annotations itself, before NRI (issue 11 point 8). The final
+// s11CDIOnce: containerd 2.4 and CRI-O 1.34 resolve CRI CDIDevices and
+// container cdi.k8s.io/ annotations themselves, before NRI (issue 11 point
+// 8); CRI-O 1.34's NRI v0.9.1 does not report CDIDevices to gpu-nri, so on
+// CRI-O gpu-nri's own kind by CDIDevices is refused with the reason. The final
 // OCI spec has each device node, mount and hook once: for a third-party
 // kind with a spec on disk (containerd injects it, gpu-nri reads the same
 // dir and merges it again), and for gpu-nri's own kind with
@@ -35,7 +38,7 @@ func s11CDIOnce(t *testing.T, rt runtimeCase) {
 	require.NoError(t, unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(240, 9))))
 	blob := filepath.Join(dir, "blob")
 	require.NoError(t, os.WriteFile(blob, []byte("blob\n"), 0o644))
-	spec := filepath.Join(e.Containerd.CDIDir(), "example.com-once.yaml")
+	spec := filepath.Join(e.Runtime.CDIDir(), "example.com-once.yaml")
 	require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(`cdiVersion: "0.6.0"
 kind: example.com/once
 devices:
@@ -60,6 +63,13 @@ devices:
 		require.NoError(t, err)
 		s, err := e.CRI.Spec(ctx, id)
 		require.NoError(t, err)
+		if rt.crio() {
+			// CRI-O takes its 10 s stop timeout to remove a crun container
+			// that was created and never started; run it to its end instead.
+			require.NoError(t, p.Start(ctx, id))
+			_, err = p.WaitExit(ctx, id)
+			require.NoError(t, err)
+		}
 		return s
 	}
 	thirdParty := func(t *testing.T, s *rspec.Spec) {
@@ -87,21 +97,21 @@ devices:
 		c := container("c", "glibc", "true", nil)
 		c.CDIDevices = []string{"example.com/once=d9"}
 		msg := e.Pod(t, "s11-tp-nospec", rt.name, nil).CreateRefused(t, c)
-		require.Contains(t, msg, "example.com/once=d9", "containerd names the unresolvable CDI device")
+		require.Contains(t, msg, "example.com/once=d9", "the runtime names the unresolvable CDI device")
 	})
 	t.Run("own-kind-no-spec-refused", func(t *testing.T) {
 		usePlugin(t, "hook")
 		c := container("c", "glibc", "true", nil)
 		c.CDIDevices = []string{"nvidia.com/gpu=0"}
 		msg := e.Pod(t, "s11-own-nospec", rt.name, nil).CreateRefused(t, c)
-		require.Contains(t, msg, "nvidia.com/gpu=0", "containerd names the unresolvable CDI device")
+		require.Contains(t, msg, "nvidia.com/gpu=0", "the runtime names the unresolvable CDI device")
 	})
 	t.Run("own-kind-own-spec", func(t *testing.T) {
 		usePlugin(t, "")
-		own := filepath.Join(e.Containerd.CDIDir(), "nvidia.com-gpu.yaml")
+		own := filepath.Join(e.Runtime.CDIDir(), "nvidia.com-gpu.yaml")
 		t.Cleanup(func() { _ = os.Remove(own) })
 		cfg := e.PluginConfig("hook")
-		cfg.CDIOwnSpecDir = e.Containerd.CDIDir()
+		cfg.CDIOwnSpecDir = e.Runtime.CDIDir()
 		p, err := harness.StartPlugin(context.Background(), e.Bins.GPUNRI, filepath.Join(e.Dir, "etc", "gpu-nri-s11.yaml"), e.PluginLog(), cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, p.Stop()) })
@@ -124,6 +134,16 @@ devices:
 					c.Annotations = map[string]string{"cdi.k8s.io/gpu": tc.cdi}
 				} else {
 					c.CDIDevices = []string{tc.cdi}
+				}
+				if rt.crio() && !tc.byAnn {
+					// CRI-O 1.34.0 accepts the name (the names-only spec sets
+					// only GPU_NRI_CDI_DEVICE) but its NRI v0.9.1 does not pass
+					// CRI CDIDevices to plugins: gpu-nri refuses the container
+					// rather than let it start without its GPU.
+					pod := "s11-own-" + tc.name
+					msg := e.Pod(t, pod, rt.name, nil).CreateRefused(t, c)
+					require.Contains(t, msg, fmt.Sprintf("gpu-nri: container %s/%s/c: CDI device %s: %s", harness.Namespace, pod, tc.cdi, plugin.ErrCDINameUnseen))
+					return
 				}
 				s := created(t, "s11-own-"+tc.name, c)
 				requireSpecOnce(t, s, 2)

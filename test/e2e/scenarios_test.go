@@ -24,38 +24,51 @@ import (
 type scenario struct {
 	name string
 	run  func(t *testing.T, rt runtimeCase)
+	// only names the one CRI runtime the scenario applies to ("" = all).
+	only string
 }
 
-// TestScenarios runs every scenario on runc and on crun: the runtime is a
-// parameter of the same tests (TestScenarios/<runtime>/<scenario>).
+// TestScenarios runs every scenario on containerd and on CRI-O, each with
+// runc and crun: the runtime is a parameter of the same tests
+// (TestScenarios/<containerd|crio>/<runc|crun>/<scenario>). A scenario with
+// only set runs on that CRI runtime alone (it pins that runtime's own
+// behaviour; it is not registered, not skipped, elsewhere).
 func TestScenarios(t *testing.T) {
 	scenarios := []scenario{
-		{"s1-visible-devices", s1VisibleDevices},
-		{"s2-request-sources", s2RequestSources},
-		{"s3-capabilities", s3Capabilities},
-		{"s4-void-unset-none", s4VoidUnsetNone},
-		{"s5-bad-requests", s5BadRequests},
-		{"s7-multi-container", s7MultiContainer},
-		{"s8-mig", s8MIG},
-		{"s9-requirements", s9Requirements},
-		{"s10-compute-not-ready", s10ComputeNotReady},
-		{"s11-cdi-once", s11CDIOnce},
-		{"loader", loaderMatrix},
-		{"hostile", hostileImages},
-		{"hookless", hookless},
-		{"s6-faults", s6Faults},
-		{"prereg", preregistered},
+		{name: "s1-visible-devices", run: s1VisibleDevices},
+		{name: "s2-request-sources", run: s2RequestSources},
+		{name: "s3-capabilities", run: s3Capabilities},
+		{name: "s4-void-unset-none", run: s4VoidUnsetNone},
+		{name: "s5-bad-requests", run: s5BadRequests},
+		{name: "s7-multi-container", run: s7MultiContainer},
+		{name: "s8-mig", run: s8MIG},
+		{name: "s9-requirements", run: s9Requirements},
+		{name: "s10-compute-not-ready", run: s10ComputeNotReady},
+		{name: "s11-cdi-once", run: s11CDIOnce},
+		{name: "crio-differences", run: crioDifferences, only: "crio"},
+		{name: "loader", run: loaderMatrix},
+		{name: "hostile", run: hostileImages},
+		{name: "hookless", run: hookless},
+		{name: "s6-faults", run: s6Faults},
+		{name: "prereg", run: preregistered},
 	}
 	harness.RequireRoot(t)
-	for _, rt := range runtimes() {
-		t.Run(rt.name, func(t *testing.T) {
-			if rt.name == "crun" && env(t).Tools.Crun == "" {
-				t.Skip("crun not installed (test/tools.sh builds it; its build failed or was skipped)")
-			}
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					useRuntime(t, rt)
-					sc.run(t, rt)
+	for _, cri := range criRuntimes {
+		t.Run(cri, func(t *testing.T) {
+			for _, rt := range runtimes(cri) {
+				t.Run(rt.name, func(t *testing.T) {
+					if rt.name == "crun" && env(t).Tools.Crun == "" {
+						t.Skip("crun not installed (test/tools.sh builds it; its build failed or was skipped)")
+					}
+					for _, sc := range scenarios {
+						if sc.only != "" && sc.only != cri {
+							continue
+						}
+						t.Run(sc.name, func(t *testing.T) {
+							useRuntime(t, rt)
+							sc.run(t, rt)
+						})
+					}
 				})
 			}
 		})
@@ -76,10 +89,22 @@ func s1VisibleDevices(t *testing.T, rt runtimeCase) {
 	p := e.Pod(t, "s1", rt.name, nil)
 	st, err := p.Status(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, rt.name, st.RuntimeHandler, "the pod's runtime handler")
-	require.DirExists(t, filepath.Join(e.Containerd.RuntimeRoot(rt.name), "k8s.io", p.ID), "the pod's state in %s's root", rt.name)
+	if rt.crio() {
+		// CRI-O 1.34.0's PodSandboxStatus leaves runtimeHandler empty; the
+		// container's state in the handler's runtime_root (below) proves it.
+		require.Empty(t, st.RuntimeHandler, "CRI-O's pod status runtime handler")
+	} else {
+		require.Equal(t, rt.name, st.RuntimeHandler, "the pod's runtime handler")
+		require.DirExists(t, filepath.Join(e.Runtime.RuntimeRoot(rt.name), "k8s.io", p.ID), "the pod's state in %s's root", rt.name)
+	}
 
 	res := p.MustRun(t, container("s1", "glibc", gpuScript(), env1("NVIDIA_VISIBLE_DEVICES", "0,2")))
+	if rt.crio() {
+		// CRI-O runs no infra container here (per-container PID namespaces):
+		// the container's state is in the handler's runtime_root.
+		require.DirExists(t, filepath.Join(e.Runtime.RuntimeRoot(rt.name), res.ID), "the container's state in %s's root", rt.name)
+	}
+	requireCgroupRules(t, e, rt, res.Spec, 0, 2)
 	s := parseProbe(res.Output)
 	requireGPUs(t, e, s, 0, 2)
 	requireSpecGPUs(t, e, res.Spec, 0, 2)
@@ -105,7 +130,8 @@ func s2RequestSources(t *testing.T, rt runtimeCase) {
 		requireGPUs(t, e, parseProbe(res.Output), 1)
 		requireSpecGPUs(t, e, res.Spec, 1)
 		require.Contains(t, res.Output, cudaOK(e, "libcuda.so.1", 1))
-		require.Equal(t, "1", res.Spec.Annotations["gpus.gpu-nri.io/container.main"], "containerd's pod_annotations copies the pod annotation into the spec")
+		// containerd's pod_annotations copies it into the spec; CRI-O copies every pod annotation.
+		require.Equal(t, "1", res.Spec.Annotations["gpus.gpu-nri.io/container.main"], "the runtime copies the pod annotation into the spec")
 	})
 	t.Run("pod-annotation", func(t *testing.T) {
 		res := runOne(t, rt, "s2-podann", map[string]string{"gpus.gpu-nri.io/pod": "3"}, container("c", "glibc", script, nil))
@@ -132,7 +158,7 @@ func s2RequestSources(t *testing.T, rt runtimeCase) {
 		_ = os.Remove(node)
 		require.NoError(t, unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(240, 7))))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "bitstream"), []byte("fpga bitstream\n"), 0o644))
-		spec := filepath.Join(e.Containerd.CDIDir(), "example.com-fpga.yaml")
+		spec := filepath.Join(e.Runtime.CDIDir(), "example.com-fpga.yaml")
 		require.NoError(t, os.WriteFile(spec, []byte(fmt.Sprintf(`cdiVersion: "0.6.0"
 kind: example.com/fpga
 devices:
@@ -405,7 +431,7 @@ func hostileImages(t *testing.T, rt runtimeCase) {
 		// The link is followed inside the root (pathrs-lite), where the host
 		// directory does not exist: no directory there, refused as hostile.
 		{harness.HostileConfd, "CVE-2025-23267 (/etc/ld.so.conf.d a symlink to a host directory)",
-			[]string{"gpu-nri: hook: open directory /etc/ld.so.conf.d in container root: ", "/rootfs/etc/ld.so.conf.d: not a directory: unexpected file in container root"}},
+			[]string{"gpu-nri: hook: open directory /etc/ld.so.conf.d in container root: ", rootfsOf(rt) + "/etc/ld.so.conf.d: not a directory: unexpected file in container root"}},
 		// A FIFO where the first SONAME link goes (compute's libcuda.so.1,
 		// capabilities in config.AllCapabilities order) is refused (ErrHostileRoot).
 		{harness.HostileFifo, "FIFO and directory at SONAME link targets",
@@ -446,6 +472,16 @@ func hostileImages(t *testing.T, rt runtimeCase) {
 	}
 }
 
+// rootfsOf is how the end of a container root's host path reads in a
+// hook's error: containerd's bundle rootfs, CRI-O's overlay "merged" dir in
+// its containers-storage.
+func rootfsOf(rt runtimeCase) string {
+	if rt.crio() {
+		return "/merged"
+	}
+	return "/rootfs"
+}
+
 // hookless: gpu-nri's hookless loader: GPUs and the driver without an OCI hook.
 func hookless(t *testing.T, rt runtimeCase) {
 	e := env(t)
@@ -463,18 +499,18 @@ func hookless(t *testing.T, rt runtimeCase) {
 	}
 }
 
-// 6. Faults: containerd killed and restarted, gpu-nri killed and restarted.
+// 6. Faults: the runtime killed and restarted, gpu-nri killed and restarted.
 func s6Faults(t *testing.T, rt runtimeCase) {
 	e := env(t)
 	ctx := context.Background()
 	p := usePlugin(t, "hook")
 	pid := p.Pid()
 	require.NoError(t, harness.RemoveAllPods(ctx, e.CRI))
-	require.NoError(t, e.Containerd.Kill())
-	require.NoError(t, p.WaitNotReady(ctx, 10*time.Second), "gpu-nri notices containerd is gone")
-	require.True(t, p.Alive(), "gpu-nri keeps running while containerd is down")
-	require.NoError(t, e.Containerd.Start(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
-	require.NoError(t, p.WaitReady(ctx, 15*time.Second), "gpu-nri reconnects to the restarted containerd by itself")
+	require.NoError(t, e.Runtime.Kill())
+	require.NoError(t, p.WaitNotReady(ctx, 10*time.Second), "gpu-nri notices %s is gone", rt.cri)
+	require.True(t, p.Alive(), "gpu-nri keeps running while %s is down", rt.cri)
+	require.NoError(t, e.Runtime.Start(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
+	require.NoError(t, p.WaitReady(ctx, 15*time.Second), "gpu-nri reconnects to the restarted %s by itself", rt.cri)
 	require.True(t, p.Alive())
 	require.Equal(t, pid, p.Pid(), "the same process reconnected")
 
@@ -483,8 +519,8 @@ func s6Faults(t *testing.T, rt runtimeCase) {
 
 	// gpu-nri killed: NRI fails open (documented NRI behaviour).
 	require.NoError(t, p.Kill())
-	suite.plugin, suite.loader = nil, ""
-	// containerd drops the plugin when it reads EOF on its connection; give
+	suite.plugin, suite.loader, suite.pluginRuntime = nil, "", ""
+	// The runtime drops the plugin when it reads EOF on its connection; give
 	// that read a moment (this is not a timed assertion).
 	time.Sleep(300 * time.Millisecond)
 	res = runOne(t, rt, "s6-no-plugin", nil, container("c", "glibc", probe, env1("NVIDIA_VISIBLE_DEVICES", "0")))
@@ -496,20 +532,21 @@ func s6Faults(t *testing.T, rt runtimeCase) {
 	requireGPUs(t, e, parseProbe(res.Output), 1)
 }
 
-// prereg: gpu-nri pre-registered (plugin_path/10-gpu-nri + conf.d), started by containerd.
+// prereg: gpu-nri pre-registered (plugin_path/10-gpu-nri + conf.d), started by the runtime.
 func preregistered(t *testing.T, rt runtimeCase) {
 	e := env(t)
 	ctx := context.Background()
 	usePlugin(t, "")
 	cfg := e.PluginConfig("hook")
 	cfg.Socket = "" // the runtime passes the connection
-	require.NoError(t, harness.Preregister(e.Containerd, e.Bins.GPUNRI, cfg))
+	r := e.Runtime
+	require.NoError(t, harness.Preregister(r, e.Bins.GPUNRI, cfg))
 	t.Cleanup(func() {
-		require.NoError(t, harness.Unregister(e.Containerd))
-		require.NoError(t, e.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
+		require.NoError(t, harness.Unregister(r))
+		require.NoError(t, r.Restart(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
 	})
-	require.NoError(t, e.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
-	require.NotEmpty(t, harness.PreregisteredPids(e.Containerd), "containerd started %s", harness.PreregisteredName)
+	require.NoError(t, r.Restart(ctx, harness.StartOptions{CgroupV1: suite.cgroupV1}))
+	require.NotEmpty(t, harness.PreregisteredPids(r), "%s started %s", rt.cri, harness.PreregisteredName)
 	res := runOne(t, rt, "pre-s1", nil, container("c", "glibc", probe+cudatest, env1("NVIDIA_VISIBLE_DEVICES", "0,2")))
 	requireGPUs(t, e, parseProbe(res.Output), 0, 2)
 	requireSpecGPUs(t, e, res.Spec, 0, 2)

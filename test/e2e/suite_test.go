@@ -29,7 +29,9 @@ type fixture struct {
 	// plugin is the external gpu-nri now running (nil: none), with loader.
 	plugin *harness.Plugin
 	loader string
-	// cgroupV1 is the view containerd runs with now.
+	// pluginRuntime is the runtime the plugin is registered with.
+	pluginRuntime string
+	// cgroupV1 is the view the active runtime (env.Runtime) runs with now.
 	cgroupV1 bool
 }
 
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 	suite = &fixture{}
 	dir := os.Getenv("E2E_DIR")
 	t0 := time.Now()
-	suite.env, suite.setupErr = harness.Setup(ctx, harness.Options{Dir: dir, Log: func(f string, a ...any) {
+	suite.env, suite.setupErr = harness.Setup(ctx, harness.Options{Dir: dir, CRIO: true, Log: func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, "# setup: "+f+"\n", a...)
 	}})
 	fmt.Fprintf(os.Stderr, "# setup: %v in %d ms\n", errOrReady(suite.setupErr), time.Since(t0).Milliseconds())
@@ -54,6 +56,7 @@ func TestMain(m *testing.M) {
 			_ = suite.plugin.Stop()
 		}
 		_ = harness.Unregister(suite.env.Containerd)
+		_ = harness.Unregister(suite.env.CRIO)
 		if err := suite.env.Teardown(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "# teardown:", err)
 		}
@@ -76,10 +79,14 @@ func env(t *testing.T) *harness.Env {
 	return suite.env
 }
 
-// runtimeCase is the runtime parameter of every scenario.
+// runtimeCase is the runtime parameter of every scenario: a CRI runtime
+// (containerd or CRI-O) and one of its OCI runtime handlers.
 type runtimeCase struct {
-	name string // containerd runtime handler
-	// cgroupV1: containerd runs in a mount namespace without
+	// cri is the CRI runtime: "containerd" or "crio".
+	cri string
+	// name is the OCI runtime handler: "runc" or "crun".
+	name string
+	// cgroupV1: the runtime runs in a mount namespace without
 	// /sys/fs/cgroup/unified (crun on a hybrid-cgroup host).
 	cgroupV1 bool
 	// hookStderr: a failed hook's stderr is in the runtime's error (runc
@@ -87,34 +94,59 @@ type runtimeCase struct {
 	hookStderr bool
 }
 
-// runtimes are the handlers the scenarios run under: runc always, crun
-// when test/tools.sh built it (else its subtests skip, saying so).
-func runtimes() []runtimeCase {
+// crio: the case runs on CRI-O.
+func (rt runtimeCase) crio() bool { return rt.cri == "crio" }
+
+// criRuntimes are the CRI runtimes every scenario runs on.
+var criRuntimes = []string{"containerd", "crio"}
+
+// runtimes are the handlers the scenarios run under on cri: runc always,
+// crun when test/tools.sh built it (else its subtests skip, saying so).
+func runtimes(cri string) []runtimeCase {
 	hybrid := false
 	if data, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil && strings.TrimSpace(string(data)) != "" {
 		hybrid = true
 	}
-	return []runtimeCase{{name: "runc", hookStderr: true}, {name: "crun", cgroupV1: hybrid}}
+	return []runtimeCase{{cri: cri, name: "runc", hookStderr: true}, {cri: cri, name: "crun", cgroupV1: hybrid}}
 }
 
-// useRuntime makes containerd run with the view rt needs (restarting it
-// when it differs).
-func useRuntime(t *testing.T, rt runtimeCase) {
+// criRuntime is the harness runtime of rt.
+func criRuntime(t *testing.T, rt runtimeCase) harness.CRIRuntime {
 	t.Helper()
-	ensureContainerd(t, rt.cgroupV1)
+	e := env(t)
+	if rt.crio() {
+		return e.CRIO
+	}
+	return e.Containerd
 }
 
-// ensureContainerd restarts containerd when it is down or runs with
-// another cgroup view.
-func ensureContainerd(t *testing.T, cgroupV1 bool) {
+// useRuntime makes rt's CRI runtime the active one, running with the view
+// rt needs (restarting it when it differs), the other one stopped.
+func useRuntime(t *testing.T, rt runtimeCase) {
 	t.Helper()
 	e := env(t)
 	ctx := context.Background()
-	if e.Containerd.Running() && suite.cgroupV1 == cgroupV1 {
+	want := criRuntime(t, rt)
+	for _, r := range []harness.CRIRuntime{e.Containerd, e.CRIO} {
+		if r != want && r.Running() {
+			require.NoError(t, r.Stop(ctx), "stop %s", r.Name())
+		}
+	}
+	require.NoError(t, e.UseRuntime(want))
+	ensureRuntime(t, rt.cgroupV1)
+}
+
+// ensureRuntime restarts the active runtime when it is down or runs with
+// another cgroup view.
+func ensureRuntime(t *testing.T, cgroupV1 bool) {
+	t.Helper()
+	e := env(t)
+	ctx := context.Background()
+	if e.Runtime.Running() && suite.cgroupV1 == cgroupV1 {
 		return
 	}
-	require.NoError(t, e.Containerd.Stop(ctx))
-	require.NoError(t, e.Containerd.Start(ctx, harness.StartOptions{CgroupV1: cgroupV1}))
+	require.NoError(t, e.Runtime.Stop(ctx))
+	require.NoError(t, e.Runtime.Start(ctx, harness.StartOptions{CgroupV1: cgroupV1}), "start %s", e.Runtime.Name())
 	suite.cgroupV1 = cgroupV1
 }
 
@@ -124,21 +156,21 @@ func usePlugin(t *testing.T, loader string) *harness.Plugin {
 	t.Helper()
 	e := env(t)
 	ctx := context.Background()
-	if p := suite.plugin; p != nil && p.Alive() && suite.loader == loader {
+	if p := suite.plugin; p != nil && p.Alive() && suite.loader == loader && suite.pluginRuntime == e.Runtime.Name() {
 		if err := p.WaitReady(ctx, 15*time.Second); err == nil {
 			return p
 		}
 	}
 	if suite.plugin != nil {
 		require.NoError(t, suite.plugin.Stop())
-		suite.plugin, suite.loader = nil, ""
+		suite.plugin, suite.loader, suite.pluginRuntime = nil, "", ""
 	}
 	if loader == "" {
 		return nil
 	}
 	p, err := e.StartPlugin(ctx, "gpu-nri-"+loader, e.PluginConfig(loader))
 	require.NoError(t, err)
-	suite.plugin, suite.loader = p, loader
+	suite.plugin, suite.loader, suite.pluginRuntime = p, loader, e.Runtime.Name()
 	return p
 }
 
@@ -305,3 +337,35 @@ func runOne(t *testing.T, rt runtimeCase, name string, ann map[string]string, c 
 
 // env1 is a one-variable environment.
 func env1(k, v string) map[string]string { return map[string]string{k: v} }
+
+// requireCgroupRules pins the device-cgroup allow rules of each GPU in
+// want: the runtime adds one per NRI device on every NRI version; gpu-nri
+// adds its explicit one too (injection.deviceCgroupRules: auto) only where
+// the runtime applies it: containerd 2.2+ (two identical rules), not
+// CRI-O 1.34.0 (NRI v0.9.1 drops explicit rules: one).
+func requireCgroupRules(t *testing.T, e *harness.Env, rt runtimeCase, spec *rspec.Spec, want ...int) {
+	t.Helper()
+	n := 2
+	if rt.crio() {
+		n = 1
+	}
+	for _, i := range want {
+		node, ok := e.Host.Node(fmt.Sprintf("nvidia%d", i))
+		require.True(t, ok)
+		require.Equal(t, n, countRules(spec, node.Major, node.Minor), "device-cgroup allow rules for /dev/nvidia%d (%d:%d) on %s", i, node.Major, node.Minor, rt.cri)
+	}
+}
+
+// countRules counts the exact char-device allow rules for major:minor.
+func countRules(spec *rspec.Spec, major, minor int64) int {
+	n := 0
+	if spec.Linux == nil || spec.Linux.Resources == nil {
+		return 0
+	}
+	for _, r := range spec.Linux.Resources.Devices {
+		if r.Allow && r.Type == "c" && r.Major != nil && *r.Major == major && r.Minor != nil && *r.Minor == minor {
+			n++
+		}
+	}
+	return n
+}

@@ -51,6 +51,9 @@ type PodConfig struct {
 	CgroupParent string
 	// LogDir is where the pod's container logs go.
 	LogDir string
+	// PID is the PID namespace mode of the pod and its containers
+	// (CRIRuntime.PodPID; the zero value is CRI's default, a pod namespace).
+	PID runtime.NamespaceMode
 }
 
 // Pod is a running pod sandbox.
@@ -58,6 +61,15 @@ type Pod struct {
 	ID     string
 	Config *runtime.PodSandboxConfig
 	cri    *CRI
+}
+
+// namespaces are the pod's namespace options (host network, the pod's PID
+// mode), also given to each of its containers.
+func (p *Pod) namespaces() *runtime.NamespaceOption {
+	if p.Config == nil || p.Config.Linux == nil || p.Config.Linux.SecurityContext == nil {
+		return nil
+	}
+	return p.Config.Linux.SecurityContext.NamespaceOptions
 }
 
 // RunPod starts a pod sandbox (host network: no CNI needed).
@@ -75,7 +87,7 @@ func (c *CRI) RunPod(ctx context.Context, pc PodConfig) (*Pod, error) {
 		Linux: &runtime.LinuxPodSandboxConfig{
 			CgroupParent: pc.CgroupParent,
 			SecurityContext: &runtime.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE},
+				NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE, Pid: pc.PID},
 			},
 		},
 	}
@@ -114,8 +126,13 @@ type Container struct {
 	Mounts      []*runtime.Mount
 	Annotations map[string]string
 	// CDIDevices are CRI CDIDevices (the kubelet's, for a device plugin's
-	// cdi-cri strategy or DRA): resolved by containerd before NRI.
+	// cdi-cri strategy or DRA): resolved by the runtime before NRI.
 	CDIDevices []string
+	// NoKubeletLabels leaves out the labels the kubelet puts on every
+	// container (io.kubernetes.container.name, io.kubernetes.pod.*): a plain
+	// CRI client such as crictl. CRI-O names the NRI container after
+	// io.kubernetes.container.name.
+	NoKubeletLabels bool
 }
 
 // CreateError is a refused CreateContainer: Message is the runtime's text
@@ -136,11 +153,23 @@ func (e *CreateError) Unwrap() error { return e.Err }
 func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
 	cfg := &runtime.ContainerConfig{
 		Metadata:    &runtime.ContainerMetadata{Name: c.Name},
-		Image:       &runtime.ImageSpec{Image: c.Image},
+		Image:       &runtime.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Image}, // as the kubelet sets it (CRI-O checks signatures against it)
 		Command:     c.Command,
 		Mounts:      c.Mounts,
 		Annotations: c.Annotations,
 		LogPath:     c.Name + ".log",
+	}
+	if !c.NoKubeletLabels && p.Config != nil && p.Config.Metadata != nil {
+		md := p.Config.Metadata
+		cfg.Labels = map[string]string{
+			"io.kubernetes.container.name": c.Name, "io.kubernetes.pod.name": md.Name,
+			"io.kubernetes.pod.namespace": md.Namespace, "io.kubernetes.pod.uid": md.Uid,
+		}
+	}
+	if ns := p.namespaces(); ns != nil && ns.Pid != runtime.NamespaceMode_POD {
+		cfg.Linux = &runtime.LinuxContainerConfig{SecurityContext: &runtime.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtime.NamespaceOption{Network: ns.Network, Pid: ns.Pid},
+		}}
 	}
 	for _, n := range c.CDIDevices {
 		cfg.CDIDevices = append(cfg.CDIDevices, &runtime.CDIDevice{Name: n})
@@ -216,7 +245,7 @@ func ParseCRILog(s string) string {
 	return b.String()
 }
 
-// Spec is the container's final OCI spec as containerd holds it (after
+// Spec is the container's final OCI spec as the runtime holds it (after
 // NRI's adjustments): the runtimeSpec of ContainerStatus's verbose info.
 func (c *CRI) Spec(ctx context.Context, id string) (*rspec.Spec, error) {
 	resp, err := c.Runtime.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: id, Verbose: true})

@@ -4,8 +4,8 @@
 // # What it does
 //
 //   - Tools: the binaries test/tools.sh (the one shell bootstrap) caches under
-//     .cache/tools/bin — containerd, ctr, the runc shim, crictl, crun — plus
-//     Debian's runc (Bootstrap, ToolsAt).
+//     .cache/tools/bin — containerd, ctr, the runc shim, crictl, crun, crio,
+//     pinns — plus Debian's runc, conmon and podman (Bootstrap, ToolsAt).
 //   - Arch: the host's multiarch tuple, loader and musl names derived from
 //     runtime.GOARCH in one place (HostArch); no path hard-codes x86_64.
 //   - Images: single-layer OCI images written as an OCI image-layout archive
@@ -21,6 +21,13 @@
 //     (pods removed through CRI), killed, restarted, optionally in a private
 //     mount namespace without /sys/fs/cgroup/unified (StartOptions.CgroupV1)
 //     so crun works on hybrid-cgroup hosts.
+//   - CRIO: a private CRI-O v1.34.0 (config, --config-dir, sockets,
+//     containers-storage and every other path under its Dir; cgroupfs;
+//     conmon; runc and crun handlers), the suite's images pulled into its
+//     storage by Podman from the OCI archive, pods with a PID namespace
+//     per container. CRIRuntime is what the suites see of either runtime
+//     (Containerd and CRIO implement it); Env.UseRuntime picks the one
+//     the helpers talk to.
 //   - Plugin: gpu-nri in external mode, ready when its /readyz says it is
 //     registered and has an inventory (WaitReady, WaitNotReady); in
 //     pre-registered mode installed into plugin_path (Preregister), where it
@@ -38,7 +45,8 @@
 //
 // Nothing outside the work dir is touched except the apt packages
 // test/tools.sh installs and the empty cgroups runc creates under
-// /sys/fs/cgroup/*/gpu-nri-e2e (removed by Teardown). Processes are
+// /sys/fs/cgroup/*/gpu-nri-e2e (removed by Teardown, with the empty
+// crio-conmon-<id> cgroups CRI-O leaves there). Processes are
 // stopped by the handle that started them, never by name. Images are
 // deterministic: the same trees give the same digests.
 //

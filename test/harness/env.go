@@ -36,6 +36,10 @@ type Options struct {
 	Layout string
 	// Log receives progress lines (may be nil).
 	Log func(format string, args ...any)
+	// CRIO also prepares a private CRI-O (Env.CRIO: configured, the images
+	// loaded into its containers-storage, not started); it needs the CRI-O
+	// test/tools.sh builds.
+	CRIO bool
 }
 
 // Env is a prepared test bed: tools, binaries, a simulated GPU host, the
@@ -54,7 +58,14 @@ type Env struct {
 	GPUs       int
 	Sentinel   string
 	Containerd *Containerd
-	CRI        *CRI
+	// CRIO is the private CRI-O (nil unless Options.CRIO); UseRuntime
+	// makes it the runtime the helpers talk to.
+	CRIO *CRIO
+	// Runtime is the runtime the helpers (CRI, RunPod, PluginConfig) talk
+	// to: Containerd unless UseRuntime chose another.
+	Runtime CRIRuntime
+	// CRI is a client of Runtime's CRI socket.
+	CRI *CRI
 
 	log func(string, ...any)
 }
@@ -99,6 +110,14 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	if e.Tools.Crun != "" {
 		e.Containerd.Runtimes = append(e.Containerd.Runtimes, Runtime{Name: "crun", Binary: e.Tools.Crun})
+	}
+	e.Runtime = e.Containerd
+	if o.CRIO {
+		if e.Tools.Crio == "" || e.Tools.Conmon == "" || e.Tools.Podman == "" {
+			return nil, fmt.Errorf("harness: CRI-O needs crio and pinns in %s (test/tools.sh builds them) and Debian's conmon and podman: have %+v", e.Tools.Bin, e.Tools)
+		}
+		e.CRIO = &CRIO{Dir: filepath.Join(o.Dir, "crio"), Tools: e.Tools, PauseImage: PauseImageRef, Handlers: e.Containerd.Runtimes}
+		e.CRIO.KillStale()
 	}
 	// A previous run's containerd (E2E_KEEP, a killed test) and leftovers.
 	e.Containerd.KillStale()
@@ -146,6 +165,12 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	_ = os.RemoveAll(filepath.Join(o.Dir, "build", "rootfs"))
 	step("images")
+	if e.CRIO != nil {
+		if err := e.CRIO.LoadImages(archive); err != nil {
+			return nil, err
+		}
+		step("CRI-O image load")
+	}
 
 	if err := e.Containerd.Start(ctx, StartOptions{}); err != nil {
 		return nil, err
@@ -156,7 +181,7 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 		}
 	}()
 	step("containerd")
-	if err := ImportImages(e.Tools.Ctr, e.Containerd.Socket(), archive); err != nil {
+	if err := e.Containerd.LoadImages(archive); err != nil {
 		return nil, err
 	}
 	step("image import")
@@ -177,8 +202,28 @@ func (e *Env) Teardown(ctx context.Context) error {
 	if e.Containerd != nil {
 		errs = append(errs, e.Containerd.Stop(ctx))
 	}
+	if e.CRIO != nil {
+		errs = append(errs, e.CRIO.Stop(ctx))
+	}
 	cleanupDir(e.Dir)
 	return errors.Join(errs...)
+}
+
+// UseRuntime makes r (e.Containerd or e.CRIO) the runtime the helpers talk
+// to: CRI is redialled to r's socket. It starts and stops nothing.
+func (e *Env) UseRuntime(r CRIRuntime) error {
+	if e.Runtime == r && e.CRI != nil {
+		return nil
+	}
+	cri, err := DialCRI(r.Socket())
+	if err != nil {
+		return err
+	}
+	if e.CRI != nil {
+		_ = e.CRI.Close()
+	}
+	e.Runtime, e.CRI = r, cri
+	return nil
 }
 
 // cleanupDir lazily unmounts every mount under dir and removes the state
@@ -187,12 +232,16 @@ func cleanupDir(dir string) {
 	for _, m := range mountsUnder(dir + "/") {
 		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
-	for _, sub := range []string{"ctd/root", "ctd/state", "ctd/tmp", "s", "runc", "crun", "nri", "host", "podlogs", "cdi"} {
+	for _, sub := range []string{"ctd/root", "ctd/state", "ctd/tmp", "s", "runc", "crun", "nri", "host", "podlogs", "cdi", "crio"} {
 		_ = os.RemoveAll(filepath.Join(dir, sub))
 	}
+	// CRI-O (cgroupfs) leaves each container's monitor cgroup
+	// (crio-conmon-<id>) behind, empty; rmdir removes only empty ones.
+	crio, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/crio-*")
+	crio2, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/crio-*")
 	cgs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent)
 	cgs2, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent)
-	for _, c := range append(cgs, cgs2...) {
+	for _, c := range append(append(append(crio, crio2...), cgs...), cgs2...) {
 		_ = os.Remove(c)
 	}
 }
@@ -217,13 +266,13 @@ func mountsUnder(prefix string) []string {
 }
 
 // PluginConfig is the suite's plugin config with the given loader, in
-// external mode (the NRI socket set).
+// external mode (the Runtime's NRI socket and CDI dir).
 func (e *Env) PluginConfig(loader string) PluginConfig {
 	pc := e.HostConfig
-	pc.Socket = e.Containerd.NRISocket()
+	pc.Socket = e.Runtime.NRISocket()
 	pc.Loader = loader
 	pc.HookPath = e.Bins.Hook
-	pc.CDIDirs = []string{e.Containerd.CDIDir()}
+	pc.CDIDirs = []string{e.Runtime.CDIDir()}
 	return pc
 }
 
@@ -249,6 +298,6 @@ func (e *Env) RunPod(ctx context.Context, name, handler string, annotations map[
 	}
 	return e.CRI.RunPod(ctx, PodConfig{
 		Name: name, Namespace: Namespace, Annotations: annotations, RuntimeHandler: handler,
-		CgroupParent: CgroupParent, LogDir: logDir,
+		CgroupParent: CgroupParent, LogDir: logDir, PID: e.Runtime.PodPID(),
 	})
 }

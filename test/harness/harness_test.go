@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -115,6 +116,56 @@ func TestContainerdConfig(t *testing.T) {
 	nri := plugins["io.containerd.nri.v1.nri"].(map[string]any)
 	require.Equal(t, "/tmp/x/nri/nri.sock", nri["socket_path"])
 	require.Equal(t, PauseImageRef, plugins["io.containerd.cri.v1.images"].(map[string]any)["pinned_images"].(map[string]any)["sandbox"])
+}
+
+// Every path of the CRI-O config is under Dir (nothing in /etc/crio,
+// /var/lib/crio, /var/run or /etc/sysconfig), and the settings this machine
+// needs are there.
+func TestCRIOConfig(t *testing.T) {
+	c := &CRIO{Dir: "/tmp/x/crio", PauseImage: PauseImageRef, Tools: Tools{Pinns: "/t/pinns", Conmon: "/usr/bin/conmon"},
+		Handlers: []Runtime{{Name: "runc", Binary: "/usr/bin/runc"}, {Name: "crun", Binary: "/c/crun"}}}
+	var doc map[string]any
+	require.NoError(t, toml.Unmarshal([]byte(c.Config()), &doc))
+	crio := doc["crio"].(map[string]any)
+	var paths []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			if strings.HasPrefix(v, "/") {
+				paths = append(paths, v)
+			}
+		}
+	}
+	walk(crio)
+	require.NotEmpty(t, paths)
+	for _, p := range paths {
+		if p == "/usr/bin/runc" || p == "/c/crun" || p == "/t/pinns" || p == "/usr/bin/conmon" {
+			continue
+		}
+		require.True(t, strings.HasPrefix(p, "/tmp/x/crio/"), "path outside the work dir: %s", p)
+	}
+	rt := crio["runtime"].(map[string]any)
+	require.Equal(t, "cgroupfs", rt["cgroup_manager"])
+	require.Equal(t, "disable", rt["irqbalance_config_restore_file"])
+	require.Contains(t, rt["default_capabilities"], "MKNOD")
+	require.Equal(t, "runc", rt["default_runtime"])
+	crun := rt["runtimes"].(map[string]any)["crun"].(map[string]any)
+	require.Equal(t, "/c/crun", crun["runtime_path"])
+	require.Equal(t, "/tmp/x/crio/rt/crun", crun["runtime_root"])
+	require.Equal(t, "pod", crun["monitor_cgroup"])
+	nri := crio["nri"].(map[string]any)
+	require.Equal(t, true, nri["enable_nri"])
+	require.Equal(t, c.NRISocket(), nri["nri_listen"])
+	require.Equal(t, PauseImageRef, crio["image"].(map[string]any)["pause_image"])
 }
 
 func TestPluginConfigParses(t *testing.T) {

@@ -48,6 +48,9 @@ type PluginConfig struct {
 	LogFormat string
 	// CDIOwnSpecDir is injection.cdiOwnSpecDir ("" = off).
 	CDIOwnSpecDir string
+	// DeviceCgroupRules is injection.deviceCgroupRules ("" = gpu-nri's
+	// default, auto).
+	DeviceCgroupRules string
 }
 
 // YAML is the config file's text.
@@ -73,6 +76,9 @@ func (pc PluginConfig) YAML() ([]byte, error) {
 	}
 	if pc.CDIOwnSpecDir != "" {
 		injection["cdiOwnSpecDir"] = pc.CDIOwnSpecDir
+	}
+	if pc.DeviceCgroupRules != "" {
+		injection["deviceCgroupRules"] = pc.DeviceCgroupRules
 	}
 	logCfg := map[string]any{"level": level}
 	if pc.LogFormat != "" {
@@ -253,7 +259,7 @@ const PreregisteredName = "10-gpu-nri"
 // runtime may be executing an old one) with cfg in
 // plugin_config_path/10-gpu-nri.conf. containerd starts it on its next
 // start. cfg.Socket should be "": the runtime passes the connection.
-func Preregister(c *Containerd, bin string, cfg PluginConfig) error {
+func Preregister(c CRIRuntime, bin string, cfg PluginConfig) error {
 	text, err := cfg.YAML()
 	if err != nil {
 		return err
@@ -274,7 +280,7 @@ func Preregister(c *Containerd, bin string, cfg PluginConfig) error {
 }
 
 // Unregister removes what Preregister installed.
-func Unregister(c *Containerd) error {
+func Unregister(c CRIRuntime) error {
 	return errors.Join(
 		rmIfExists(filepath.Join(c.NRIPluginDir(), PreregisteredName)),
 		rmIfExists(filepath.Join(c.NRIConfDir(), PreregisteredName+".conf")))
@@ -283,7 +289,7 @@ func Unregister(c *Containerd) error {
 // PreregisteredPids are the processes running plugin_path/10-gpu-nri (what
 // containerd started). In pre-registered mode gpu-nri runs with the
 // runtime's arguments only, so it has no /readyz to poll.
-func PreregisteredPids(c *Containerd) []int {
+func PreregisteredPids(c CRIRuntime) []int {
 	want := filepath.Join(c.NRIPluginDir(), PreregisteredName)
 	entries, _ := os.ReadDir("/proc")
 	var pids []int

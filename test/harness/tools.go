@@ -13,7 +13,9 @@ import (
 // Tools are the binaries the suites run. Containerd, Ctr, Shim and Crictl
 // come from .cache/tools/bin (test/tools.sh builds them, cached by
 // version); Runc is Debian's; Crun is optional ("" when test/tools.sh could
-// not build it).
+// not build it). Crio and Pinns (CRI-O v1.34.0, test/tools.sh) and Debian's
+// Conmon and Podman are "" when missing: only the suites that run CRI-O
+// need them, and those fail (never skip) without them.
 type Tools struct {
 	Bin        string // the .cache/tools/bin directory
 	Containerd string
@@ -22,6 +24,10 @@ type Tools struct {
 	Crictl     string
 	Runc       string
 	Crun       string
+	Crio       string
+	Pinns      string
+	Conmon     string
+	Podman     string
 }
 
 // RepoRoot finds the repository root (the directory holding go.mod) from
@@ -44,7 +50,7 @@ func RepoRoot() (string, error) {
 }
 
 // Bootstrap runs test/tools.sh (TOOLS=e2e: apt packages when root and
-// missing, containerd, ctr, shim, crictl and crun cached under
+// missing, containerd, ctr, shim, crictl, crun and CRI-O cached under
 // .cache/tools) and returns the tools it made. The shell script stays the
 // one bootstrap; this only reads its result.
 func Bootstrap(repo string) (Tools, error) {
@@ -86,6 +92,11 @@ func ToolsAt(bin string) (Tools, error) {
 	} else if executable(filepath.Join(bin, "crun")) == nil {
 		t.Crun = filepath.Join(bin, "crun")
 	}
+	if executable(filepath.Join(bin, "crio")) == nil && executable(filepath.Join(bin, "pinns")) == nil {
+		t.Crio, t.Pinns = filepath.Join(bin, "crio"), filepath.Join(bin, "pinns")
+	}
+	t.Conmon, _ = exec.LookPath("conmon")
+	t.Podman, _ = exec.LookPath("podman")
 	if err := errors.Join(errs...); err != nil {
 		return Tools{}, fmt.Errorf("harness: tools in %s: %w", bin, err)
 	}
