@@ -134,7 +134,7 @@ func (b *bench) count(ctx context.Context, v variant) (*counts, error) {
 		c.specNodes = len(spec.Linux.Devices)
 	}
 	if h := spec.Hooks; h != nil {
-		c.specHooks = len(h.Prestart) + len(h.CreateRuntime) + len(h.CreateContainer) + len(h.StartContainer) + len(h.Poststart)
+		c.specHooks = len(h.CreateRuntime) + len(h.CreateContainer) + len(h.StartContainer) + len(h.Poststart)
 	}
 	if v.handler == "nvidia" {
 		// nvidia-container-runtime edits the spec it hands runc, after containerd.
@@ -189,8 +189,9 @@ var (
 	lineRE    = regexp.MustCompile(`^(\d+)\s+(.*)$`)
 	callRE    = regexp.MustCompile(`^([a-z0-9_]+)\(`)
 	resumedRE = regexp.MustCompile(`^<\.\.\. ([a-z0-9_]+) resumed>.*= (-?\d+)`)
-	retRE     = regexp.MustCompile(`= (-?\d+)(?: [A-Z].*)?$`)
-	execRE    = regexp.MustCompile(`^execve(?:at)?\((?:\d+, )?"([^"]*)", \["([^"]*)"`)
+	// a return value, with --pidns-translation's "/* N in strace's PID NS */"
+	retRE  = regexp.MustCompile(`= (-?\d+)(?: /\* (\d+) in strace's PID NS \*/)?(?: [A-Z].*)?$`)
+	execRE = regexp.MustCompile(`^execve(?:at)?\((?:\d+, )?"([^"]*)", \["([^"]*)"`)
 )
 
 // parseTrace reads `strace -f` output: seed names the attached threads;
@@ -220,20 +221,20 @@ func parseTrace(file string, seed map[int]string) (*counts, error) {
 	}
 	// Pass 1: the parent of every new task and whether it is a thread.
 	parent, thread, pending := map[int]int{}, map[int]bool{}, map[int]string{}
-	isClone := func(call string) bool { return call == "clone" || call == "clone3" || call == "fork" || call == "vfork" }
+	isClone := func(call string) bool {
+		return call == "clone" || call == "clone3" || call == "fork" || call == "vfork"
+	}
 	for _, l := range lines {
 		if m := callRE.FindStringSubmatch(l.rest); m != nil && isClone(m[1]) {
 			if strings.Contains(l.rest, "<unfinished") {
 				pending[l.pid] = l.rest
 				continue
 			}
-			if r := retRE.FindStringSubmatch(l.rest); r != nil {
-				if c, _ := strconv.Atoi(r[1]); c > 0 {
-					parent[c], thread[c] = l.pid, strings.Contains(l.rest, "CLONE_THREAD")
-				}
+			if c := retPid(l.rest); c > 0 {
+				parent[c], thread[c] = l.pid, strings.Contains(l.rest, "CLONE_THREAD")
 			}
 		} else if m := resumedRE.FindStringSubmatch(l.rest); m != nil && isClone(m[1]) {
-			if c, _ := strconv.Atoi(m[2]); c > 0 {
+			if c := retPid(l.rest); c > 0 {
 				parent[c], thread[c] = l.pid, strings.Contains(pending[l.pid], "CLONE_THREAD")
 			}
 			delete(pending, l.pid)
@@ -290,6 +291,7 @@ func parseTrace(file string, seed map[int]string) (*counts, error) {
 				} else if strings.HasSuffix(l.rest, "= 0") {
 					exe[tgid(l.pid)] = prog
 				}
+				class = classOf(prog) // the call belongs to the program it starts
 				if class != "containerd" {
 					c.execs++
 				}
@@ -306,11 +308,26 @@ func parseTrace(file string, seed map[int]string) (*counts, error) {
 	return c, nil
 }
 
+// retPid is the task id a clone returned, in strace's PID namespace.
+func retPid(s string) int {
+	r := retRE.FindStringSubmatch(s)
+	if r == nil {
+		return 0
+	}
+	if r[2] != "" {
+		r[1] = r[2]
+	}
+	n, _ := strconv.Atoi(r[1])
+	return n
+}
+
 // classOf maps a program name to a counting class.
 func classOf(exe string) string {
 	switch {
 	case exe == "containerd" || exe == "shim":
 		return exe
+	case exe == "containerd-shim-runc-v2":
+		return "shim"
 	case exe == "sh" || exe == "true":
 		return "workload"
 	case strings.Contains(exe, "hook") || strings.Contains(exe, "ldconfig"):
