@@ -22,3 +22,15 @@ func TestMedianAndRatio(t *testing.T) {
 	require.Equal(t, "1.50", ratio(3, 2))
 	require.Equal(t, "n/a", ratio(3, 0))
 }
+
+// A run is a measurement only with the load at or under 1.0 and nothing else running.
+func TestNotMeasured(t *testing.T) {
+	b := &bench{maxLoad: 0.8}
+	require.False(t, b.notMeasured())
+	b.maxLoad = 1.3
+	require.True(t, b.notMeasured())
+	require.Equal(t, "1-minute load average up to 1.30 > 1.0", b.busyReason())
+	b.maxLoad, b.busy = 0.5, []string{"another containerd was running"}
+	require.True(t, b.notMeasured())
+	require.Equal(t, "another containerd was running", b.busyReason())
+}

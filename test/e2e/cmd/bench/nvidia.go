@@ -67,7 +67,11 @@ func setupNVIDIA(env *harness.Env, dir, configPath string) (*nvidia, error) {
 	n.mode = "nvml"
 	if out, err := gen("nvml", full); err != nil {
 		l := strings.Split(strings.TrimSpace(string(out)), "\n")
-		n.mode, n.modeNote = "management", strings.TrimSpace(l[len(l)-1])
+		last := strings.TrimSpace(l[len(l)-1])
+		if i := strings.LastIndex(last, ": "); i >= 0 && strings.Contains(last, "symbol") {
+			last = last[strings.LastIndex(last[:i], ": ")+2:] // "undefined symbol: X", without the paths
+		}
+		n.mode, n.modeNote = "management", last
 		fmt.Printf("# nvidia-ctk cdi generate --mode nvml failed on the simulated NVML (%s); using --mode management\n", n.modeNote)
 		if out, err := gen("management", full); err != nil {
 			return nil, fmt.Errorf("nvidia-ctk cdi generate: %w: %s", err, out)

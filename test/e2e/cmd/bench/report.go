@@ -102,8 +102,8 @@ func (b *bench) report(vs []variant, scratch bool) string {
 
 	p("# End-to-end benchmarks: GPU container start through CRI")
 	p("")
-	if len(b.busy) > 0 {
-		p("**NOT A MEASUREMENT**: the machine was busy during this run (%s). Timings below are only a", strings.Join(b.busy, "; "))
+	if b.notMeasured() {
+		p("**NOT A MEASUREMENT**: the machine was busy during this run (%s). Timings below are only a", b.busyReason())
 		p("check that the bench runs; the syscall counts are still valid (they do not depend on load).")
 		p("")
 	}
@@ -144,7 +144,7 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	for _, v := range vs {
 		n, runp, c := b.stats(v.key)
 		bp := "-"
-		if v.block != "none" {
+		if v.block != "none" && !v.crun {
 			bp = ratio(c, cs(blockPlain(v)))
 		}
 		p("| %s | %d | %.1f | %.1f | %s | %s |", v.label, n, runp, c, ratio(c, cs(basePlain(v))), bp)
