@@ -464,7 +464,7 @@ func ancestors() map[int]bool {
 func nvidiaTools(repo string) (string, error) {
 	cmd := exec.Command("bash", filepath.Join(repo, "test", "tools.sh"))
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "TOOLS=nvidia")
+	cmd.Env = append(os.Environ(), "TOOLS=nvidia", "WITH_PODMAN=0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
