@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench demo clean
+.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench bench-e2e demo clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ lint: ## golangci-lint (built from the module proxy into .cache/tools) and shell
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...
+
+# BENCH_ROUNDS (default 20), BENCH_OUT=FILE (a scratch file, written even on a busy machine); see test/e2e/cmd/bench.
+bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless, NVIDIA's spec and runtime, runc and crun; writes docs/benchmarks-e2e.md only on a quiet machine (root)
+	$(GO) run ./test/e2e/cmd/bench
 
 demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
 	$(GO) run ./test/e2e/cmd/demo

@@ -79,8 +79,26 @@ if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ]; then
   build containerd-$CONTAINERD_VER github.com/containerd/containerd/v2/cmd/{containerd,ctr,containerd-shim-runc-v2}@$CONTAINERD_VER
   build crictl-$CRICTL_VER sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VER
 fi
-if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ] || [ "${TOOLS:-}" = nvidia ]; then
+if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = e2e ] || [ "${TOOLS:-}" = debs ]; then
   bash "$ROOT/test/nvidia-debs.sh" all >/dev/null   # NVIDIA's real driver userland, libcudart, pynvml (Debian non-free)
+fi
+# NVIDIA's container toolkit (nvidia-container-runtime, nvidia-ctk, nvidia-cdi-hook), cgo (go-nvml
+# dlopens libnvidia-ml): the e2e benchmark's baseline only (TOOLS=nvidia; not part of "all", so CI
+# does not build it). strace: the benchmark's syscall counts.
+NVTK_VER=v1.20.2
+if [ "${TOOLS:-}" = nvidia ]; then
+  d=$T/nvidia-toolkit-$NVTK_VER
+  if [ ! -f "$d/.done" ]; then
+    mkdir -p "$d"
+    echo "building NVIDIA container toolkit $NVTK_VER into $d" >&2
+    GOBIN=$d CGO_ENABLED=1 go install github.com/NVIDIA/nvidia-container-toolkit/cmd/{nvidia-container-runtime,nvidia-ctk,nvidia-cdi-hook}@$NVTK_VER >&2
+    touch "$d/.done"
+  fi
+  if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends strace >&2 || true
+  fi
+  echo "$d"
+  exit 0
 fi
 if [ "${TOOLS:-all}" = all ] || [ "${TOOLS:-}" = lint ]; then
   build golangci-lint-$GOLANGCI_VER github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VER

@@ -127,7 +127,15 @@ func TestBuildHooklessHasNoHook(t *testing.T) {
 	}
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so.1"])
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst["/usr/lib/x86_64-linux-gnu/libcuda.so"])
+	require.NotContains(t, dst, hookproto.HooklessDir+"/libcuda.so.1", "the fallback directory only in the fallback layout")
+	o.HooklessLayout = hookproto.LayoutFallback
+	e = edits.Build(i, edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: []inventory.Capability{inventory.Compute}}, o)
+	dst = map[string]string{}
+	for _, m := range e.Mounts {
+		dst[m.ContainerPath] = m.HostPath
+	}
 	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", dst[hookproto.HooklessDir+"/libcuda.so.1"])
+	require.NotContains(t, dst, "/usr/lib/x86_64-linux-gnu/libcuda.so.1")
 }
 
 func TestBuildGDSFilesAndMPSDir(t *testing.T) {

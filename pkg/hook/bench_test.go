@@ -101,7 +101,8 @@ func BenchmarkLdconfigIsolated(b *testing.B) {
 // TestHookProcessTiming runs a whole static hook process (testdata/hookbin:
 // ParseArgs + Run, CGO_ENABLED=0) the way runc does, on fresh roots, and
 // logs the median. It fails only above a generous bound (shared CI
-// machines); the target is < 15 ms (docs/hook.md).
+// machines); the target is <= 10 ms (issue 14, docs/hook.md). Rerun it on a
+// quiet machine: go test -count=1 -run TestHookProcessTiming -v ./pkg/hook/.
 func TestHookProcessTiming(t *testing.T) {
 	requireRoot(t)
 	if testing.Short() {

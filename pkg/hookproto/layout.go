@@ -17,8 +17,7 @@ type Layout string
 // The layouts; Layouts lists them.
 const (
 	// LayoutAuto: both LayoutDebian's and LayoutRHEL's directories, for
-	// images of unknown family (the directory of the other family is created
-	// empty and never searched).
+	// images of unknown family (the other family's mounts are never searched).
 	LayoutAuto Layout = "auto"
 	// LayoutDebian: Debian/Ubuntu, /usr/lib/<multiarch triplet>.
 	LayoutDebian Layout = "debian"
@@ -47,9 +46,10 @@ func ParseLayout(s string) (Layout, error) {
 	return "", fmt.Errorf("hookless layout %q: want one of %s", s, strings.Join(names, ", "))
 }
 
-// HooklessDir is the directory of LayoutFallback, and also mounted by every
-// other layout so that LD_LIBRARY_PATH set by CUDA images
-// (/usr/local/nvidia/lib:/usr/local/nvidia/lib64) finds the libraries.
+// HooklessDir is the directory of LayoutFallback, the one CUDA images put in
+// LD_LIBRARY_PATH (/usr/local/nvidia/lib:/usr/local/nvidia/lib64). The other
+// layouts do not mount it: their directories are searched by the loader
+// anyway, and each file there cost a mount (and a new file in the image).
 const HooklessDir = "/usr/local/nvidia/lib64"
 
 // HooklessLib is one injected library.
@@ -68,7 +68,7 @@ type MountPlan struct {
 
 // HooklessMounts is the hookless mode's rule: every library is mounted under
 // its SONAME and its AliasNames (libcuda.so, ...) in each directory of the
-// layout, plus HooklessDir. Destinations are unique (first library wins) and
+// layout (LayoutFallback: HooklessDir only). Destinations are unique (first library wins) and
 // in a stable order: directory, then input order. An unknown layout gives
 // nil.
 func HooklessMounts(libs []HooklessLib, layout Layout) []MountPlan {
@@ -95,8 +95,8 @@ func hooklessMounts(libs []HooklessLib, dirs []string) []MountPlan {
 	return plan
 }
 
-// dirs returns the directories of l on goarch (HooklessDir last); nil for
-// an unknown layout or architecture.
+// dirs returns the directories of l on goarch; nil for an unknown layout
+// or architecture.
 func (l Layout) dirs(goarch string) []string {
 	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[goarch]
 	debian := "/usr/lib/" + triplet
@@ -104,11 +104,11 @@ func (l Layout) dirs(goarch string) []string {
 	case triplet == "":
 		return nil
 	case l == LayoutDebian:
-		return []string{debian, HooklessDir}
+		return []string{debian}
 	case l == LayoutRHEL:
-		return []string{"/usr/lib64", HooklessDir}
+		return []string{"/usr/lib64"}
 	case l == LayoutAuto:
-		return []string{debian, "/usr/lib64", HooklessDir}
+		return []string{debian, "/usr/lib64"}
 	case l == LayoutFallback:
 		return []string{HooklessDir}
 	}

@@ -1,6 +1,7 @@
 package hookproto
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,9 +22,6 @@ func TestHooklessMounts(t *testing.T) {
 			{"/host/lib/libcuda.so.550.54.14", "/usr/lib64/libcuda.so.1"},
 			{"/host/lib/libcuda.so.550.54.14", "/usr/lib64/libcuda.so"},
 			{"/host/lib/libnvidia-ml.so.550.54.14", "/usr/lib64/libnvidia-ml.so.1"},
-			{"/host/lib/libcuda.so.550.54.14", "/usr/local/nvidia/lib64/libcuda.so.1"},
-			{"/host/lib/libcuda.so.550.54.14", "/usr/local/nvidia/lib64/libcuda.so"},
-			{"/host/lib/libnvidia-ml.so.550.54.14", "/usr/local/nvidia/lib64/libnvidia-ml.so.1"},
 		}},
 		{LayoutFallback, []MountPlan{
 			{"/host/lib/libcuda.so.550.54.14", "/usr/local/nvidia/lib64/libcuda.so.1"},
@@ -37,16 +35,19 @@ func TestHooklessMounts(t *testing.T) {
 		})
 	}
 	deb := hooklessMounts(libs[:1], LayoutDebian.dirs("amd64"))
-	require.Equal(t, "/usr/lib/x86_64-linux-gnu/libcuda.so.1", deb[0].Destination)
+	require.Equal(t, []MountPlan{
+		{"/host/lib/libcuda.so.550.54.14", "/usr/lib/x86_64-linux-gnu/libcuda.so.1"},
+		{"/host/lib/libcuda.so.550.54.14", "/usr/lib/x86_64-linux-gnu/libcuda.so"},
+	}, deb, "the default directory only: no HooklessDir mounts outside the fallback layout")
 	arm := hooklessMounts(libs[:1], LayoutAuto.dirs("arm64"))
-	require.Len(t, arm, 6)
+	require.Len(t, arm, 4)
 	require.Equal(t, "/usr/lib/aarch64-linux-gnu/libcuda.so.1", arm[0].Destination)
 	require.Equal(t, "/usr/lib64/libcuda.so.1", arm[2].Destination)
 }
 
 // TestLayouts: every listed layout parses back to itself and has
-// directories on both architectures, HooklessDir last; anything else is
-// refused with the list in the error.
+// directories on both architectures, HooklessDir in the fallback layout
+// only; anything else is refused with the list in the error.
 func TestLayouts(t *testing.T) {
 	require.Equal(t, []Layout{"auto", "debian", "rhel", "fallback"}, Layouts())
 	for _, l := range Layouts() {
@@ -57,7 +58,7 @@ func TestLayouts(t *testing.T) {
 			for _, arch := range []string{"amd64", "arm64"} {
 				d := l.dirs(arch)
 				require.NotEmpty(t, d, arch)
-				require.Equal(t, HooklessDir, d[len(d)-1], arch)
+				require.Equal(t, l == LayoutFallback, slices.Contains(d, HooklessDir), arch)
 			}
 		})
 	}

@@ -1,24 +1,32 @@
 // Command bench (root) measures container start cost on a real containerd
-// through CRI, on the simulated GPU host, with test/harness, and writes
-// docs/benchmarks-e2e.md (BENCH_WRITE=0: print only).
+// through CRI, on the simulated GPU host, with test/harness, beside NVIDIA's
+// own paths, and writes docs/benchmarks-e2e.md (`make bench-e2e`).
 //
-//   - Phase A, gpu-nri registered (three instances: hook loader with the
-//     gpu-nri binary as the hook, answering gpus.hook.gpu-nri.io/pod; hook
-//     loader with the small gpu-nri-hook, gpus.smallhook.gpu-nri.io/pod;
-//     hookless, gpus.hookless.gpu-nri.io/pod): plain pod | GPUs 0,2 each way.
-//   - Phase B, no NRI plugin: plain pod | GPUs 0,2 through containerd's
-//     native CDI with a hand-written spec mounting the same driver files as
-//     gpu-nri and running NVIDIA's nvidia-cdi-hook create-symlinks +
-//     update-ldcache (v1.20.2): the loader part of NVIDIA's generated spec.
-//   - Phase C, crun (when test/tools.sh built it), two gpu-nri instances
-//     (hook, hookless): runc plain | crun plain | crun hooked | crun hookless.
-//     On a hybrid-cgroup host containerd runs without the cgroup2 mount.
+// Variants run in three blocks, one per NRI registration state, so that
+// every gpu-nri variant runs with exactly one gpu-nri instance registered,
+// as deployed:
+//   - none (no NRI plugin): plain (runc), NVIDIA's generated CDI spec
+//     through containerd's CDI without its hooks (the mount floor) and in
+//     full, NVIDIA's nvidia-container-runtime in CDI mode, crun plain;
+//   - hook (gpu-nri, hook loader, gpu-nri-hook as the hook): plain, GPUs
+//     0,2 on runc and on crun;
+//   - hookless (gpu-nri, hookless loader): plain, GPUs 0,2 on runc and crun.
 //
-// Each round runs every variant of its phase once, in a rotating order; a
-// sample is the wall time of RunPodSandbox, then CreateContainer +
-// StartContainer of one /bin/true container in the glibc image. BENCH_ROUNDS
-// (default 20) rounds per phase. BENCH_NVHOOK names an nvidia-cdi-hook binary
-// (default: built into .cache/tools/nvidia-cdi-hook-v1.20.2 when missing).
+// A round visits the blocks in a rotating order (switching the registered
+// plugin, not timed) and runs each block's variants in a rotating order; a
+// sample is RunPodSandbox, then CreateContainer + StartContainer of one
+// /bin/true container in the glibc image; the pod is removed afterwards.
+// Before the rounds, each GPU variant is checked to work (cudatest).
+// After them, one more sample per variant runs under strace for syscall
+// counts (load-independent; BENCH_COUNTS=0 skips them).
+//
+// Environment: BENCH_ROUNDS (default 20), BENCH_OUT (default
+// docs/benchmarks-e2e.md; another path is a scratch file), BENCH_WRITE=0
+// (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
+// before the rounds, default 180), BENCH_COUNTS=0. The bench refuses to
+// write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
+// or another build ran (compilers, go, other containerds); a scratch file is
+// written anyway, marked "NOT A MEASUREMENT".
 package main
 
 import (
@@ -28,20 +36,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-	cdi "tags.cncf.io/container-device-interface/specs-go"
-
 	"github.com/gpu-nri/gpu-nri/test/harness"
-	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
-
-const nvVersion = "v1.20.2"
 
 func main() {
 	if err := run(); err != nil {
@@ -52,133 +52,206 @@ func main() {
 
 // variant is one way of starting a pod.
 type variant struct {
-	name, handler string
-	podAnn        map[string]string // pod annotations
-	ctrAnn        map[string]string // container annotations
+	key, label string
+	block      string // "none", "hook" or "hookless": which gpu-nri is registered
+	handler    string // containerd runtime handler ("" = runc)
+	podAnn     map[string]string
+	ctrAnn     map[string]string
+	env        map[string]string
+	// gpu: the variant injects GPUs (verified with cudatest); loads: the
+	// driver library must load (false for NVIDIA's spec without hooks).
+	gpu, loads bool
+	crun       bool
 }
 
-func variants() map[string]variant {
-	gpus := func(domain string) map[string]string {
-		return map[string]string{"gpus." + domain + ".gpu-nri.io/pod": "0,2"}
+// Blocks in the order of the first round.
+var blocks = []string{"none", "hook", "hookless"}
+
+func (b *bench) variants() []variant {
+	gpus := map[string]string{"gpus.gpu-nri.io/pod": "0,2"}
+	vs := []variant{
+		{key: "plain", label: "runc, plain container (no GPU)", block: "none"},
+		{key: "nvfloor", label: "NVIDIA's generated spec without its hooks (containerd CDI; driver NOT loadable)", block: "none", ctrAnn: map[string]string{"cdi.k8s.io/nvbench": b.nv.names("nvfloor.example.com/gpu")}, gpu: true},
+		{key: "nvcdi", label: "NVIDIA's full generated spec (containerd CDI)", block: "none", ctrAnn: map[string]string{"cdi.k8s.io/nvbench": b.nv.names("nvidia.com/gpu")}, gpu: true, loads: true},
+		{key: "nvrt", label: "nvidia-container-runtime, CDI mode, full spec", block: "none", handler: "nvidia", env: map[string]string{"NVIDIA_VISIBLE_DEVICES": b.nv.visible()}, gpu: true, loads: true},
+		{key: "hplain", label: "runc, plain container, gpu-nri (hook loader) registered", block: "hook"},
+		{key: "hook", label: "gpu-nri hooked (gpu-nri-hook), GPUs 0,2", block: "hook", podAnn: gpus, gpu: true, loads: true},
+		{key: "lplain", label: "runc, plain container, gpu-nri (hookless) registered", block: "hookless"},
+		{key: "hookless", label: "gpu-nri hookless, GPUs 0,2", block: "hookless", podAnn: gpus, gpu: true, loads: true},
 	}
-	return map[string]variant{
-		"plain":     {name: "plain"},
-		"hook":      {name: "hook", podAnn: gpus("hook")},
-		"smallhook": {name: "smallhook", podAnn: gpus("smallhook")},
-		"hookless":  {name: "hookless", podAnn: gpus("hookless")},
-		"nvidia":    {name: "nvidia", ctrAnn: map[string]string{"cdi.k8s.io/nvbench": "nvbench.example.com/gpu=gpus"}},
-		"cplain":    {name: "cplain", handler: "crun"},
-		"chook":     {name: "chook", handler: "crun", podAnn: gpus("hook")},
-		"chookless": {name: "chookless", handler: "crun", podAnn: gpus("hookless")},
+	if b.env.Tools.Crun != "" {
+		vs = append(vs,
+			variant{key: "cplain", label: "crun, plain container (no GPU)", block: "none", handler: "crun", crun: true},
+			variant{key: "chook", label: "crun, gpu-nri hooked, GPUs 0,2", block: "hook", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true},
+			variant{key: "chookless", label: "crun, gpu-nri hookless, GPUs 0,2", block: "hookless", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true},
+		)
 	}
+	return vs
 }
 
 // bench is one run's state.
 type bench struct {
 	env     *harness.Env
-	plugins []*harness.Plugin
+	nv      *nvidia
+	plugin  *harness.Plugin
+	current string // registered block
 	rounds  int
 	pass    int
 	fail    []string
-	samples map[string][][2]time.Duration // "A-plain" -> (runp, create+start)
+	samples map[string][][2]time.Duration // key -> (runp, create+start)
+	busy    []string                      // why this run is not a measurement (besides the load)
+	maxLoad float64                       // highest 1-minute load average seen
+	load    [2]string                     // load average before and after the rounds
+	counts  map[string]*counts
 }
 
 func run() error {
 	if os.Geteuid() != 0 {
-		fmt.Println("SKIP: the benchmark needs root (it runs containerd, runc and mknod)")
-		fmt.Println("0 passed, 0 failed")
-		return nil
+		return errors.New("the benchmark needs root (it runs containerd, runc and mknod)")
 	}
-	rounds := 20
-	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("BENCH_ROUNDS=%q is not a positive number", v)
-		}
-		rounds = n
+	rounds, err := envInt("BENCH_ROUNDS", 20)
+	if err != nil {
+		return err
+	}
+	settle, err := envInt("BENCH_SETTLE", 180)
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
-	env, err := harness.Setup(ctx, harness.Options{Dir: os.Getenv("E2E_DIR"), Log: func(f string, a ...any) { fmt.Printf("# setup: "+f+"\n", a...) }})
+	repo, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, rounds: rounds, samples: map[string][][2]time.Duration{}}
+	out := os.Getenv("BENCH_OUT")
+	official := filepath.Join(repo, "docs", "benchmarks-e2e.md")
+	if out == "" {
+		out = official
+	}
+	out, _ = filepath.Abs(out)
+	nvDir, err := nvidiaTools(repo)
+	if err != nil {
+		return err
+	}
+	dir := os.Getenv("E2E_DIR")
+	if dir == "" {
+		dir = "/tmp/gpu-nri-bench"
+	}
+	// containerd (and so the shim and nvidia-container-runtime) inherits this.
+	nvConfig := filepath.Join(dir, "etc", "nvidia-container-runtime.toml")
+	if err := os.Setenv("NVIDIA_CTK_CONFIG_FILE_PATH", nvConfig); err != nil {
+		return err
+	}
+	env, err := harness.Setup(ctx, harness.Options{Dir: dir, Log: func(f string, a ...any) { fmt.Printf("# setup: "+f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	b := &bench{env: env, rounds: rounds, samples: map[string][][2]time.Duration{}, counts: map[string]*counts{}}
 	defer func() {
-		b.stopPlugins()
+		b.stopPlugin()
 		_ = env.Teardown(ctx)
 	}()
-	nvhook, err := nvidiaHook(env)
-	if err != nil {
+	if b.nv, err = setupNVIDIA(env, nvDir, nvConfig); err != nil {
 		return err
 	}
+	env.Containerd.Runtimes = append(env.Containerd.Runtimes, harness.Runtime{Name: "nvidia", Binary: b.nv.runtime})
+	if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: env.Tools.Crun != "" && hybrid()}); err != nil {
+		return err
+	}
+	vs := b.variants()
 
-	fmt.Println("== phase A: gpu-nri registered (hook, small hook and hookless instances)")
-	for _, p := range []struct{ name, idx, loader, domain, hook string }{
-		{"gpu-nri-hook", "10", "hook", "hook", env.Bins.GPUNRI},
-		{"gpu-nri-hookless", "11", "hookless", "hookless", env.Bins.Hook},
-		{"gpu-nri-smallhook", "12", "hook", "smallhook", env.Bins.Hook},
-	} {
-		if err := b.startPlugin(ctx, p.name, p.idx, p.loader, p.domain, p.hook); err != nil {
+	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
+	for _, blk := range blocks {
+		if err := b.register(ctx, blk); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.block == blk && v.gpu {
+				b.verify(ctx, v)
+			}
+		}
+	}
+	if len(b.fail) > 0 {
+		return fmt.Errorf("variants do not work: %s", strings.Join(b.fail, "; "))
+	}
+
+	b.settle(settle)
+	b.load[0] = loadavg()
+	b.checkBusy()
+	fmt.Printf("== %d interleaved rounds (load %s)\n", rounds, b.load[0])
+	t0 := time.Now()
+	for blk := range blocks {
+		if err := b.register(ctx, blocks[blk]); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.block == blocks[blk] {
+				_, _, _, _ = b.sample(ctx, v, "") // warm-up
+			}
+		}
+	}
+	for r := 0; r < rounds; r++ {
+		for i := range blocks {
+			blk := blocks[(i+r)%len(blocks)]
+			if err := b.register(ctx, blk); err != nil {
+				return err
+			}
+			var in []variant
+			for _, v := range vs {
+				if v.block == blk {
+					in = append(in, v)
+				}
+			}
+			for j := range in {
+				v := in[(j+r)%len(in)]
+				runp, cs, _, err := b.sample(ctx, v, "")
+				if err != nil {
+					fmt.Printf("# sample %s failed: %v\n", v.key, err)
+					continue
+				}
+				b.samples[v.key] = append(b.samples[v.key], [2]time.Duration{runp, cs})
+			}
+		}
+		b.checkBusy()
+		fmt.Print(".")
+	}
+	b.load[1] = loadavg()
+	fmt.Printf("\n# rounds: %d s, load %s\n", int(time.Since(t0).Seconds()), b.load[1])
+
+	if os.Getenv("BENCH_COUNTS") != "0" {
+		if err := b.countAll(ctx, vs); err != nil {
 			return err
 		}
 	}
-	b.verify(ctx, "hook", "smallhook", "hookless")
-	hooks, err := b.hooksInSpec(ctx)
-	if err != nil {
-		return err
-	}
-	b.phase(ctx, "A", "plain", "hook", "smallhook", "hookless")
-	b.stopPlugins()
+	b.stopPlugin()
 
-	fmt.Println("== phase B: no NRI plugin; NVIDIA's hooks through containerd's native CDI")
-	nvMounts, nvLinks, err := writeNVIDIASpec(env, nvhook)
-	if err != nil {
-		return err
-	}
-	b.verify(ctx, "nvidia")
-	b.phase(ctx, "B", "plain", "nvidia")
-	_ = os.Remove(filepath.Join(env.Containerd.CDIDir(), "nvbench.yaml"))
-
-	phaseC := env.Tools.Crun != ""
-	if phaseC {
-		fmt.Println("== phase C: crun, gpu-nri registered")
-		if hybrid() {
-			if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: true}); err != nil {
-				return err
-			}
-		}
-		for _, p := range []struct{ name, idx, loader, domain string }{{"gpu-nri-hook", "10", "hook", "hook"}, {"gpu-nri-hookless", "11", "hookless", "hookless"}} {
-			if err := b.startPlugin(ctx, p.name, p.idx, p.loader, p.domain, env.Bins.Hook); err != nil {
-				return err
-			}
-		}
-		b.verify(ctx, "chook", "chookless")
-		b.phase(ctx, "C", "plain", "cplain", "chook", "chookless")
-		b.stopPlugins()
-	}
-
-	report := b.report(hooks, nvMounts, nvLinks, phaseC)
+	report := b.report(vs, out != official)
 	fmt.Println("== results")
 	if i := strings.Index(report, "| variant"); i >= 0 {
 		fmt.Println(report[i:])
 	}
-	if os.Getenv("BENCH_WRITE") != "0" {
-		if err := os.WriteFile(filepath.Join(env.Repo, "docs", "benchmarks-e2e.md"), []byte(report), 0o644); err != nil {
-			return err
-		}
-		fmt.Println("# written to docs/benchmarks-e2e.md")
+	if os.Getenv("BENCH_WRITE") == "0" {
+		return nil
 	}
-	if len(b.fail) > 0 {
-		fmt.Println("Failed checks:")
-		for _, f := range b.fail {
-			fmt.Println("  - " + f)
-		}
+	if out == official && b.notMeasured() {
+		return fmt.Errorf("not writing %s: the machine was busy (%s); rerun on a quiet machine, or set BENCH_OUT to a scratch file", out, b.busyReason())
 	}
-	fmt.Printf("%d passed, %d failed\n", b.pass, len(b.fail))
-	if len(b.fail) > 0 {
-		return errors.New("some variants did not work")
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+		return err
 	}
+	fmt.Println("# written to", out)
 	return nil
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q is not a number >= 0", name, v)
+	}
+	return n, nil
 }
 
 func hybrid() bool {
@@ -186,42 +259,39 @@ func hybrid() bool {
 	return err == nil && strings.TrimSpace(string(data)) != ""
 }
 
-// nvidiaHook is BENCH_NVHOOK or NVIDIA's nvidia-cdi-hook, built (cgo) into
-// the tool cache when missing.
-func nvidiaHook(env *harness.Env) (string, error) {
-	if p := os.Getenv("BENCH_NVHOOK"); p != "" {
-		return p, nil
+// register makes blk's gpu-nri the only registered NRI plugin (none for
+// "none").
+func (b *bench) register(ctx context.Context, blk string) error {
+	if b.current == blk && (blk == "none" || b.plugin != nil) {
+		return nil
 	}
-	dir := filepath.Join(env.Repo, ".cache", "tools", "nvidia-cdi-hook-"+nvVersion)
-	bin := filepath.Join(dir, "nvidia-cdi-hook")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	b.stopPlugin()
+	b.current = blk
+	if blk == "none" {
+		return nil
 	}
-	fmt.Printf("# building nvidia-cdi-hook %s (cgo) into %s\n", nvVersion, dir)
-	cmd := exec.Command("go", "install", "github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook@"+nvVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building nvidia-cdi-hook: %w: %s", err, out)
+	cfg := b.env.PluginConfig(blk)
+	cfg.LogLevel = "info"
+	// gpu-nri reads its own (empty) CDI directory, not containerd's, which
+	// holds NVIDIA's specs for the NVIDIA variants.
+	cfg.CDIDirs = []string{filepath.Join(b.env.Dir, "gpu-nri-cdi")}
+	if err := os.MkdirAll(cfg.CDIDirs[0], 0o755); err != nil {
+		return err
 	}
-	return bin, nil
-}
-
-func (b *bench) startPlugin(ctx context.Context, name, idx, loader, domain, hook string) error {
-	cfg := b.env.PluginConfig(loader)
-	cfg.Name, cfg.Index, cfg.AnnotationDomain, cfg.HookPath, cfg.LogLevel = name, idx, domain+".gpu-nri.io", hook, "info"
-	p, err := harness.StartPlugin(ctx, b.env.Bins.GPUNRI, filepath.Join(b.env.Dir, "etc", name+".yaml"), filepath.Join(b.env.Dir, "logs", name+".log"), cfg)
+	p, err := b.env.StartPlugin(ctx, "gpu-nri-"+blk, cfg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("gpu-nri (%s): %w", blk, err)
 	}
-	b.plugins = append(b.plugins, p)
+	b.plugin = p
 	return nil
 }
 
-func (b *bench) stopPlugins() {
-	for _, p := range b.plugins {
-		_ = p.Stop()
+func (b *bench) stopPlugin() {
+	if b.plugin == nil {
+		return
 	}
-	b.plugins = nil
+	_ = b.plugin.Stop()
+	b.plugin = nil
 	// containerd drops a plugin when it reads EOF on its connection.
 	time.Sleep(300 * time.Millisecond)
 }
@@ -234,13 +304,13 @@ func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, cs tim
 		cmd = "true"
 	}
 	t0 := time.Now()
-	pod, err := b.env.RunPod(ctx, "b-"+v.name, v.handler, v.podAnn)
+	pod, err := b.env.RunPod(ctx, "b-"+v.key, v.handler, v.podAnn)
 	if err != nil {
 		return 0, 0, "", err
 	}
 	defer func() { _ = pod.Remove(ctx) }()
 	t1 := time.Now()
-	id, err := pod.Create(ctx, harness.Container{Name: "b-" + v.name, Image: harness.ImageRef("glibc"), Command: []string{"/bin/sh", "-c", cmd}, Annotations: v.ctrAnn})
+	id, err := pod.Create(ctx, harness.Container{Name: "b-" + v.key, Image: harness.ImageRef("glibc"), Command: []string{"/bin/sh", "-c", cmd}, Annotations: v.ctrAnn, Env: v.env})
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -262,261 +332,144 @@ func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, cs tim
 	return t1.Sub(t0), t2.Sub(t1), out, nil
 }
 
-// verify: each variant really gives a loadable driver and GPUs 0 and 2.
-func (b *bench) verify(ctx context.Context, names ...string) {
-	for _, n := range names {
-		_, _, out, err := b.sample(ctx, variants()[n], "cudatest; ls /dev/nvidia0 /dev/nvidia2")
-		if err == nil && strings.Contains(out, "dlopen=ok lib=libcuda.so.1 devices=2") {
-			b.pass++
-			fmt.Printf("  PASS %s: %s\n", n, strings.TrimSpace(strings.Split(out, "\n")[0]))
+// verify: a GPU variant really gives GPU device nodes and (unless it is
+// NVIDIA's spec without hooks) a loadable driver.
+func (b *bench) verify(ctx context.Context, v variant) {
+	_, _, out, err := b.sample(ctx, v, "cudatest; ls /dev/nvidia0 /dev/nvidia2")
+	first := strings.TrimSpace(strings.Split(out, "\n")[0])
+	ok := err == nil && strings.Contains(out, "/dev/nvidia0\n") && strings.Contains(out, "/dev/nvidia2\n")
+	if v.loads {
+		ok = ok && strings.Contains(first, "dlopen=ok lib=libcuda.so.1 devices=")
+	} else {
+		ok = ok && strings.Contains(first, "dlopen=FAIL")
+	}
+	if ok {
+		b.pass++
+		fmt.Printf("  PASS %s: %s\n", v.key, first)
+		return
+	}
+	b.fail = append(b.fail, v.key+" does not work")
+	fmt.Printf("  FAIL %s: %v\n%s", v.key, err, out)
+}
+
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func load1() float64 {
+	f := strings.Fields(loadavg())
+	if len(f) == 0 {
+		return 99
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 99
+	}
+	return v
+}
+
+// settle waits up to secs for the 1-minute load average to fall to 1.0
+// (the setup compiles).
+func (b *bench) settle(secs int) {
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for load1() > 1.0 && time.Now().Before(deadline) {
+		fmt.Printf("# waiting for the load to fall to 1.0 (now %s)\n", loadavg())
+		time.Sleep(10 * time.Second)
+	}
+}
+
+// buildProcs are process names that mean another build or test bed runs.
+var buildProcs = map[string]bool{"compile": true, "link": true, "asm": true, "cgo": true, "vet": true, "cc1": true, "cc1plus": true, "ld": true, "golangci-lint": true, "make": true, "kubelet": true, "kube-apiserver": true, "crio": true, "podman": true, "buildah": true}
+
+// checkBusy records why this run is not a measurement: a 1-minute load over
+// 1.0, or a build or another containerd running.
+func (b *bench) checkBusy() {
+	add := func(s string) {
+		for _, x := range b.busy {
+			if x == s {
+				return
+			}
+		}
+		b.busy = append(b.busy, s)
+	}
+	if l := load1(); l > b.maxLoad {
+		b.maxLoad = l
+	}
+	ours := b.env.Containerd.Pid()
+	mine := ancestors()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || mine[pid] {
 			continue
 		}
-		b.fail = append(b.fail, n+" does not work")
-		fmt.Printf("  FAIL %s does not work: %v\n%s", n, err, out)
-	}
-}
-
-// hooksInSpec counts the createContainer hooks gpu-nri's hooked variant adds.
-func (b *bench) hooksInSpec(ctx context.Context) (int, error) {
-	v := variants()["hook"]
-	pod, err := b.env.RunPod(ctx, "b-inspect", "", v.podAnn)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = pod.Remove(ctx) }()
-	id, err := pod.Create(ctx, harness.Container{Name: "b-inspect", Image: harness.ImageRef("glibc"), Command: []string{"true"}})
-	if err != nil {
-		return 0, err
-	}
-	spec, err := b.env.CRI.Spec(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if spec.Hooks == nil {
-		return 0, nil
-	}
-	return len(spec.Hooks.CreateContainer), nil
-}
-
-// phase runs one warm-up sample per variant, then rounds interleaved rounds.
-func (b *bench) phase(ctx context.Context, phase string, names ...string) {
-	vs := variants()
-	for _, n := range names {
-		_, _, _, _ = b.sample(ctx, vs[n], "")
-	}
-	t0 := time.Now()
-	for r := 0; r < b.rounds; r++ {
-		for i := range names {
-			n := names[(i+r)%len(names)]
-			runp, cs, _, err := b.sample(ctx, vs[n], "")
-			if err != nil {
-				fmt.Printf("# sample %s failed: %v\n", n, err)
-				continue
-			}
-			b.samples[phase+"-"+n] = append(b.samples[phase+"-"+n], [2]time.Duration{runp, cs})
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
 		}
-		fmt.Print(".")
-	}
-	fmt.Printf("\n# phase %s: %d s\n", phase, int(time.Since(t0).Seconds()))
-}
-
-// writeNVIDIASpec writes the CDI spec of phase B: the same driver files
-// gpu-nri mounts for compute,utility, the same device nodes, and NVIDIA's
-// two loader hooks. It returns the number of mounts and links.
-func writeNVIDIASpec(env *harness.Env, nvhook string) (int, int, error) {
-	h := env.Host
-	dev := h.Config.DevRoot
-	node := func(n string) *cdi.DeviceNode {
-		return &cdi.DeviceNode{Path: "/dev/" + n, HostPath: filepath.Join(dev, n)}
-	}
-	wanted := func(c string) bool { return c == "compute" || c == "utility" || c == "" }
-	var mounts []*cdi.Mount
-	for _, list := range [][]simFile{files(h.Libraries), files(h.Binaries), files(h.ConfigFiles), files(h.Firmware), files(h.Sockets)} {
-		for _, f := range list {
-			if wanted(f.cap) {
-				mounts = append(mounts, &cdi.Mount{HostPath: f.hostPath, ContainerPath: f.path, Options: []string{"ro", "nosuid", "nodev", "bind"}})
-			}
+		name := strings.TrimSpace(string(comm))
+		switch {
+		case buildProcs[name]:
+			add("another build or test bed was running (" + name + ")")
+		case name == "containerd" && pid != ours:
+			add("another containerd was running")
+		case strings.HasSuffix(name, ".test"):
+			add("a Go test binary was running (" + name + ")")
 		}
 	}
-	args := []string{"nvidia-cdi-hook", "create-symlinks"}
-	links := 0
-	for _, f := range files(h.Libraries) {
-		if f.link != "" && (f.cap == "compute" || f.cap == "utility") {
-			args = append(args, "--link", filepath.Base(f.path)+"::"+f.link)
-			links++
-		}
-	}
-	libdir := env.Arch.UsrLibDir()
-	args = append(args, "--link", "libcuda.so.1::"+libdir+"/libcuda.so")
-	links++
-	spec := cdi.Spec{
-		Version: "0.6.0", Kind: "nvbench.example.com/gpu",
-		Devices: []cdi.Device{{Name: "gpus", ContainerEdits: cdi.ContainerEdits{DeviceNodes: []*cdi.DeviceNode{node("nvidia0"), node("nvidia2")}}}},
-		ContainerEdits: cdi.ContainerEdits{
-			DeviceNodes: []*cdi.DeviceNode{node("nvidiactl"), node("nvidia-uvm"), node("nvidia-uvm-tools")},
-			Mounts:      mounts,
-			Hooks: []*cdi.Hook{
-				{HookName: "createContainer", Path: nvhook, Args: args, Env: []string{"NVIDIA_CTK_DEBUG=false"}},
-				{HookName: "createContainer", Path: nvhook, Args: []string{"nvidia-cdi-hook", "update-ldcache", "--ldconfig-path", "/sbin/ldconfig", "--folder", libdir}, Env: []string{"NVIDIA_CTK_DEBUG=false"}},
-			},
-		},
-	}
-	data, err := yaml.Marshal(spec)
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := os.WriteFile(filepath.Join(env.Containerd.CDIDir(), "nvbench.yaml"), data, 0o644); err != nil {
-		return 0, 0, err
-	}
-	time.Sleep(500 * time.Millisecond) // containerd's CDI cache watches the directory
-	return len(mounts), links, nil
 }
 
-// simFile is the part of a simulated driver file the spec needs.
-type simFile struct{ cap, path, hostPath, link string }
+// notMeasured: the 1-minute load average went over 1.0 or something else ran.
+func (b *bench) notMeasured() bool { return b.maxLoad > 1.0 || len(b.busy) > 0 }
 
-func files(list []simhost.File) []simFile {
-	out := make([]simFile, 0, len(list))
-	for _, f := range list {
-		out = append(out, simFile{cap: string(f.Capability), path: f.Path, hostPath: f.HostPath, link: f.Link})
+func (b *bench) busyReason() string {
+	r := b.busy
+	if b.maxLoad > 1.0 {
+		r = append([]string{fmt.Sprintf("1-minute load average up to %.2f > 1.0", b.maxLoad)}, r...)
+	}
+	return strings.Join(r, "; ")
+}
+
+// ancestors are this process and its parents (make bench-e2e, go run).
+func ancestors() map[int]bool {
+	out := map[int]bool{}
+	for pid := os.Getpid(); pid > 1 && !out[pid]; {
+		out[pid] = true
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			break
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) < 2 {
+			break
+		}
+		if pid, err = strconv.Atoi(f[1]); err != nil {
+			break
+		}
 	}
 	return out
 }
 
-func median(d []time.Duration) float64 {
-	if len(d) == 0 {
-		return 0
+// nvidiaTools builds (or finds, cached by version) NVIDIA's container
+// toolkit with test/tools.sh TOOLS=nvidia and returns its directory.
+func nvidiaTools(repo string) (string, error) {
+	cmd := exec.Command("bash", filepath.Join(repo, "test", "tools.sh"))
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "TOOLS=nvidia", "WITH_PODMAN=0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("test/tools.sh TOOLS=nvidia: %w", err)
 	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	n := len(s)
-	if n%2 == 1 {
-		return float64(s[n/2]) / 1e6
-	}
-	return float64(s[n/2-1]+s[n/2]) / 2e6
-}
-
-// stats are the medians of one phase-variant: runp, create+start, total.
-func (b *bench) stats(key string) (n int, runp, cs, tot float64) {
-	var r, c, t []time.Duration
-	for _, s := range b.samples[key] {
-		r, c, t = append(r, s[0]), append(c, s[1]), append(t, s[0]+s[1])
-	}
-	return len(b.samples[key]), median(r), median(c), median(t)
-}
-
-func ratio(a, b float64) string {
-	if b <= 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", a/b)
-}
-
-func (b *bench) row(label, key, base string) string {
-	n, runp, cs, tot := b.stats(key)
-	_, _, bcs, btot := b.stats(base)
-	return fmt.Sprintf("| %s | %d | %.1f | %.1f | %.1f | %s | %s |", label, n, runp, cs, tot, ratio(cs, bcs), ratio(tot, btot))
-}
-
-func (b *bench) report(hooks, nvMounts, nvLinks int, phaseC bool) string {
-	e := b.env
-	cs := func(k string) float64 { _, _, c, _ := b.stats(k); return c }
-	tot := func(k string) float64 { _, _, _, t := b.stats(k); return t }
-	cpu := "?"
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	var uts [3]string
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		copy(uts[:], strings.Fields(string(data)))
-	}
-	cgroup := "v1"
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		cgroup = "v2"
-	}
-	kernel, _ := exec.Command("uname", "-r").Output()
-	describe, _ := exec.Command("git", "-C", e.Repo, "describe", "--always", "--dirty").Output()
-	first := func(bin string, n int, args ...string) string {
-		out, _ := exec.Command(bin, args...).Output()
-		l, _, _ := strings.Cut(string(out), "\n")
-		if f := strings.Fields(l); len(f) > n {
-			return f[n]
-		}
-		return "?"
-	}
-	var w strings.Builder
-	p := func(f string, a ...any) { fmt.Fprintf(&w, f+"\n", a...) }
-	p("# End-to-end benchmarks: GPU container start through CRI")
-	p("")
-	p("Generated by `go run ./test/e2e/cmd/bench` on %s.", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	p("Machine: %d CPUs (%s), kernel %s,", runtime.NumCPU(), cpu, strings.TrimSpace(string(kernel)))
-	p("cgroup %s; load average at the end: %s.", cgroup, strings.Join(uts[:], " "))
-	p("Components: containerd %s, runc %s,", first(e.Tools.Containerd, 2, "--version"), first(e.Tools.Runc, 2, "--version"))
-	p("gpu-nri %s, nvidia-cdi-hook %s; simulated host with", strings.TrimSpace(string(describe)), nvVersion)
-	p("%d GPUs (test/simhost: real device nodes, gcc-built driver libraries); every container asks for GPUs 0 and 2 with the", e.GPUs)
-	p("default capabilities (compute, utility).")
-	p("")
-	p("Method: one private containerd; a sample is CRI RunPodSandbox (host network, no CNI) then CreateContainer + StartContainer of")
-	p("one container running `/bin/true` in a glibc image; pods are removed between samples (not timed). %d interleaved rounds", b.rounds)
-	p("per phase (each round runs every variant of its phase once, in a rotating order), after one warm-up sample each. Medians")
-	p("in milliseconds. Phase A has three gpu-nri instances registered (hooked with the full `gpu-nri` binary as the hook, answering")
-	p("`gpus.hook.gpu-nri.io/pod`; hooked with the small `gpu-nri-hook` binary, `gpus.smallhook.gpu-nri.io/pod`; hookless,")
-	p("`gpus.hookless.gpu-nri.io/pod`), so its plain pods also pay three NRI round trips. Phase B has no NRI")
-	p("plugin; its GPU variant uses containerd's own CDI injection with a hand-written spec: the same %d driver files and", nvMounts)
-	p("5 device nodes, plus NVIDIA's `nvidia-cdi-hook create-symlinks` (%d links) and `update-ldcache` hooks, i.e. the", nvLinks)
-	p("loader part of what `nvidia-ctk cdi generate` emits. gpu-nri hooked adds %d createContainer hook(s); hookless", hooks)
-	p("adds none.")
-	p("")
-	p("Numbers from a shared VM are noisy (other builds ran at the same time); compare rows within one run, not across runs.")
-	p("")
-	p("## Pod create+start, with and without GPUs (gpu-nri registered)")
-	p("")
-	p("| variant | samples | runp | create+start | pod total | create+start vs plain | total vs plain |")
-	p("|---|---|---|---|---|---|---|")
-	p("%s", b.row("plain container (no GPU)", "A-plain", "A-plain"))
-	p("%s", b.row("gpu-nri, hook loader (hook = gpu-nri binary), GPUs 0,2", "A-hook", "A-plain"))
-	p("%s", b.row("gpu-nri, hook loader (hook = gpu-nri-hook binary), GPUs 0,2", "A-smallhook", "A-plain"))
-	p("%s", b.row("gpu-nri, hookless, GPUs 0,2", "A-hookless", "A-plain"))
-	p("")
-	p("## Against NVIDIA's hooks (no NRI plugin registered)")
-	p("")
-	p("| variant | samples | runp | create+start | pod total | create+start vs plain | total vs plain |")
-	p("|---|---|---|---|---|---|---|")
-	p("%s", b.row("plain container (no GPU)", "B-plain", "B-plain"))
-	p("%s", b.row("CDI spec + nvidia-cdi-hook create-symlinks + update-ldcache", "B-nvidia", "B-plain"))
-	p("")
-	p("Side by side (create+start medians, each against the plain row of its own phase): plain %.1f / %.1f ms,", cs("A-plain"), cs("B-plain"))
-	p("gpu-nri hooked %.1f ms (%sx), with the small hook binary", cs("A-hook"), ratio(cs("A-hook"), cs("A-plain")))
-	p("%.1f ms (%sx), gpu-nri hookless %.1f ms", cs("A-smallhook"), ratio(cs("A-smallhook"), cs("A-plain")), cs("A-hookless"))
-	p("(%sx), NVIDIA's hooks %.1f ms (%sx).", ratio(cs("A-hookless"), cs("A-plain")), cs("B-nvidia"), ratio(cs("B-nvidia"), cs("B-plain")))
-	p("The cost of having the three gpu-nri instances registered for a plain container: %.1f vs %.1f ms per pod.", tot("A-plain"), tot("B-plain"))
-	if phaseC {
-		p("")
-		p("## crun instead of runc (gpu-nri registered, hooked and hookless instances)")
-		p("")
-		note := ""
-		if hybrid() {
-			note = " This host has hybrid cgroups, which crun refuses: containerd ran in its own mount namespace without the cgroup2 mount, so both runtimes used cgroup v1."
-		}
-		p("crun %s (test/tools.sh), pods of containerd's `crun` runtime handler; runc plain in the same rounds for", first(e.Tools.Crun, 2, "--version"))
-		p("reference.%s", note)
-		p("")
-		p("| variant | samples | runp | create+start | pod total | create+start vs crun plain | total vs crun plain |")
-		p("|---|---|---|---|---|---|---|")
-		p("%s", b.row("runc, plain container (no GPU)", "C-plain", "C-cplain"))
-		p("%s", b.row("crun, plain container (no GPU)", "C-cplain", "C-cplain"))
-		p("%s", b.row("crun, gpu-nri hook loader, GPUs 0,2", "C-chook", "C-cplain"))
-		p("%s", b.row("crun, gpu-nri hookless, GPUs 0,2", "C-chookless", "C-cplain"))
-	} else {
-		p("")
-		p("(No crun: phase C was skipped.)")
-	}
-	p("")
-	p("Reproduce: `sudo go run ./test/e2e/cmd/bench` (BENCH_ROUNDS=N for more rounds, BENCH_WRITE=0 to print only).")
-	return w.String()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1], nil
 }
