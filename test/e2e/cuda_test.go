@@ -3,17 +3,21 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
+	"github.com/gpu-nri/gpu-nri/test/realdriver"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -155,6 +159,136 @@ func TestCUDARuntimeHost(t *testing.T) {
 				require.Equal(t, 103, r.countRC)
 				require.Equal(t, "cudaErrorSoftwareValidityNotEstablished", r.countErr)
 			})
+		})
+	}
+}
+
+// ---------------------------------------------------------------- in containers
+
+// cudaImages builds and imports the CUDA runtime images (harness.CUDAImages:
+// NVIDIA's libcudart 12.4 in a Debian-layout and a RHEL-layout glibc image)
+// once per suite run.
+var cudaImages struct {
+	once sync.Once
+	err  error
+}
+
+func requireCUDAImages(t *testing.T, e *harness.Env) {
+	t.Helper()
+	cudaImages.once.Do(func() {
+		build := filepath.Join(e.Dir, "build", "cuda")
+		if cudaImages.err = os.MkdirAll(build, 0o755); cudaImages.err != nil {
+			return
+		}
+		test := filepath.Join(build, "cudarttest")
+		out, err := exec.Command("gcc", "-Wall", "-O1", "-o", test, filepath.Join(e.Repo, "test/csrc/cudarttest.c"), "-ldl").CombinedOutput()
+		if err != nil {
+			cudaImages.err = fmt.Errorf("gcc cudarttest.c: %w: %s", err, out)
+			return
+		}
+		images, err := harness.CUDAImages(harness.CUDAImageInputs{Arch: e.Arch, BuildDir: filepath.Join(build, "rootfs"),
+			CUDART: filepath.Join(nvidiaDebs(t, debsCUDART), debsLibDir), CUDARTVersion: "12.4.127",
+			CUDARTTest: test, CUDATest: e.Host.CUDATest})
+		if err != nil {
+			cudaImages.err = err
+			return
+		}
+		archive := filepath.Join(build, "images.tar")
+		if cudaImages.err = harness.WriteOCIArchive(archive, e.Arch, images...); cudaImages.err != nil {
+			return
+		}
+		cudaImages.err = harness.ImportImages(e.Tools.Ctr, e.Containerd.Socket(), archive)
+		_ = os.RemoveAll(filepath.Join(build, "rootfs"))
+	})
+	require.NoError(t, cudaImages.err, "CUDA images")
+}
+
+// cudaImageNames are the CUDA images: glibc laid out like Debian and like RHEL.
+var cudaImageNames = []string{"cuda-glibc", "cuda-rhel"}
+
+// cudartScript runs NVIDIA's CUDA runtime (cudarttest) and cudatest.
+const cudartScript = "cudarttest\ncudatest libcuda.so.1\n"
+
+// smiScript runs the injected nvidia-smi and prints its exit status and
+// first line.
+const smiScript = "nvidia-smi -L >/tmp/smi.out 2>&1; echo smi-rc=$?; sed 's/^/smi: /' /tmp/smi.out | head -1\n"
+
+// startRealPlugin stops the suite's gpu-nri and runs one on h with loader
+// (stopped with the test; the next scenario's usePlugin restores the suite's).
+func startRealPlugin(t *testing.T, e *harness.Env, h *simhost.Host, name, loader string) {
+	t.Helper()
+	usePlugin(t, "")
+	cfg := e.PluginConfig(loader)
+	cfg.Host = h.Config
+	logPath := filepath.Join(e.Dir, "logs", "gpu-nri-"+name+".log")
+	require.NoError(t, os.WriteFile(logPath, nil, 0o644))
+	p, err := harness.StartPlugin(context.Background(), e.Bins.GPUNRI, filepath.Join(e.Dir, "etc", "gpu-nri-"+name+".yaml"), logPath, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Stop()) })
+}
+
+// s12CUDARuntime: "an unmodified CUDA image works" with NVIDIA's own CUDA
+// runtime in the image. With NVIDIA's real 535 userland (Debian's packages,
+// in Debian's and in the .run installer's layout) injected, libcudart reports the driver's CUDA version
+// (12020) and "no CUDA-capable device" (100: no kernel module here), and
+// NVIDIA's nvidia-smi runs and exits 9; without the injection libcudart gets
+// 35 (no libcuda). With the simulated driver, libcudart reports the
+// simulated CUDA version (its device count stops at NVIDIA's driver validity
+// check, see test/csrc/libcuda.c; cudatest counts GPUs 0 and 2), and with
+// NVIDIA_DRIVER_CAPABILITIES=utility it gets 35. Hook and hookless, on the
+// Debian-layout and the RHEL-layout image.
+func s12CUDARuntime(t *testing.T, rt runtimeCase) {
+	e := env(t)
+	requireCUDAImages(t, e)
+	pkg, err := realdriver.Open(nvidiaDebs(t, debsDriver535))
+	require.NoError(t, err)
+	compute := map[string]string{"NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+	for _, tc := range []struct{ loader, layout string }{
+		{"hook", simhost.LayoutDebian}, {"hookless", simhost.LayoutDebian}, {"hook", simhost.LayoutNVIDIA}, {"hookless", simhost.LayoutNVIDIA},
+	} {
+		loader := tc.loader
+		name := "real-535-" + tc.layout + "-" + loader
+		t.Run(name, func(t *testing.T) {
+			h, _ := realHost(t, pkg, tc.layout, "12.2")
+			startRealPlugin(t, e, h, "s12-"+name, loader)
+			for _, img := range cudaImageNames {
+				t.Run(img, func(t *testing.T) {
+					res := runOne(t, rt, "s12-"+name+"-"+img, nil, container("cuda", img, cudartScript+smiScript, compute))
+					r := parseCUDART(t, res.Output)
+					require.Equal(t, 12040, r.runtime, "%s", res.Output)
+					require.Equal(t, 12020, r.driver, "the real 535 libcuda reached libcudart\n%s", res.Output)
+					require.Equal(t, 100, r.countRC, "%s", res.Output)
+					require.Equal(t, "cudaErrorNoDevice", r.countErr)
+					require.Contains(t, res.Output, "smi-rc=9\n", "NVIDIA's nvidia-smi without a kernel module")
+					require.Contains(t, res.Output, "smi: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
+
+					res = runOne(t, rt, "s12-none-"+name+"-"+img, nil, container("plain", img, cudartScript, nil))
+					r = parseCUDART(t, res.Output)
+					require.Equal(t, 0, r.driver, "%s", res.Output)
+					require.Equal(t, 35, r.countRC, "no injection: no libcuda\n%s", res.Output)
+				})
+			}
+		})
+	}
+	for _, loader := range []string{"hook", "hookless"} {
+		t.Run("simulated-"+loader, func(t *testing.T) {
+			usePlugin(t, loader)
+			for _, img := range cudaImageNames {
+				t.Run(img, func(t *testing.T) {
+					res := runOne(t, rt, "s12-sim-"+loader+"-"+img, nil, container("cuda", img, cudartScript,
+						map[string]string{"NVIDIA_VISIBLE_DEVICES": "0,2", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}))
+					r := parseCUDART(t, res.Output)
+					require.Equal(t, e.Host.CUDAAPIVersion, r.driver, "libcudart found the injected simulated libcuda\n%s", res.Output)
+					require.Equal(t, "cudaErrorSoftwareValidityNotEstablished", r.countErr, "%s", res.Output)
+					require.Contains(t, res.Output, cudaOK(e, "libcuda.so.1", 2))
+
+					res = runOne(t, rt, "s12-sim-utility-"+loader+"-"+img, nil, container("utility", img, cudartScript,
+						map[string]string{"NVIDIA_VISIBLE_DEVICES": "0,2", "NVIDIA_DRIVER_CAPABILITIES": "utility"}))
+					r = parseCUDART(t, res.Output)
+					require.Equal(t, 0, r.driver, "%s", res.Output)
+					require.Equal(t, 35, r.countRC, "utility only: no libcuda\n%s", res.Output)
+				})
+			}
 		})
 	}
 }
