@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,9 +14,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 	"github.com/gpu-nri/gpu-nri/test/realdriver"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
@@ -220,6 +223,7 @@ func startRealPlugin(t *testing.T, e *harness.Env, h *simhost.Host, name, loader
 	usePlugin(t, "")
 	cfg := e.PluginConfig(loader)
 	cfg.Host = h.Config
+	cfg.Host.Watch = config.Default().Host.Watch // gpu-nri's default (simhost's config has it off)
 	logPath := filepath.Join(e.Dir, "logs", "gpu-nri-"+name+".log")
 	require.NoError(t, os.WriteFile(logPath, nil, 0o644))
 	p, err := harness.StartPlugin(context.Background(), e.Bins.GPUNRI, filepath.Join(e.Dir, "etc", "gpu-nri-"+name+".yaml"), logPath, cfg)
@@ -270,6 +274,47 @@ func s12CUDARuntime(t *testing.T, rt runtimeCase) {
 			}
 		})
 	}
+	// The driver upgrade with real file sets, while gpu-nri runs: 550's
+	// packages unpacked over 535's the way dpkg does (and /proc's version
+	// with them, as after the reboot); gpu-nri's watch picks it up and the next container
+	// gets 550's libcuda (CUDA 12.4).
+	t.Run("upgrade-535-550", func(t *testing.T) {
+		next, err := realdriver.Open(nvidiaDebs(t, debsDriver550))
+		require.NoError(t, err)
+		h, in := realHost(t, pkg, simhost.LayoutDebian, "12.2")
+		startRealPlugin(t, e, h, "s12-upgrade", "hook")
+		res := runOne(t, rt, "s12-upgrade-before", nil, container("cuda", "cuda-glibc", cudartScript, compute))
+		require.Equal(t, 12020, parseCUDART(t, res.Output).driver, "%s", res.Output)
+
+		_, err = realdriver.Upgrade(in, next, h.Config.DriverRoot)
+		require.NoError(t, err)
+		version := filepath.Join(h.Config.ProcRoot, "driver/nvidia/version")
+		b, err := os.ReadFile(version)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(version, []byte(strings.ReplaceAll(string(b), pkg.Version, next.Version)), 0o644))
+
+		// Until the watch has seen the change (about a second), gpu-nri
+		// still answers with 535's files and the runtime fails the mount
+		// of a file that is gone; the loop waits that window out.
+		var last harness.Result
+		swapped := time.Now()
+		for i := 0; ; i++ {
+			res, err := e.Pod(t, fmt.Sprintf("s12-upgrade-after-%d", i), rt.name, nil).Run(context.Background(),
+				container("cuda", "cuda-glibc", cudartScript, compute), time.Minute)
+			if err == nil && parseCUDART(t, res.Output).driver == 12040 {
+				last = res
+				t.Logf("upgrade followed after %d refused or stale containers, %v after the swap", i, time.Since(swapped).Round(time.Millisecond))
+				break
+			}
+			require.Less(t, i, 20, "gpu-nri did not follow the upgrade: %v %s", err, res.Output)
+			time.Sleep(250 * time.Millisecond)
+		}
+		r := parseCUDART(t, last.Output)
+		require.Equal(t, 12040, r.driver, "550's libcuda after the upgrade\n%s", last.Output)
+		require.Equal(t, 100, r.countRC, "%s", last.Output)
+		require.NotContains(t, string(mustJSON(t, last.Spec)), pkg.Version, "no file of 535 in the spec")
+		require.Contains(t, string(mustJSON(t, last.Spec)), "libcuda.so."+next.Version)
+	})
 	for _, loader := range []string{"hook", "hookless"} {
 		t.Run("simulated-"+loader, func(t *testing.T) {
 			usePlugin(t, loader)
@@ -291,4 +336,11 @@ func s12CUDARuntime(t *testing.T, rt runtimeCase) {
 			}
 		})
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }

@@ -441,3 +441,29 @@ func RemoveSimulated(h *simhost.Host) error {
 	}
 	return nil
 }
+
+// Upgrade replaces old (installed in driverRoot) with p the way dpkg
+// upgrades packages: p's files are unpacked over the old ones (each
+// replaced in place), then the old files p does not have are removed and
+// the directories that became empty with them. Directories both versions
+// use (nvidia/current, ...) stay, as under dpkg.
+func Upgrade(old *Installed, p Package, driverRoot string) (*Installed, error) {
+	in, err := Install(p, driverRoot, old.Layout)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, rel := range in.Paths {
+		kept[rel] = true
+	}
+	var gone []string
+	for _, rel := range old.Paths {
+		if !kept[rel] {
+			gone = append(gone, rel)
+		}
+	}
+	if err := Uninstall(&Installed{Paths: gone}, driverRoot); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
