@@ -25,6 +25,7 @@
  * and each call of a stub (with its first three arguments) on stderr. */
 #include "simgpu.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #ifndef CUDA_API_VERSION
@@ -252,9 +253,9 @@ STUB100(0) STUB100(1) STUB100(2) STUB100(3) STUB100(4) STUB100(5) STUB100(6) STU
 static void *const stubs[SIMCUDA_STUBS] = {REF100(0), REF100(1), REF100(2), REF100(3), REF100(4),
 					   REF100(5), REF100(6), REF100(7), REF100(8), REF100(9)};
 
-/* stub_for returns the stub standing for name (NULL when all are taken),
- * which returns result. */
-static void *stub_for(const char *name, CUresult result)
+static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *stub_for_locked(const char *name, CUresult result)
 {
 	int i;
 
@@ -268,6 +269,18 @@ static void *stub_for(const char *name, CUresult result)
 		return NULL;
 	stub_results[stub_count] = result;
 	return stubs[stub_count++];
+}
+
+/* stub_for returns the stub standing for name (NULL when all are taken),
+ * which returns result. */
+static void *stub_for(const char *name, CUresult result)
+{
+	void *fn;
+
+	pthread_mutex_lock(&stub_lock);
+	fn = stub_for_locked(name, result);
+	pthread_mutex_unlock(&stub_lock);
+	return fn;
 }
 
 /* procs maps a base name and the CUDA version that introduced an ABI
@@ -359,15 +372,10 @@ static unsigned char table_ids[SIMCUDA_TABLES][16];
 static const void *tables[SIMCUDA_TABLES][SIMCUDA_TABLE_LEN];
 static int table_count;
 
-CUresult cuGetExportTable(const void **table, const void *id)
+static CUresult export_table_locked(const void **table, const unsigned char *u)
 {
-	const unsigned char *u = id;
 	int t, i;
 
-	if (table == NULL || id == NULL)
-		return CUDA_ERROR_INVALID_VALUE;
-	if (trace())
-		fprintf(stderr, "simcuda: cuGetExportTable %02x%02x%02x%02x-...\n", u[0], u[1], u[2], u[3]);
 	for (t = 0; t < table_count; t++)
 		if (memcmp(table_ids[t], u, 16) == 0) {
 			*table = tables[t];
@@ -390,4 +398,21 @@ CUresult cuGetExportTable(const void **table, const void *id)
 	}
 	*table = tables[t];
 	return CUDA_SUCCESS;
+}
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+CUresult cuGetExportTable(const void **table, const void *id)
+{
+	const unsigned char *u = id;
+	CUresult rc;
+
+	if (table == NULL || id == NULL)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (trace())
+		fprintf(stderr, "simcuda: cuGetExportTable %02x%02x%02x%02x-...\n", u[0], u[1], u[2], u[3]);
+	pthread_mutex_lock(&table_lock);
+	rc = export_table_locked(table, u);
+	pthread_mutex_unlock(&table_lock);
+	return rc;
 }
