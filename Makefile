@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench bench-e2e demo clean
+.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench bench-e2e demo clean gpu-vectoradd gpu-check-bundle gpu-check-dry-run
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,17 @@ bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless,
 
 demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
 	$(GO) run ./test/e2e/cmd/demo
+
+gpu-vectoradd: ## build test/gpu/vectoradd.cu with nvcc 11.8 (Debian bookworm non-free, cached; not CI: ~1.6 GB download)
+	bash test/gpu/nvcc.sh >/dev/null
+	mkdir -p _output
+	NV=.cache/tools/nvcc-11.8; $$NV/bin/nvcc -ccbin $$NV/root/usr/bin/g++-11 -O2 -gencode arch=compute_90,code='[sm_90,compute_90]' -o _output/vectoradd test/gpu/vectoradd.cu
+
+gpu-check-bundle: ## what test/gpu/check.sh carries to a GPU machine, in _output/gpu-check (docs/gpu-check.md)
+	bash test/gpu/bundle.sh
+
+gpu-check-dry-run: gpu-check-bundle ## test/gpu/check.sh against a simulated host, up to the kernel launch (root)
+	bash test/gpu/dry-run.sh
 
 clean: ## remove build outputs
 	rm -rf $(BIN)

@@ -5,12 +5,18 @@
 //
 //   - libcuda.c: libcuda.so.<ver> (SONAME libcuda.so.1): cuInit,
 //     cuDriverGetVersion (-DCUDA_API_VERSION=12040), cuDeviceGetCount,
-//     cuDeviceGet, cuDeviceGetName.
+//     cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute, cuDeviceGetUuid,
+//     cuDeviceTotalMem, and what NVIDIA's libcudart asks of a driver
+//     (cuGetProcAddress(_v2), cuGetExportTable); see its header for what
+//     libcudart then gets (docs/cuda-runtime.md).
 //   - libnvidia-ml.c: a tiny NVML (SONAME libnvidia-ml.so.1).
 //   - generic.c: every other driver library, compiled once per SONAME; it
 //     also builds with -m32 -nostdlib when no 32-bit libc is installed.
 //   - nvidia-smi.c: prints the versions and one line per accessible GPU.
 //   - tool.c: the other driver binaries.
+//   - cudarttest.c: a program using NVIDIA's CUDA runtime (dlopen of
+//     libcudart.so.12), printing cudaRuntimeGetVersion, cudaDriverGetVersion
+//     and cudaGetDeviceCount's result.
 //   - cudatest.c: the in-container test program; dlopen("libcuda.so.1")
 //     through the dynamic loader only, prints
 //     "dlopen=ok lib=<name> devices=<n> cuda=<ver>" or "dlopen=FAIL <dlerror>".

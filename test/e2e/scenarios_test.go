@@ -45,6 +45,7 @@ func TestScenarios(t *testing.T) {
 		{name: "s9-requirements", run: s9Requirements},
 		{name: "s10-compute-not-ready", run: s10ComputeNotReady},
 		{name: "s11-cdi-once", run: s11CDIOnce},
+		{name: "s12-cuda-runtime", run: s12CUDARuntime},
 		{name: "crio-differences", run: crioDifferences, only: "crio"},
 		{name: "loader", run: loaderMatrix},
 		{name: "hostile", run: hostileImages},
