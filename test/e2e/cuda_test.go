@@ -170,10 +170,14 @@ func TestCUDARuntimeHost(t *testing.T) {
 
 // cudaImages builds and imports the CUDA runtime images (harness.CUDAImages:
 // NVIDIA's libcudart 12.4 in a Debian-layout and a RHEL-layout glibc image)
-// once per suite run.
+// once per suite run, and loads them into each CRI runtime the first time a
+// scenario runs on it (the suite runs one runtime at a time).
 var cudaImages struct {
-	once sync.Once
-	err  error
+	once    sync.Once
+	err     error
+	archive string
+	mu      sync.Mutex
+	loaded  map[string]error
 }
 
 func requireCUDAImages(t *testing.T, e *harness.Env) {
@@ -200,14 +204,22 @@ func requireCUDAImages(t *testing.T, e *harness.Env) {
 		if cudaImages.err = harness.WriteOCIArchive(archive, e.Arch, images...); cudaImages.err != nil {
 			return
 		}
-		// Into every runtime of the suite (CRI-O reads its own containers-storage).
-		cudaImages.err = e.Containerd.LoadImages(archive)
-		if cudaImages.err == nil && e.CRIO != nil {
-			cudaImages.err = e.CRIO.LoadImages(archive)
-		}
+		cudaImages.archive = archive
 		_ = os.RemoveAll(filepath.Join(build, "rootfs"))
 	})
 	require.NoError(t, cudaImages.err, "CUDA images")
+	cudaImages.mu.Lock()
+	defer cudaImages.mu.Unlock()
+	name := e.Runtime.Name()
+	err, done := cudaImages.loaded[name]
+	if !done {
+		err = e.Runtime.LoadImages(cudaImages.archive)
+		if cudaImages.loaded == nil {
+			cudaImages.loaded = map[string]error{}
+		}
+		cudaImages.loaded[name] = err
+	}
+	require.NoError(t, err, "CUDA images into %s", name)
 }
 
 // cudaImageNames are the CUDA images: glibc laid out like Debian and like RHEL.
