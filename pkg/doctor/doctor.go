@@ -198,7 +198,11 @@ func (d *doctor) driverProblems(inv *inventory.Inventory) int {
 		d.add("driver", Warn, fmt.Sprintf("install NVML of version %s under host.driverRoot (%s): NVIDIA's libnvidia-ml package (Debian: libnvidia-ml1), then ldconfig", inv.DriverVersion, h.DriverRoot),
 			"no libnvidia-ml.so.%s under %s: nvidia-smi and NVML cannot run, in containers or for gpu-nri's own driver facts", inv.DriverVersion, h.DriverRoot)
 	}
-	for _, e := range inv.FactsErrors {
+	if len(inv.FactsErrors) > 0 {
+		// One finding: each facts function (nvidia-smi -q, the MIG table, ...)
+		// reports the same failed nvidia-smi.
+		errs := slices.Compact(slices.Sorted(slices.Values(inv.FactsErrors)))
+		e := strings.Join(errs, "; ")
 		d.add("driver", Warn, fmt.Sprintf("make the driver root's nvidia-smi run (%s -q), or set requirements.unverifiable: allow", filepath.Join(h.View(h.DriverRoot), "usr/bin/nvidia-smi")),
 			"the driver's facts (CUDA version, brands, compute capabilities) are unavailable: %s; with requirements.unverifiable: %s, containers whose image sets NVIDIA_REQUIRE_CUDA (every nvidia/cuda image) are %s",
 			e, d.cfg.Requirements.Unverifiable, map[bool]string{true: "started without the check", false: "refused"}[d.cfg.Requirements.Unverifiable == "allow"])

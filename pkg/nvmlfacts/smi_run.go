@@ -70,7 +70,13 @@ func smiRunner(inv *inventory.Inventory, root, smi string) func(args ...string) 
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("nvmlfacts: %s %s: %w: %s", smi, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+			// nvidia-smi prints its failure ("NVIDIA-SMI has failed because it
+			// couldn't communicate with the NVIDIA driver") on stdout.
+			msg := strings.TrimSpace(errb.String())
+			if msg == "" {
+				msg = firstLine(out.String())
+			}
+			return "", fmt.Errorf("nvmlfacts: %s %s: %w: %s", smi, strings.Join(args, " "), err, msg)
 		}
 		return out.String(), nil
 	}
@@ -106,4 +112,17 @@ func libraryPath(inv *inventory.Inventory, root string) []string {
 		add(d)
 	}
 	return dirs
+}
+
+// firstLine is s's first non-empty line, trimmed, at most 200 bytes.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if len(l) > 200 {
+				l = l[:200]
+			}
+			return l
+		}
+	}
+	return ""
 }

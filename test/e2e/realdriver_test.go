@@ -256,8 +256,9 @@ func TestRealDriverCLI(t *testing.T) {
 			// the container (requirements.unverifiable: refuse, the default).
 			dout, derr := exec.Command(e.Bins.GPUNRI, append([]string{"doctor"}, flags...)...).CombinedOutput()
 			require.Error(t, derr, "doctor: %s", dout)
-			require.Contains(t, string(dout), "the driver's facts (CUDA version, brands, compute capabilities) are unavailable")
-			require.Contains(t, string(dout), "nvidia-smi -q: exit status 9")
+			require.Equal(t, 1, strings.Count(string(dout), "the driver's facts (CUDA version, brands, compute capabilities) are unavailable"),
+				"doctor says it once: %s", dout)
+			require.Contains(t, string(dout), "nvidia-smi -q: exit status 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
 			rout, rerr := exec.Command(e.Bins.GPUNRI, append([]string{"explain", "--env", "NVIDIA_VISIBLE_DEVICES=0",
 				"--env", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"}, flags...)...).CombinedOutput()
 			require.Error(t, rerr, "explain: %s", rout)
