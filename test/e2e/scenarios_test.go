@@ -40,6 +40,7 @@ func TestScenarios(t *testing.T) {
 		{"s9-requirements", s9Requirements},
 		{"s10-compute-not-ready", s10ComputeNotReady},
 		{"s11-cdi-once", s11CDIOnce},
+		{"s12-pynvml", s12Pynvml},
 		{"loader", loaderMatrix},
 		{"hostile", hostileImages},
 		{"hookless", hookless},
