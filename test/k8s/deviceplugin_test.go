@@ -80,7 +80,7 @@ mount -t tmpfs gpu-nri-test /run && mkdir -p /run/cdi && mount --bind "$CDI_DIR"
 exec "$@"`
 	full := append([]string{"-m", "--propagation", "private", "bash", "-c", script, "nvdp", bin,
 		"--driver-root", h.Config.DriverRoot, "--driver-root-ctr-path", h.Config.DriverRoot,
-		"--dev-root", sim, "--nvidia-cdi-hook-path", "/usr/bin/nvidia-cdi-hook"}, args...)
+		"--dev-root", sim}, args...)
 	cmd := exec.Command("unshare", full...)
 	cmd.Env = append(os.Environ(), "DP_DIR="+dpDir, "CDI_DIR="+cdiDir, "SIM_PROC="+h.Config.ProcRoot, "SIM_DEV="+h.Config.DevRoot, "SIM_DRIVER="+h.Config.DriverRoot,
 		"SIMGPU_DEV_ROOT="+h.Config.DevRoot, "LD_LIBRARY_PATH="+filepath.Join(h.Config.DriverRoot, "usr/lib/x86_64-linux-gnu"),

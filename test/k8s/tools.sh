@@ -3,6 +3,7 @@
 #   k8s-<ver>/      etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
 #   helm-<ver>/     helm (lint/template/install of deploy/helm/gpu-nri)
 #   nvidia-device-plugin-<ver>/  NVIDIA's k8s-device-plugin (cgo; dlopens libnvidia-ml.so.1 through go-nvml)
+#   nvidia-cdi-hook-<ver>/       NVIDIA's CDI hook, which the device plugin's CDI specs run
 # and Debian's containernetworking-plugins (the bridge CNI of the test cluster) when missing.
 # TestKubernetes (test/k8s, build tag k8s) runs it and puts the printed directory on PATH.
 # Kubernetes and etcd are built from the Go module proxy through the scratch modules pinned in
@@ -14,7 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 T=$ROOT/.cache/tools
 MODS=$ROOT/test/k8s/modules
-K8S_VER=v1.37.2 K8S_STAGING=v0.37.2 ETCD_VER=v3.6.16 HELM_VER=v3.22.0 NVDP_VER=v0.19.0
+K8S_VER=v1.37.2 K8S_STAGING=v0.37.2 ETCD_VER=v3.6.16 HELM_VER=v3.22.0 NVDP_VER=v0.19.0 CDIHOOK_VER=v1.20.2
 mkdir -p "$T/bin"
 
 regen() { # rewrite the pinned scratch modules from the module proxy
@@ -80,6 +81,13 @@ deviceplugin() { # NVIDIA's k8s-device-plugin: the module proxy refuses its vers
     rm -rf "$w"; touch "$d/.done"
   fi
   ln -sf "$d"/* "$T/bin/"
+  local h=$T/nvidia-cdi-hook-$CDIHOOK_VER
+  if [ ! -x "$h/nvidia-cdi-hook" ]; then
+    echo "building NVIDIA's nvidia-cdi-hook $CDIHOOK_VER into $h" >&2
+    mkdir -p "$h"
+    GOBIN=$h CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook@$CDIHOOK_VER >&2
+  fi
+  ln -sf "$h/nvidia-cdi-hook" "$T/bin/"
 }
 
 cni() {
