@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
@@ -41,7 +42,7 @@ type dpCase struct{ list, id string }
 // is refused naming the rule, the others start.
 func (s *k8sSuite) testDevicePlugin(t *testing.T) {
 	bin := devicePluginBin(t)
-	dpDir := filepath.Join(s.dir, "kubelet", "device-plugins")
+	dpDir := pluginapi.DevicePluginPath // the kubelet's, whatever its --root-dir
 	cases := []dpCase{
 		{"envvar", "uuid"}, {"envvar", "index"},
 		{"volume-mounts", "uuid"}, {"volume-mounts", "index"},
@@ -52,11 +53,14 @@ func (s *k8sSuite) testDevicePlugin(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			s.deploy(t, "dp-"+profile, "overlays/"+profile, "k8s-1")
 			for _, tc := range cases {
-				t.Run(tc.list+"-"+tc.id, func(t *testing.T) {
+				ok := t.Run(tc.list+"-"+tc.id, func(t *testing.T) {
 					t0 := time.Now()
 					s.runDevicePluginCase(t, bin, dpDir, profile, tc)
 					t.Logf("%s %s/%s: %d ms", profile, tc.list, tc.id, time.Since(t0).Milliseconds())
 				})
+				if !ok {
+					t.Fatalf("%s/%s failed: the rest of the matrix is not run", tc.list, tc.id)
+				}
 			}
 		})
 	}
@@ -66,7 +70,7 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 	h := s.n.host
 	hookDir, err := toolDir(s.n.repo, "test/k8s/tools.sh", "TOOLS=deviceplugin")
 	require.NoError(t, err)
-	p := startDevicePlugin(t, bin, h, dpDir, s.n.cdiDir(), "--kubelet-socket", pluginapiKubeletSocket,
+	p := startDevicePlugin(t, bin, h, dpDir, s.n.cdiDir(), "--kubelet-socket", pluginapi.KubeletSocket,
 		"--device-list-strategy", tc.list, "--device-id-strategy", tc.id, "--mig-strategy", "mixed",
 		"--nvidia-cdi-hook-path", filepath.Join(hookDir, "nvidia-cdi-hook"))
 	whole, migs := 0, 0
@@ -76,7 +80,7 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 		}
 		migs += len(g.MIG)
 	}
-	err = eventually(60*time.Second, func() error {
+	err = eventually(30*time.Second, func() error {
 		if p.cmd.ProcessState != nil {
 			return nil
 		}
@@ -156,8 +160,6 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 	requireOnce(t, sp)
 }
 
-const pluginapiKubeletSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
-
 // resourcePod is a probe pod with resources.limits[res] = n; deleted
 // (waiting) in the cleanup, so that the next case's plugin can allocate.
 func (s *k8sSuite) resourcePod(t *testing.T, ns, name, res string, n int) {
@@ -229,7 +231,7 @@ func (s *k8sSuite) allocations(t *testing.T, ns string, names []string) map[stri
 	}
 	out := map[string][]string{}
 	err := eventually(60*time.Second, func() error {
-		b, err := os.ReadFile(filepath.Join(s.dir, "kubelet", "device-plugins", "kubelet_internal_checkpoint"))
+		b, err := os.ReadFile(filepath.Join(pluginapi.DevicePluginPath, "kubelet_internal_checkpoint"))
 		if err != nil {
 			return err
 		}

@@ -29,11 +29,12 @@ import (
 
 // NVIDIA's k8s-device-plugin (built by test/k8s/tools.sh) on the simulated
 // host. It hard-codes the kubelet's device-plugins directory
-// (/var/lib/kubelet/device-plugins) and reads MIG state from
-// /proc/driver/nvidia, so it runs in a private mount namespace where those
-// are the suite's own directories (the kubelet's --root-dir/device-plugins,
-// the simulated host's proc/driver) and /run/cdi is the CDI spec directory
-// the runtime reads: nothing outside the test's directories is written.
+// (/var/lib/kubelet/device-plugins, which the kubelet too uses whatever
+// its --root-dir) and reads MIG state from /proc/driver/nvidia, so it runs
+// in a private mount namespace where /proc/driver is the simulated host's,
+// /run/cdi is the CDI spec directory the runtime reads and, outside the
+// cluster, the device-plugins directory is the test's own: it writes
+// nothing outside the test's directories and the kubelet's.
 
 // deviceplugin is one running nvidia-device-plugin.
 type deviceplugin struct {
@@ -72,8 +73,10 @@ func startDevicePlugin(t *testing.T, bin string, h *simhost.Host, dpDir, cdiDir 
 	// plugin's namespace, and name the simulated host as the host dev root.
 	require.NoError(t, os.MkdirAll(filepath.Join(h.Config.DriverRoot, "dev"), 0o755))
 	script := `set -e
-if [ -d /var/lib/kubelet ]; then mount -t tmpfs gpu-nri-test /var/lib/kubelet; else mount -t tmpfs gpu-nri-test /var/lib; fi
-mkdir -p /var/lib/kubelet/device-plugins && mount --bind "$DP_DIR" /var/lib/kubelet/device-plugins
+if [ "$DP_DIR" != /var/lib/kubelet/device-plugins ]; then
+  if [ -d /var/lib/kubelet ]; then mount -t tmpfs gpu-nri-test /var/lib/kubelet; else mount -t tmpfs gpu-nri-test /var/lib; fi
+  mkdir -p /var/lib/kubelet/device-plugins && mount --bind "$DP_DIR" /var/lib/kubelet/device-plugins
+fi
 mount --bind "$SIM_PROC/driver" /proc/driver
 mount --bind "$SIM_DEV" "$SIM_DRIVER/dev"
 mount -t tmpfs gpu-nri-test /run && mkdir -p /run/cdi && mount --bind "$CDI_DIR" /run/cdi
@@ -81,9 +84,16 @@ exec "$@"`
 	full := append([]string{"-m", "--propagation", "private", "bash", "-c", script, "nvdp", bin,
 		"--driver-root", h.Config.DriverRoot, "--driver-root-ctr-path", h.Config.DriverRoot,
 		"--dev-root", sim}, args...)
+	nvmlDir := ""
+	for _, f := range h.Libraries {
+		if f.SONAME == "libnvidia-ml.so.1" && !f.Lib32 {
+			nvmlDir = filepath.Dir(f.HostPath) // nvidia/current in Debian's layout
+		}
+	}
+	require.NotEmpty(t, nvmlDir, "the simulated host has libnvidia-ml")
 	cmd := exec.Command("unshare", full...)
-	cmd.Env = append(os.Environ(), "DP_DIR="+dpDir, "CDI_DIR="+cdiDir, "SIM_PROC="+h.Config.ProcRoot, "SIM_DEV="+h.Config.DevRoot, "SIM_DRIVER="+h.Config.DriverRoot,
-		"SIMGPU_DEV_ROOT="+h.Config.DevRoot, "LD_LIBRARY_PATH="+filepath.Join(h.Config.DriverRoot, "usr/lib/x86_64-linux-gnu"),
+	cmd.Env = append(os.Environ(), "DP_DIR="+filepath.Clean(dpDir), "CDI_DIR="+cdiDir, "SIM_PROC="+h.Config.ProcRoot, "SIM_DEV="+h.Config.DevRoot, "SIM_DRIVER="+h.Config.DriverRoot,
+		"SIMGPU_DEV_ROOT="+h.Config.DevRoot, "LD_LIBRARY_PATH="+nvmlDir,
 		"DP_DISABLE_HEALTHCHECKS=all")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
