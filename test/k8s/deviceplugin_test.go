@@ -68,17 +68,21 @@ func startDevicePlugin(t *testing.T, bin string, h *simhost.Host, dpDir, cdiDir 
 	t.Helper()
 	sim := h.Options.Dir
 	// The plugin takes the dev root from <container driver root>/dev when
-	// that is a directory (the DaemonSet mounts the host's / there): give
-	// the simulated driver root one, bound to the simulated /dev in the
-	// plugin's namespace, and name the simulated host as the host dev root.
-	require.NoError(t, os.MkdirAll(filepath.Join(h.Config.DriverRoot, "dev"), 0o755))
+	// that is a directory (the DaemonSet mounts the host's / there) and
+	// writes device host paths under it into its CDI specs: give the
+	// simulated driver root a dev link to the simulated /dev (removed in
+	// the cleanup), which the runtime resolves on the host too.
+	link := filepath.Join(h.Config.DriverRoot, "dev")
+	if _, err := os.Lstat(link); err != nil {
+		require.NoError(t, os.Symlink(h.Config.DevRoot, link))
+		t.Cleanup(func() { _ = os.Remove(link) })
+	}
 	script := `set -e
 if [ "$DP_DIR" != /var/lib/kubelet/device-plugins ]; then
   if [ -d /var/lib/kubelet ]; then mount -t tmpfs gpu-nri-test /var/lib/kubelet; else mount -t tmpfs gpu-nri-test /var/lib; fi
   mkdir -p /var/lib/kubelet/device-plugins && mount --bind "$DP_DIR" /var/lib/kubelet/device-plugins
 fi
 mount --bind "$SIM_PROC/driver" /proc/driver
-mount --bind "$SIM_DEV" "$SIM_DRIVER/dev"
 mount -t tmpfs gpu-nri-test /run && mkdir -p /run/cdi && mount --bind "$CDI_DIR" /run/cdi
 exec "$@"`
 	full := append([]string{"-m", "--propagation", "private", "bash", "-c", script, "nvdp", bin,
