@@ -42,7 +42,7 @@ test-faults: build ## burst-and-faults suite (Go, tag faults): gpu-nri killed, f
 	set -o pipefail; $(GO) test -tags faults -count=1 -timeout 15m -json ./test/faults/ | $(GO) run ./test/tally
 
 # K8S_RUN selects scenarios, e.g. K8S_RUN='TestKubernetes/(dropins|runtime)' or TestKubernetes/cluster/helm.
-K8S_RUN ?= ^(TestKubernetes|TestPKI)$$
+K8S_RUN ?= ^(TestKubernetes|TestPKI|TestDevicePluginSimulatedHost)$$
 test-k8s: build ## real single-node Kubernetes suite, Go tests with tag k8s (root)
 	set -o pipefail; $(GO) test -tags k8s -count=1 -timeout 60m -json -run '$(K8S_RUN)' ./test/k8s/ | $(GO) run ./test/tally
 

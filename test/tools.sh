@@ -7,7 +7,7 @@ T=$ROOT/.cache/tools
 CONTAINERD_VER=v2.4.2 CRICTL_VER=v1.37.0 GOLANGCI_VER=v2.15.0 CRIO_VER=v1.34.0
 mkdir -p "$T/bin"
 
-apt_pkgs=(runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev shellcheck)
+apt_pkgs=(python3.11 runc busybox-static musl-tools libyajl-dev libseccomp-dev libcap-dev shellcheck)
 [ "${WITH_PODMAN:-1}" = 1 ] && apt_pkgs+=(podman)
 # CRI-O (TOOLS=e2e): conmon runs its containers, Podman loads the suite's images into its
 # containers-storage; cgo + libseccomp-dev (above) for the seccomp build tag, static libc for pinns.

@@ -9,7 +9,12 @@
 //     cuDeviceTotalMem, and what NVIDIA's libcudart asks of a driver
 //     (cuGetProcAddress(_v2), cuGetExportTable); see its header for what
 //     libcudart then gets (docs/cuda-runtime.md).
-//   - libnvidia-ml.c: a tiny NVML (SONAME libnvidia-ml.so.1).
+//   - libnvidia-ml.c: a simulated NVML (SONAME libnvidia-ml.so.1) driven by
+//     the host's GPU table (simhost.NVMLManifest, -DSIMGPU_MANIFEST): device
+//     handles, UUID, name, memory, PCI info, minor, compute capability,
+//     brand, architecture, driver/CUDA versions, MIG mode and MIG devices
+//     with GI/CI ids, profiles and UUIDs; enough for NVIDIA's
+//     k8s-device-plugin (go-nvml) and nvidia-ml-py (pynvml) unmodified.
 //   - generic.c: every other driver library, compiled once per SONAME; it
 //     also builds with -m32 -nostdlib when no 32-bit libc is installed.
 //   - nvidia-smi.c: prints the versions and one line per accessible GPU.

@@ -46,6 +46,7 @@ func TestScenarios(t *testing.T) {
 		{name: "s10-compute-not-ready", run: s10ComputeNotReady},
 		{name: "s11-cdi-once", run: s11CDIOnce},
 		{name: "s12-cuda-runtime", run: s12CUDARuntime},
+		{name: "s13-pynvml", run: s12Pynvml},
 		{name: "crio-differences", run: crioDifferences, only: "crio"},
 		{name: "loader", run: loaderMatrix},
 		{name: "hostile", run: hostileImages},

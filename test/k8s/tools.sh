@@ -2,18 +2,20 @@
 # test/k8s/tools.sh: build what the Kubernetes suite needs, cached by version under .cache/tools:
 #   k8s-<ver>/      etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
 #   helm-<ver>/     helm (lint/template/install of deploy/helm/gpu-nri)
+#   nvidia-device-plugin-<ver>/  NVIDIA's k8s-device-plugin (cgo; dlopens libnvidia-ml.so.1 through go-nvml)
+#   nvidia-cdi-hook-<ver>/       NVIDIA's CDI hook, which the device plugin's CDI specs run
 # and Debian's containernetworking-plugins (the bridge CNI of the test cluster) when missing.
 # TestKubernetes (test/k8s, build tag k8s) runs it and puts the printed directory on PATH.
 # Kubernetes and etcd are built from the Go module proxy through the scratch modules pinned in
 # test/k8s/modules/{etcd,k8s} (their upstream main modules carry replace directives, so a plain
 # `go install pkg@ver` is refused). Cold: ~12 min and ~5 GB of Go build cache; warm: seconds.
-#   TOOLS=all|k8s|helm|cni   (default all)      REGEN=1  regenerate the pinned scratch modules
+#   TOOLS=all|k8s|helm|deviceplugin|cni   (default all)      REGEN=1  regenerate the pinned scratch modules
 # Prints the directory to put on PATH.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 T=$ROOT/.cache/tools
 MODS=$ROOT/test/k8s/modules
-K8S_VER=v1.37.2 K8S_STAGING=v0.37.2 ETCD_VER=v3.6.16 HELM_VER=v3.22.0
+K8S_VER=v1.37.2 K8S_STAGING=v0.37.2 ETCD_VER=v3.6.16 HELM_VER=v3.22.0 NVDP_VER=v0.19.0 CDIHOOK_VER=v1.20.2
 mkdir -p "$T/bin"
 
 regen() { # rewrite the pinned scratch modules from the module proxy
@@ -66,6 +68,28 @@ helm() {
   ln -sf "$d"/* "$T/bin/"
 }
 
+deviceplugin() { # NVIDIA's k8s-device-plugin: the module proxy refuses its version list, the exact version downloads
+  local d=$T/nvidia-device-plugin-$NVDP_VER
+  exec 7>"$T/.nvdp.lock"; flock 7
+  if [ ! -f "$d/.done" ]; then
+    mkdir -p "$d"
+    echo "building NVIDIA's k8s-device-plugin $NVDP_VER into $d" >&2
+    local src; src=$(go mod download -json github.com/NVIDIA/k8s-device-plugin@$NVDP_VER | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    [ -d "$src" ] || { echo "go mod download of k8s-device-plugin $NVDP_VER failed" >&2; exit 1; }
+    local w; w=$(mktemp -d); cp -r "$src/." "$w/"; chmod -R u+w "$w"; rm -rf "$w/vendor"  # the module zip keeps vendor/ but not a consistent modules.txt
+    (cd "$w" && CGO_ENABLED=1 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$d/nvidia-device-plugin" ./cmd/nvidia-device-plugin) >&2
+    rm -rf "$w"; touch "$d/.done"
+  fi
+  ln -sf "$d"/* "$T/bin/"
+  local h=$T/nvidia-cdi-hook-$CDIHOOK_VER
+  if [ ! -x "$h/nvidia-cdi-hook" ]; then
+    echo "building NVIDIA's nvidia-cdi-hook $CDIHOOK_VER into $h" >&2
+    mkdir -p "$h"
+    GOBIN=$h CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook@$CDIHOOK_VER >&2
+  fi
+  ln -sf "$h/nvidia-cdi-hook" "$T/bin/"
+}
+
 cni() {
   [ -x /usr/lib/cni/bridge ] && return 0
   apt-get install -y -q containernetworking-plugins >/dev/null 2>&1 ||
@@ -73,11 +97,12 @@ cni() {
 }
 
 case "${TOOLS:-all}" in
-  all) helm; k8s; cni ;;
+  all) helm; k8s; deviceplugin; cni ;;
+  deviceplugin) deviceplugin ;;
   cni) cni ;;
   k8s) k8s ;;
   helm) helm ;;
   regen) regen ;;
-  *) echo "TOOLS must be all, k8s, helm, cni or regen" >&2; exit 2 ;;
+  *) echo "TOOLS must be all, k8s, helm, deviceplugin, cni or regen" >&2; exit 2 ;;
 esac
 echo "$T/bin"

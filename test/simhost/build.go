@@ -83,11 +83,14 @@ func (h *Host) computeGPUs() {
 			Information: !o.omitted(fmt.Sprintf("gpu:%d-information", i)),
 			Node:        !o.omitted(fmt.Sprintf("gpu:%d-node", i)),
 			CardMinor:   i + 1, RenderMinor: 128 + i,
+			MemoryMiB: DefaultMemoryMiB, ComputeCapability: DefaultComputeCapability,
+			Architecture: DefaultArchitecture, Brand: DefaultBrand, PCIDeviceID: DefaultPCIDeviceID,
 		}
 		for m := range o.MIG[i] {
 			gi, ci := m+1, 0
 			giMinor, ciMinor := MIGCapMinors(i, gi, ci)
-			g.MIG = append(g.MIG, MIG{GPU: i, Index: m, GI: gi, CI: ci, UUID: MIGUUID(i, gi, ci), GICapMinor: giMinor, CICapMinor: ciMinor})
+			g.MIG = append(g.MIG, MIG{GPU: i, Index: m, GI: gi, CI: ci, UUID: MIGUUID(i, gi, ci), GICapMinor: giMinor, CICapMinor: ciMinor,
+				Profile: MIGProfile, Slices: 1, MemoryMiB: MIGMemoryMiB, GIProfileID: MIGGIProfileID})
 		}
 		h.GPUs = append(h.GPUs, g)
 	}
@@ -172,6 +175,13 @@ func (h *Host) buildLibraries(cc *compiler) error {
 			args := []string{"-shared", "-fPIC", "-Wl,-soname," + soname, "-DSIMGPU_LIBRARY=\"" + l.base + "\""}
 			args = append(args, defines...)
 			src := l.src
+			if l.base == "libnvidia-ml" {
+				m, err := h.NVMLManifest()
+				if err != nil {
+					return err
+				}
+				args = append(args, "-DSIMGPU_MANIFEST=\""+m+"\"")
+			}
 			flags := int32(ldcache.FlagELFLibc6 | ldcache.FlagX8664Lib64)
 			if v.lib32 {
 				if lib32Skip != "" {

@@ -20,14 +20,27 @@ const (
 	DefaultUVMMajor      = 511
 	DefaultCapsMajor     = 234
 	DefaultModel         = "NVIDIA H100 80GB HBM3"
-	NvidiaMajor          = 195 // nvidia-frontend: /dev/nvidiaN, nvidiactl, nvidia-modeset
-	DRIMajor             = 226
-	CtlMinor             = 255
-	ModesetMinor         = 254
-	MIGConfigMinor       = 1
-	MIGMonitorMinor      = 2
-	x8664LibDir          = "/usr/lib/x86_64-linux-gnu"
-	i386LibDir           = "/usr/lib/i386-linux-gnu"
+	// The default GPU's NVML facts (an H100 SXM5 80GB as NVML reports it).
+	DefaultMemoryMiB         = 81559
+	DefaultComputeCapability = "9.0"
+	DefaultArchitecture      = "Hopper"
+	DefaultBrand             = "nvidia"
+	DefaultPCIDeviceID       = 0x233010de // device 0x2330, vendor 0x10de
+	// MIGProfile is the profile of every simulated MIG device (one slice,
+	// one GPU instance with one compute instance), MIGMemoryMiB its memory
+	// and MIGGIProfileID the H100's id of NVML's 1-slice GPU instance
+	// profile.
+	MIGProfile      = "1g.10gb"
+	MIGMemoryMiB    = 9984
+	MIGGIProfileID  = 19
+	NvidiaMajor     = 195 // nvidia-frontend: /dev/nvidiaN, nvidiactl, nvidia-modeset
+	DRIMajor        = 226
+	CtlMinor        = 255
+	ModesetMinor    = 254
+	MIGConfigMinor  = 1
+	MIGMonitorMinor = 2
+	x8664LibDir     = "/usr/lib/x86_64-linux-gnu"
+	i386LibDir      = "/usr/lib/i386-linux-gnu"
 )
 
 // Driver layouts (Options.Layout).
@@ -122,6 +135,12 @@ type MIG struct {
 	// nodes (/dev/nvidia-caps/nvidia-cap<minor>).
 	GICapMinor int `json:"giCapMinor"`
 	CICapMinor int `json:"ciCapMinor"`
+	// Profile ("1g.10gb"), Slices, MemoryMiB and GIProfileID (NVML's
+	// per-device GPU instance profile id) are what NVML reports.
+	Profile     string `json:"profile"`
+	Slices      int    `json:"slices"`
+	MemoryMiB   int    `json:"memoryMiB"`
+	GIProfileID int    `json:"giProfileID"`
 }
 
 // GPU is a simulated GPU.
@@ -139,6 +158,14 @@ type GPU struct {
 	CardMinor   int   `json:"cardMinor"`
 	RenderMinor int   `json:"renderMinor"`
 	MIG         []MIG `json:"mig,omitempty"`
+	// NVML facts: memory, CUDA compute capability ("9.0"), architecture
+	// ("Hopper"), brand (NVIDIA's requirement-check name, "nvidia") and the
+	// PCI device id (device << 16 | vendor).
+	MemoryMiB         int    `json:"memoryMiB"`
+	ComputeCapability string `json:"computeCapability"`
+	Architecture      string `json:"architecture"`
+	Brand             string `json:"brand"`
+	PCIDeviceID       uint32 `json:"pciDeviceID"`
 }
 
 // File is a driver file, described the way inventory.File is.
