@@ -198,6 +198,7 @@ func testCluster(t *testing.T, n *node) {
 	t.Run("rolling-update", s.testRollingUpdate)
 	t.Run("strict", s.testStrict)
 	t.Run("helm", s.testHelm)
+	t.Run("dra", s.testDRA)
 }
 
 // testConfig is the overlay's config.yaml pointed at the simulated host (host
