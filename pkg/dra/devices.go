@@ -184,7 +184,9 @@ func integer(i int) resourceapi.DeviceAttribute {
 	return resourceapi.DeviceAttribute{IntValue: &v}
 }
 
-func version(s string) resourceapi.DeviceAttribute { return resourceapi.DeviceAttribute{VersionValue: &s} }
+func version(s string) resourceapi.DeviceAttribute {
+	return resourceapi.DeviceAttribute{VersionValue: &s}
+}
 
 // missing explains why device name is not among inv's devices.
 func missing(inv *inventory.Inventory, name string) string {

@@ -205,6 +205,9 @@ func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int
 	slices.Sort(specGPU)
 	require.Equal(t, want, specGPU, "GPU nodes in the OCI spec, each once")
 	require.Equal(t, []string{s.hookBin()}, hooks, "one createContainer hook")
+	logs, err := s.kubectl("-n", ns, "logs", name)
+	require.NoError(t, err)
+	t.Logf("$ kubectl -n %s logs %s\n%s", ns, name, logs) // the README's quick start shows this
 	return want
 }
 
@@ -242,6 +245,9 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 	all := []string{"gpu-0", "gpu-1", "gpu-2", "gpu-3"}
 	t.Run("slices", func(t *testing.T) {
 		devs := s.waitDevices(t, all)
+		out, err := s.kubectl("get", "resourceslices", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,DRIVER:.spec.driver,DEVICES:.spec.devices[*].name")
+		require.NoError(t, err)
+		t.Logf("$ kubectl get resourceslices\n%s", out)
 		for i, g := range s.n.host.GPUs {
 			d := devs["gpu-"+strconv.Itoa(i)]
 			a := func(k string) resourcev1.DeviceAttribute { return d.Attributes[resourcev1.QualifiedName(k)] }
@@ -286,6 +292,9 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 		slices.Sort(used)
 		require.Equal(t, []int{0, 1, 2, 3}, used, "no two pods share a GPU")
 		require.Len(t, s.checkpointClaims(t), 3)
+		out, err := s.kubectl("-n", "dra", "get", "resourceclaims")
+		require.NoError(t, err)
+		t.Logf("$ kubectl -n dra get resourceclaims\n%s", out)
 		require.Len(t, s.claimSpecs(t), 3)
 
 		t.Run("exhausted", func(t *testing.T) {
