@@ -280,14 +280,15 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 
 	var one []int
 	t.Run("claims", func(t *testing.T) {
-		s.claimPod(t, "dra", "one", 1, "", 0)
-		s.claimPod(t, "dra", "two", 2, "", 0)
+		// The CEL-selected pod first, so that the others cannot take GPU 3 before it.
 		s.claimPod(t, "dra", "cel", 1, fmt.Sprintf(`device.attributes['%s'].productName == '%s' && device.attributes['%s'].index == 3`,
 			draDriver, s.n.host.GPUs[3].Model, draDriver), 0)
-		one = s.checkClaimPod(t, "dra", "one", 1)
-		two := s.checkClaimPod(t, "dra", "two", 2)
 		cel := s.checkClaimPod(t, "dra", "cel", 1)
 		require.Equal(t, []int{3}, cel, "the CEL selector picked GPU 3")
+		s.claimPod(t, "dra", "one", 1, "", 0)
+		s.claimPod(t, "dra", "two", 2, "", 0)
+		one = s.checkClaimPod(t, "dra", "one", 1)
+		two := s.checkClaimPod(t, "dra", "two", 2)
 		used := append(append(append([]int{}, one...), two...), cel...)
 		slices.Sort(used)
 		require.Equal(t, []int{0, 1, 2, 3}, used, "no two pods share a GPU")
