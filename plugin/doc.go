@@ -14,7 +14,10 @@
 // CreateContainer watchdog on every handler entry and exit. With
 // injection.cdiOwnSpecDir set it keeps the names-only spec of its CDI kind
 // (cdispec.Markers) in that directory, written at start and on every
-// inventory change, never on the CreateContainer path.
+// inventory change, never on the CreateContainer path. With Options.DRA
+// (dra.enabled) a container that names DRA claim devices is decided as an
+// engine.Grant of exactly the claim's devices (pkg/dra), and the DRA
+// ResourceSlices are republished on every inventory change.
 //
 // Guarantees: a container whose request is malformed, refused, or names a
 // device the host does not have fails creation with an error naming the

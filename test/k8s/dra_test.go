@@ -63,9 +63,14 @@ func (s *k8sSuite) deployDRA(t *testing.T) {
           - {name: cdi, hostPath: {path: %s, type: DirectoryOrCreate}}
           containers:
           - name: gpu-nri
+            # The suite's cluster has no kube-proxy (and no endpoints for the kubernetes
+            # Service): the in-cluster client reaches the apiserver on the host network.
+            env:
+            - {name: KUBERNETES_SERVICE_HOST, value: "127.0.0.1"}
+            - {name: KUBERNETES_SERVICE_PORT, value: %[4]q}
             volumeMounts:
             - {name: kubelet-plugin, mountPath: %[2]s}
-`, filepath.Join(s.kubeletRoot(), "plugins_registry"), s.draPluginDir(), s.n.cdiDir())...)
+`, filepath.Join(s.kubeletRoot(), "plugins_registry"), s.draPluginDir(), s.n.cdiDir(), apiPort)...)
 	require.NoError(t, os.WriteFile(filepath.Join(ov, "kustomization.yaml"), k, 0o644))
 	before := s.n.registrations()
 	_, err = s.kubectl("apply", "-k", ov)
@@ -75,7 +80,10 @@ func (s *k8sSuite) deployDRA(t *testing.T) {
 		_, _ = s.kubectl("delete", "resourceslices", "--field-selector", "spec.driver="+draDriver, "--wait=true")
 	})
 	require.NoError(t, err, "kubectl apply -k overlays/dra")
-	require.NoError(t, s.dsReady(180*time.Second), "DaemonSet Ready\n%s", s.describePlugin())
+	if err := s.dsReady(180 * time.Second); err != nil {
+		logs, _ := s.kubectl("-n", "gpu-nri", "logs", "ds/gpu-nri", "--previous", "--tail=40")
+		t.Fatalf("DaemonSet Ready: %v\n%s\n--- gpu-nri's previous log\n%s", err, s.describePlugin(), logs)
+	}
 	require.NoError(t, s.n.waitRegistered(before, 30*time.Second))
 }
 
