@@ -136,9 +136,15 @@ func (s *k8sSuite) waitDevices(t *testing.T, want []string) map[string]resourcev
 // seconds, when > 0). Both are deleted in the cleanup.
 func (s *k8sSuite) claimPod(t *testing.T, ns, name string, count int, cel string, initSleep int) {
 	t.Helper()
+	s.claimPodOf(t, ns, name, draDriver, count, cel, initSleep)
+}
+
+// claimPodOf is claimPod for devices of class.
+func (s *k8sSuite) claimPodOf(t *testing.T, ns, name, class string, count int, cel string, initSleep int) {
+	t.Helper()
 	s.namespace(t, ns)
 	req := resourcev1.DeviceRequest{Name: "gpus", Exactly: &resourcev1.ExactDeviceRequest{
-		DeviceClassName: draDriver, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: int64(count)}}
+		DeviceClassName: class, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: int64(count)}}
 	if cel != "" {
 		req.Exactly.Selectors = []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{Expression: cel}}}
 	}
@@ -250,13 +256,36 @@ func (s *k8sSuite) claimSpecs(t *testing.T) []string {
 // testDRA: gpu-nri as the DRA driver, deployed with overlays/dra.
 func (s *k8sSuite) testDRA(t *testing.T) {
 	s.deployDRA(t)
-	all := []string{"gpu-0", "gpu-1", "gpu-2", "gpu-3"}
+	// The suite's host: GPUs 0-3, and a last GPU with MIG on (its MIG devices are published, not it).
+	var all, gpus []string
+	for _, g := range s.n.host.GPUs {
+		if len(g.MIG) == 0 {
+			gpus = append(gpus, "gpu-"+strconv.Itoa(g.Index))
+		}
+		for _, m := range g.MIG {
+			all = append(all, fmt.Sprintf("mig-%d-gi%d-ci%d", g.Index, m.GI, m.CI))
+		}
+	}
+	all = append(all, gpus...)
+	slices.Sort(all)
+	require.Equal(t, []string{"gpu-0", "gpu-1", "gpu-2", "gpu-3"}, gpus)
 	t.Run("slices", func(t *testing.T) {
 		devs := s.waitDevices(t, all)
 		out, err := s.kubectl("get", "resourceslices", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,DRIVER:.spec.driver,DEVICES:.spec.devices[*].name")
 		require.NoError(t, err)
 		t.Logf("$ kubectl get resourceslices\n%s", out)
 		for i, g := range s.n.host.GPUs {
+			for _, m := range g.MIG {
+				d := devs[fmt.Sprintf("mig-%d-gi%d-ci%d", g.Index, m.GI, m.CI)]
+				a := func(k string) resourcev1.DeviceAttribute { return d.Attributes[resourcev1.QualifiedName(k)] }
+				require.Equal(t, "mig", *a("type").StringValue)
+				require.Equal(t, m.UUID, *a("uuid").StringValue)
+				require.Equal(t, g.UUID, *a("parentUUID").StringValue)
+				require.Equal(t, int64(g.Index), *a("parentIndex").IntValue)
+			}
+			if len(g.MIG) > 0 {
+				continue
+			}
 			d := devs["gpu-"+strconv.Itoa(i)]
 			a := func(k string) resourcev1.DeviceAttribute { return d.Attributes[resourcev1.QualifiedName(k)] }
 			require.Equal(t, "gpu", *a("type").StringValue)
@@ -280,7 +309,7 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 				_ = os.Rename(moved, n3)
 			}
 		})
-		s.waitDevices(t, all[:3])
+		s.waitDevices(t, slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == "gpu-3" }))
 		require.NoError(t, os.Rename(moved, n3))
 		restored = true
 		s.waitDevices(t, all)
@@ -374,5 +403,35 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 			}
 			return nil
 		}), "claim deleted: unprepared, the node clean")
+	})
+
+	t.Run("mig", func(t *testing.T) {
+		s.claimPodOf(t, "dra", "mig", "mig."+draDriver, 1, "", 0)
+		gpusSeen, _ := s.probe(t, "dra", "mig")
+		require.Equal(t, []int{}, gpusSeen, "no whole GPU 0-3")
+		var p corev1.Pod
+		require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", "mig"))
+		var c resourcev1.ResourceClaim
+		require.NoError(t, s.getJSON(&c, "-n", "dra", "get", "resourceclaim", *p.Status.ResourceClaimStatuses[0].ResourceClaimName))
+		require.Len(t, c.Status.Allocation.Devices.Results, 1)
+		dev := c.Status.Allocation.Devices.Results[0].Device
+		var want []string
+		for _, g := range s.n.host.GPUs {
+			for _, m := range g.MIG {
+				if dev == fmt.Sprintf("mig-%d-gi%d-ci%d", g.Index, m.GI, m.CI) {
+					want = []string{"/dev/nvidia" + strconv.Itoa(g.Minor),
+						"/dev/nvidia-caps/nvidia-cap" + strconv.Itoa(m.GICapMinor), "/dev/nvidia-caps/nvidia-cap" + strconv.Itoa(m.CICapMinor)}
+				}
+			}
+		}
+		require.NotEmpty(t, want, "allocated %s is one of the host's MIG devices", dev)
+		sp := s.spec(t, "dra", "mig")
+		var got []string
+		for _, d := range sp.Linux.Devices {
+			if strings.HasPrefix(d.Path, "/dev/nvidia-caps/") || (strings.HasPrefix(d.Path, "/dev/nvidia") && d.Path[len("/dev/nvidia")] >= '0' && d.Path[len("/dev/nvidia")] <= '9') {
+				got = append(got, d.Path)
+			}
+		}
+		require.ElementsMatch(t, want, got, "the MIG device's parent GPU node and its two access nodes, once each")
 	})
 }
