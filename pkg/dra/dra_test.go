@@ -38,7 +38,7 @@ const (
 )
 
 // host is a simulated 4-GPU host, MIG on GPU 1 (2 MIG devices).
-func host(t *testing.T, mig map[int]int) (*simhost.Host, *inventory.Inventory) {
+func host(t testing.TB, mig map[int]int) (*simhost.Host, *inventory.Inventory) {
 	t.Helper()
 	h, err := simhost.Build(simhost.Options{Dir: filepath.Join(t.TempDir(), "host"), GPUs: numGPUs, MIG: mig})
 	require.NoError(t, err)
@@ -142,7 +142,7 @@ type fixture struct {
 	inv         *inventory.Inventory
 }
 
-func (f *fixture) driver(t *testing.T) *dra.Driver {
+func (f *fixture) driver(t testing.TB) *dra.Driver {
 	t.Helper()
 	cfg := config.Default()
 	d, err := dra.New(dra.Options{DriverName: driver, NodeName: node, PluginDir: f.dir, CDISpecDir: f.cdiDir,
@@ -151,7 +151,7 @@ func (f *fixture) driver(t *testing.T) *dra.Driver {
 	return d
 }
 
-func prepare(t *testing.T, d *dra.Driver, c *resourceapi.ResourceClaim) kubeletplugin.PrepareResult {
+func prepare(t testing.TB, d *dra.Driver, c *resourceapi.ResourceClaim) kubeletplugin.PrepareResult {
 	t.Helper()
 	res, err := d.PrepareResourceClaims(context.Background(), []*resourceapi.ResourceClaim{c})
 	require.NoError(t, err)
