@@ -32,6 +32,31 @@ type Config struct {
 	Log Log `json:"log"`
 	// Metrics configures the HTTP endpoint for /metrics, /healthz, /readyz.
 	Metrics Metrics `json:"metrics"`
+	// DRA is the Kubernetes Dynamic Resource Allocation kubelet plugin
+	// (off by default; see docs/dra.md).
+	DRA DRA `json:"dra"`
+}
+
+// DRA configures gpu-nri as a DRA driver (pkg/dra): it publishes the node's
+// GPUs and MIG devices as ResourceSlices and prepares the claims the
+// scheduler allocated from them.
+type DRA struct {
+	// Enabled serves the kubelet plugin from `gpu-nri run` (default false).
+	Enabled bool `json:"enabled"`
+	// DriverName is the DRA driver name (default "gpu.gpu-nri.io").
+	DriverName string `json:"driverName"`
+	// NodeName is the Kubernetes node this plugin serves (default: the
+	// NODE_NAME environment variable, which the DaemonSet sets).
+	NodeName string `json:"nodeName"`
+	// KubeletRegistryDir is the kubelet's plugin registration directory
+	// (default /var/lib/kubelet/plugins_registry).
+	KubeletRegistryDir string `json:"kubeletRegistryDir"`
+	// PluginDir holds the plugin's gRPC socket and its checkpoint of the
+	// prepared claims (default /var/lib/kubelet/plugins/gpu.gpu-nri.io).
+	PluginDir string `json:"pluginDir"`
+	// CDISpecDir is where a prepared claim's names-only CDI spec is written,
+	// one of the runtime's CDI spec directories (default /var/run/cdi).
+	CDISpecDir string `json:"cdiSpecDir"`
 }
 
 // Host is the host view. Paths named "host path" are paths on the host as the
@@ -336,6 +361,8 @@ func Default() *Config {
 		Requirements: Requirements{Unverifiable: "refuse", ComputeNotReady: "refuse"},
 		Policy:       StandalonePolicy(),
 		Log:          Log{Level: "info", Format: "text"},
+		DRA: DRA{DriverName: "gpu.gpu-nri.io", KubeletRegistryDir: "/var/lib/kubelet/plugins_registry",
+			PluginDir: "/var/lib/kubelet/plugins/gpu.gpu-nri.io", CDISpecDir: "/var/run/cdi"},
 	}
 }
 
@@ -447,6 +474,15 @@ func (c *Config) Validate() error {
 			bad(key, "must be an absolute path, got %q", p)
 		}
 	}
+	for key, p := range map[string]string{"dra.kubeletRegistryDir": c.DRA.KubeletRegistryDir,
+		"dra.pluginDir": c.DRA.PluginDir, "dra.cdiSpecDir": c.DRA.CDISpecDir} {
+		if c.DRA.Enabled && !filepath.IsAbs(p) {
+			bad(key, "must be an absolute path when dra.enabled, got %q", p)
+		}
+	}
+	if c.DRA.Enabled && !validDriverName(c.DRA.DriverName) {
+		bad("dra.driverName", "must be a lower-case DNS subdomain with at least one dot (e.g. gpu.gpu-nri.io), got %q", c.DRA.DriverName)
+	}
 	if d := c.Injection.CDIOwnSpecDir; d != "" && !filepath.IsAbs(d) {
 		bad("injection.cdiOwnSpecDir", "must be empty or an absolute path, got %q", d)
 	}
@@ -539,6 +575,26 @@ func (p Policy) problems() []error {
 	}
 	globs("policy.managementNamespaces", p.ManagementNamespaces)
 	return errs
+}
+
+// validDriverName reports whether n is a lower-case DNS subdomain of at
+// most 63 characters with at least two labels (a DRA driver name; it is
+// also the vendor part of the claims' CDI kind).
+func validDriverName(n string) bool {
+	if len(n) == 0 || len(n) > 63 || !strings.Contains(n, ".") {
+		return false
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // View returns where the plugin reads the host path p.

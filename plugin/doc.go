@@ -19,6 +19,10 @@
 // name NRI does not report as requested (CRI-O 1.34 resolves CRI
 // CDIDevices but its NRI v0.9.1 does not pass them on) is refused with
 // ErrCDINameUnseen rather than started without its GPU.
+// With Options.DRA
+// (dra.enabled) a container that names DRA claim devices is decided as an
+// engine.Grant of exactly the claim's devices (pkg/dra), and the DRA
+// ResourceSlices are republished on every inventory change.
 //
 // Guarantees: a container whose request is malformed, refused, or names a
 // device the host does not have fails creation with an error naming the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
+	"github.com/gpu-nri/gpu-nri/pkg/dra"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -36,6 +37,10 @@ type Options struct {
 	// HostOptions say how the host is read for every configuration the
 	// plugin runs (none: the real host, with NVML or nvidia-smi facts).
 	HostOptions []hostsrc.Option
+	// DRA, when set, is the DRA driver whose prepared claims decide the
+	// containers that name claim devices; the watcher republishes its
+	// ResourceSlices on every inventory change.
+	DRA *dra.Driver
 }
 
 // Plugin is the NRI plugin. Create it with New, run it with Run.
@@ -162,7 +167,7 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 	if err := unseenCDIMarkers(in); err != nil {
 		a.Fail(err)
 	} else {
-		a = nriadjust.Decide(st.engine, st.host, in, nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr})
+		a = p.decide(st, pod, ctr, in)
 	}
 	if err := ctx.Err(); err != nil {
 		a = late(in, a, err, time.Since(start))
@@ -174,6 +179,25 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 		return nil, nil, a.Err
 	}
 	return a.Adjustment, nil, nil
+}
+
+// decide answers one container: a container that names DRA claim devices
+// gets exactly those (engine.Grant; its own device requests are ignored),
+// every other one what it asks for.
+func (p *Plugin) decide(st *state, pod *api.PodSandbox, ctr *api.Container, in *request.Input) nriadjust.Answer {
+	o := nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr}
+	if d := p.opts.DRA; d != nil {
+		g, ok, err := d.Grant(pod.GetUid(), in)
+		if err != nil {
+			var a nriadjust.Answer
+			a.Fail(err)
+			return a
+		}
+		if ok {
+			return nriadjust.DecideQuery(st.engine, st.host, engine.Query{Input: in, Grant: g}, o)
+		}
+	}
+	return nriadjust.Decide(st.engine, st.host, in, o)
 }
 
 // audit counts the answer and logs its one audit line (docs/logging.md).
@@ -305,6 +329,7 @@ func (p *Plugin) watchLoop(ctx context.Context) {
 func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 	p.opts.Metrics.SetComputeReady(st.host.Inventory()) // the state's inventory, refreshed or not
 	p.writeOwnSpec(st)
+	p.publishDRA(ctx, st)
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
 		return
@@ -329,8 +354,25 @@ func (p *Plugin) runWatcher(ctx context.Context, st *state) {
 			p.log.WithFields(logrus.Fields{"driver_version": cur.DriverVersion, "previous_driver_version": prev,
 				"gpus": len(cur.GPUs)}).Info("host inventory changed")
 			p.writeOwnSpec(st)
+			p.publishDRA(ctx, st)
 		}
 	})
+}
+
+// publishDRA republishes the DRA driver's ResourceSlices from st's
+// inventory (nothing when DRA is off).
+func (p *Plugin) publishDRA(ctx context.Context, st *state) {
+	d := p.opts.DRA
+	if d == nil {
+		return
+	}
+	inv := st.host.Inventory()
+	if err := d.Publish(ctx, inv); err != nil {
+		p.log.WithError(err).Error("cannot publish the DRA ResourceSlices")
+		return
+	}
+	n := len(dra.Devices(inv))
+	p.log.WithField("devices", n).Info("published the DRA ResourceSlices")
 }
 
 // writeOwnSpec keeps the marker spec of gpu-nri's CDI kind

@@ -94,6 +94,14 @@ type Grant struct {
 	// Capabilities select the driver files (expanded, as
 	// request.ParseCapabilities returns them).
 	Capabilities []inventory.Capability
+	// FromInput applies the container's own settings (Query.Input) to the
+	// granted devices, as for any other request source: capabilities
+	// (NVIDIA_DRIVER_CAPABILITIES, the capabilities annotation) when
+	// Capabilities is empty, NVIDIA_REQUIRE_*, MIG management (with the
+	// policy's managementNamespaces), IMEX channels and feature flags. The
+	// devices the container names itself (NVIDIA_VISIBLE_DEVICES,
+	// annotations, CDI names) are ignored: the grant alone says which.
+	FromInput bool
 }
 
 // Answer is the engine's whole answer to one Query.
@@ -261,7 +269,53 @@ func (e *Engine) grant(in *request.Input, g *Grant) (*request.Request, policy.De
 		src.None = true
 	}
 	req := &request.Request{Sources: []request.SourceRequest{src}, Capabilities: g.Capabilities, CapabilitiesFrom: g.Where}
+	if g.FromInput {
+		own, err := e.ownSettings(in)
+		if err != nil {
+			return nil, policy.Decision{}, err
+		}
+		if len(req.Capabilities) == 0 {
+			req.Capabilities, req.CapabilitiesFrom = own.Capabilities, own.CapabilitiesFrom
+		}
+		req.Requirements, req.DisableRequire = own.Requirements, own.DisableRequire
+		req.MIGConfig, req.MIGMonitor = own.MIGConfig, own.MIGMonitor
+		req.IMEXChannels, req.IMEXAll = own.IMEXChannels, own.IMEXAll
+		req.GDS, req.MOFED, req.NVSwitch, req.GDRCopy = own.GDS, own.MOFED, own.NVSwitch, own.GDRCopy
+		req.Warnings = own.Warnings
+		if err := e.policy.AllowManagement(in, req); err != nil {
+			return nil, policy.Decision{}, err
+		}
+	}
 	return req, policy.Decision{Source: &req.Sources[0], Rule: g.Where}, nil
+}
+
+// ownSettings parses what in says besides its devices: the container's
+// environment with NVIDIA_VISIBLE_DEVICES=none in place of every device
+// source, so request.Parse reads capabilities, requirements, MIG
+// management, IMEX and feature flags exactly as for any container.
+func (e *Engine) ownSettings(in *request.Input) (*request.Request, error) {
+	probe := request.Input{Namespace: in.Namespace, Pod: in.Pod, Container: in.Container,
+		Env: make([]string, 0, len(in.Env)+1), PodAnnotations: map[string]string{}}
+	for _, kv := range in.Env {
+		if k, _, _ := strings.Cut(kv, "="); k != request.EnvVisibleDevices {
+			probe.Env = append(probe.Env, kv)
+		}
+	}
+	probe.Env = append(probe.Env, request.EnvVisibleDevices+"=none")
+	capKey := request.CapabilitiesAnnotation + "." + e.cfg.Injection.AnnotationDomain
+	for k, v := range in.PodAnnotations { // only the capabilities annotation: no device source
+		if strings.HasPrefix(k, capKey) {
+			probe.PodAnnotations[k] = v
+		}
+	}
+	req, err := request.Parse(&probe, e.reqOpts)
+	if err != nil {
+		return nil, err
+	}
+	if req == nil {
+		return nil, fmt.Errorf("gpu-nri: container %s: cannot read its settings for a grant", in.Who())
+	}
+	return req, nil
 }
 
 // lastEnv returns the value of the last KEY=VALUE entry for key in env.

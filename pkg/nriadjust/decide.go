@@ -23,7 +23,13 @@ type Answer struct {
 // edits with o. The daemon's CreateContainer and `gpu-nri explain` both
 // call it, so their adjustments and errors are the same by construction.
 func Decide(eng *engine.Engine, h engine.Host, in *request.Input, o Options) Answer {
-	a := Answer{Answer: eng.Decide(h, engine.Query{Input: in})}
+	return DecideQuery(eng, h, engine.Query{Input: in}, o)
+}
+
+// DecideQuery is Decide for any engine query (a Grant: a DRA claim's
+// devices).
+func DecideQuery(eng *engine.Engine, h engine.Host, q engine.Query, o Options) Answer {
+	a := Answer{Answer: eng.Decide(h, q)}
 	if a.Result != nil {
 		a.Warnings = a.Result.Warnings
 	}

@@ -199,6 +199,7 @@ func testCluster(t *testing.T, n *node) {
 	t.Run("strict", s.testStrict)
 	t.Run("helm", s.testHelm)
 	t.Run("device-plugin", s.testDevicePlugin)
+	t.Run("dra", s.testDRA)
 }
 
 // testConfig is the overlay's config.yaml pointed at the simulated host (host

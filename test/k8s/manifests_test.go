@@ -12,8 +12,11 @@ import (
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -55,6 +58,16 @@ func decodeStrict(t *testing.T, what string, stream []byte) objects {
 			obj = &corev1.ConfigMap{}
 		case "apps/v1 DaemonSet":
 			obj = &appsv1.DaemonSet{}
+		case "rbac.authorization.k8s.io/v1 ClusterRole": // DRA (overlays/dra, dra.enabled)
+			obj = &rbacv1.ClusterRole{}
+		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
+		case "resource.k8s.io/v1 DeviceClass":
+			obj = &resourcev1.DeviceClass{}
+		case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
+			obj = &admissionv1.ValidatingAdmissionPolicy{}
+		case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
+			obj = &admissionv1.ValidatingAdmissionPolicyBinding{}
 		default:
 			t.Fatalf("%s: document %d: unexpected %s %s", what, i, meta.APIVersion, meta.Kind)
 		}

@@ -11,7 +11,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/dra"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/plugin"
 )
@@ -34,7 +39,14 @@ in config/README.md and printed by 'gpu-nri config default'. Main keys:
   injection.defaultCapabilities, injection.cdiSpecDirs      what a container gets
   requirements.disable, requirements.unverifiable           NVIDIA_REQUIRE_* checks
   policy.profile, policy.sources.<source>                   who may ask for which GPU
-  log.level, log.format, metrics.address                    operations`
+  log.level, log.format, metrics.address                    operations
+  dra.enabled, dra.driverName, dra.cdiSpecDir               the Kubernetes DRA kubelet plugin (docs/dra.md)
+
+With dra.enabled the daemon also serves the DRA kubelet plugin: it registers
+with the kubelet (dra.kubeletRegistryDir), publishes the node's GPUs and MIG
+devices as ResourceSlices through the API server (the pod's service account,
+in-cluster configuration; the node is dra.nodeName or NODE_NAME) and prepares
+the ResourceClaims allocated from them.`
 
 func newRunCmd() *cobra.Command {
 	var cfgPath, socket, name, idx, level, format, metricsAddr string
@@ -98,9 +110,37 @@ func runDaemon(cfg *config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	m := metrics.New(version)
-	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, Metrics: m})
+	var p *plugin.Plugin
+	var driver *dra.Driver
+	if cfg.DRA.Enabled {
+		o := dra.OptionsFromConfig(cfg)
+		o.Inventory = func() *inventory.Inventory { return p.Inventory() }
+		o.OnError = func(err error, msg string) { log.WithError(err).Error("dra: " + msg) }
+		d, err := dra.New(o)
+		if err != nil {
+			return err
+		}
+		driver = d
+	}
+	p, err := plugin.New(plugin.Options{Config: cfg, Logger: log, Metrics: m, DRA: driver})
 	if err != nil {
 		return err
+	}
+	if driver != nil {
+		kc, err := rest.InClusterConfig()
+		if err != nil {
+			return fmt.Errorf("dra: %w", err)
+		}
+		kube, err := kubernetes.NewForConfig(kc)
+		if err != nil {
+			return fmt.Errorf("dra: %w", err)
+		}
+		if err := driver.Start(ctx, kube); err != nil {
+			return err
+		}
+		defer driver.Stop()
+		log.WithFields(logrus.Fields{"driver": cfg.DRA.DriverName, "prepared_claims": len(driver.Prepared())}).
+			Info("DRA kubelet plugin registered; ResourceSlices published")
 	}
 	if inv := p.Inventory(); inv != nil {
 		log.WithFields(logrus.Fields{"driver_version": inv.DriverVersion, "gpus": len(inv.GPUs),

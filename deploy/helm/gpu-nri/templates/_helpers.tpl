@@ -48,5 +48,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- $owned := dict "host" (dict "root" "/host") "plugin" (dict "socket" "/var/run/nri/nri.sock") "injection" (dict "hookPath" (printf "%s/gpu-nri" (trimSuffix "/" .Values.hookDir))) "metrics" (dict "address" (printf ":%d" (int .Values.metricsPort))) -}}
 {{- $cfg = mergeOverwrite $cfg $owned -}}
+{{- if .Values.dra.enabled -}}
+{{- $kubelet := trimSuffix "/" .Values.dra.kubeletDir -}}
+{{- $dra := dict "dra" (dict "enabled" true "driverName" .Values.dra.driverName "kubeletRegistryDir" (printf "%s/plugins_registry" $kubelet) "pluginDir" (printf "%s/plugins/%s" $kubelet .Values.dra.driverName) "cdiSpecDir" "/var/run/cdi") -}}
+{{- $cfg = mergeOverwrite $cfg $dra -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}

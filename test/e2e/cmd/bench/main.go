@@ -25,7 +25,8 @@
 // (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
 // before the rounds, default 180), BENCH_COUNTS=0. The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
-// or another build ran (compilers, go, other containerds); a scratch file is
+// as the rounds began or another build ran during them (compilers, go, other
+// containerds, test beds); a scratch file is
 // written anyway, marked "NOT A MEASUREMENT".
 package main
 
@@ -91,18 +92,19 @@ func (b *bench) variants() []variant {
 
 // bench is one run's state.
 type bench struct {
-	env     *harness.Env
-	nv      *nvidia
-	plugin  *harness.Plugin
-	current string // registered block
-	rounds  int
-	pass    int
-	fail    []string
-	samples map[string][][2]time.Duration // key -> (runp, create+start)
-	busy    []string                      // why this run is not a measurement (besides the load)
-	maxLoad float64                       // highest 1-minute load average seen
-	load    [2]string                     // load average before and after the rounds
-	counts  map[string]*counts
+	env       *harness.Env
+	nv        *nvidia
+	plugin    *harness.Plugin
+	current   string // registered block
+	rounds    int
+	pass      int
+	fail      []string
+	samples   map[string][][2]time.Duration // key -> (runp, create+start)
+	busy      []string                      // why this run is not a measurement (besides the load)
+	maxLoad   float64                       // highest 1-minute load average seen
+	startLoad float64                       // 1-minute load average when the rounds began
+	load      [2]string                     // load average before and after the rounds
+	counts    map[string]*counts
 }
 
 func run() error {
@@ -176,6 +178,7 @@ func run() error {
 
 	b.settle(settle)
 	b.load[0] = loadavg()
+	b.startLoad = load1()
 	b.checkBusy()
 	fmt.Printf("== %d interleaved rounds (load %s)\n", rounds, b.load[0])
 	t0 := time.Now()
@@ -427,13 +430,17 @@ func (b *bench) checkBusy() {
 	}
 }
 
-// notMeasured: the 1-minute load average went over 1.0 or something else ran.
-func (b *bench) notMeasured() bool { return b.maxLoad > 1.0 || len(b.busy) > 0 }
+// notMeasured: the 1-minute load average was over 1.0 when the rounds
+// began, or something else ran during them. The load during the rounds is
+// recorded, not judged: on a 2-CPU machine the bench's own containers keep
+// about one CPU busy, so its own 1-minute load reaches 1.0-1.6 with nothing
+// else running; other work is caught by checkBusy's process scan.
+func (b *bench) notMeasured() bool { return b.startLoad > 1.0 || len(b.busy) > 0 }
 
 func (b *bench) busyReason() string {
 	r := b.busy
-	if b.maxLoad > 1.0 {
-		r = append([]string{fmt.Sprintf("1-minute load average up to %.2f > 1.0", b.maxLoad)}, r...)
+	if b.startLoad > 1.0 {
+		r = append([]string{fmt.Sprintf("1-minute load average %.2f > 1.0 when the rounds began", b.startLoad)}, r...)
 	}
 	return strings.Join(r, "; ")
 }
