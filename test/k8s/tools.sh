@@ -85,7 +85,8 @@ deviceplugin() { # NVIDIA's k8s-device-plugin: the module proxy refuses its vers
   if [ ! -x "$h/nvidia-cdi-hook" ]; then
     echo "building NVIDIA's nvidia-cdi-hook $CDIHOOK_VER into $h" >&2
     mkdir -p "$h"
-    GOBIN=$h CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook@$CDIHOOK_VER >&2
+    # cgo: its go-nvml dependency has no pure-Go build.
+    GOBIN=$h CGO_ENABLED=1 go install -trimpath -ldflags "-s -w" github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook@$CDIHOOK_VER >&2
   fi
   ln -sf "$h/nvidia-cdi-hook" "$T/bin/"
 }
