@@ -297,9 +297,10 @@ func Install(binary string, opts ...Option) (*Result, error) {
 	if cfg == nil {
 		if existing, err := os.ReadFile(o.full(ConfigPath)); err == nil {
 			cfg, keepConfig = existing, true
-			// The untouched default of an installation without the hook
-			// binary moves to the hook binary now that there is one.
-			if res.HookPath != binPath && old != nil && old.hasSum(ConfigPath, sum(existing)) && bytes.Equal(existing, hostConfig(binPath)) {
+			// An untouched default (as installed, naming gpu-nri or
+			// gpu-nri-hook) follows whether there is a hook binary now.
+			untouched := old != nil && old.hasSum(ConfigPath, sum(existing))
+			if untouched && (bytes.Equal(existing, hostConfig(binPath)) || bytes.Equal(existing, hostConfig(filepath.Join(o.binDir, HookName)))) {
 				cfg = hostConfig(res.HookPath)
 			}
 		} else {

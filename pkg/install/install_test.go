@@ -372,6 +372,18 @@ func TestInstallAddsHookBinary(t *testing.T) {
 	if !r.Binary || !r.Config {
 		t.Errorf("flags binary=%v config=%v (%q)", r.Binary, r.Config, actions(r))
 	}
+	// installing without the hook binary again: the untouched default
+	// names gpu-nri again, and the hook binary is removed
+	r, err = Install(bin, WithRoot(root), WithMode(PreRegistered))
+	must(err)
+	if data, _ := os.ReadFile(filepath.Join(root, ConfigPath)); !bytes.Contains(data, []byte("hookPath: /usr/local/bin/gpu-nri\n")) {
+		t.Errorf("config after dropping the hook binary:\n%s\n(changes %q)", data, actions(r))
+	}
+	if _, ok := tree(t, root)["/usr/local/bin/gpu-nri-hook"]; ok {
+		t.Errorf("gpu-nri-hook left after installing without it (%q)", actions(r))
+	}
+	_, err = Install(bin, WithRoot(root), WithMode(PreRegistered), WithHookBinary(fakeHook(t, "h1")))
+	must(err)
 	// an edited config is kept as it is
 	edited := []byte("log:\n  level: debug\n")
 	must(os.WriteFile(filepath.Join(root, ConfigPath), edited, 0o644))
