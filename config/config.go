@@ -198,7 +198,8 @@ type Injection struct {
 	// through LD_LIBRARY_PATH, which gpu-nri then prepends).
 	HooklessLayout hookproto.Layout `json:"hooklessLayout"`
 	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
-	// a createContainer hook (default "/usr/local/bin/gpu-nri").
+	// a createContainer hook (default "/usr/local/bin/gpu-nri-hook", the hook-only
+	// binary; the full gpu-nri binary takes the same argv but starts slower).
 	HookPath string `json:"hookPath"`
 	// LdconfigPath is the HOST path of the ldconfig the hook runs (default
 	// "/sbin/ldconfig"; a path under DriverRoot is resolved there).
@@ -347,7 +348,7 @@ func Default() *Config {
 			SupportedCapabilities:         strs(all[:]...),
 			Loader:                        LoaderHook,
 			HooklessLayout:                "auto",
-			HookPath:                      "/usr/local/bin/gpu-nri",
+			HookPath:                      "/usr/local/bin/gpu-nri-hook",
 			LdconfigPath:                  "/sbin/ldconfig",
 			HookTimeout:                   10,
 			DisableDeviceNodeModification: true,

@@ -554,7 +554,10 @@ func (d *doctor) hook() {
 	inj := d.cfg.Injection
 	if inj.Loader == config.LoaderHook {
 		d.executable("hook", inj.HookPath, "injection.hookPath",
-			fmt.Sprintf("install the binary there (gpu-nri install, or cp gpu-nri %s), or set injection.hookPath to where it is on the host", inj.HookPath))
+			fmt.Sprintf("install the hook binary there (gpu-nri install, or cp gpu-nri-hook %s), or set injection.hookPath to where it is on the host", inj.HookPath))
+		if filepath.Base(inj.HookPath) == "gpu-nri" {
+			d.add("hook", Info, "", "injection.hookPath %s is the full gpu-nri binary: the hook-only gpu-nri-hook takes the same argv and starts several times faster on every hooked container start (gpu-nri install puts it at %s)", inj.HookPath, filepath.Join(filepath.Dir(inj.HookPath), "gpu-nri-hook"))
+		}
 		d.executable("hook", inj.LdconfigPath, "injection.ldconfigPath", "install glibc's ldconfig there, or set injection.ldconfigPath")
 	} else {
 		d.add("hook", OK, "", "injection.loader is hookless: no hook binary needed")

@@ -93,7 +93,7 @@ func newNode(t *testing.T, so simhost.Options) *node {
 		}
 	}()
 
-	hookPath := filepath.Join(dir, "bin", "gpu-nri")
+	hookPath := filepath.Join(dir, "bin", "gpu-nri-hook")
 	require.NoError(t, os.MkdirAll(filepath.Dir(hookPath), 0o755))
 	require.NoError(t, os.WriteFile(hookPath, []byte("#!/bin/sh\n"), 0o755))
 
@@ -278,6 +278,13 @@ func TestFindings(t *testing.T) {
 		{name: "hook binary missing", containerd: healthyV3,
 			mutate: func(t *testing.T, n *node) { n.cfg.Injection.HookPath = "/nonexistent/gpu-nri" },
 			check:  "hook", sev: doctor.Fail, substr: "/nonexistent/gpu-nri", fix: "gpu-nri install"},
+		{name: "hook path names the full gpu-nri binary", containerd: healthyV3,
+			mutate: func(t *testing.T, n *node) {
+				full := filepath.Join(n.dir, "bin", "gpu-nri")
+				require.NoError(t, os.WriteFile(full, []byte("#!/bin/sh\n"), 0o755))
+				n.cfg.Injection.HookPath = full
+			},
+			check: "hook", sev: doctor.Info, substr: "is the full gpu-nri binary: the hook-only gpu-nri-hook takes the same argv"},
 		{name: "hook not executable", containerd: healthyV3,
 			mutate: func(t *testing.T, n *node) { require.NoError(t, os.Chmod(n.cfg.Injection.HookPath, 0o644)) },
 			check:  "hook", sev: doctor.Fail, substr: "not executable", fix: "chmod 755"},
@@ -516,4 +523,12 @@ func TestContainerdImportsUnderHostRoot(t *testing.T) {
 		"containerd config /etc/containerd/config.toml (imports /etc/containerd/conf.d/20-gpu-nri-required.toml, /etc/containerd/conf.d/30-off.toml), version 3"), r.Text())
 	require.True(t, find(r, "validator", doctor.OK, `requires plugin "gpu-nri"`), r.Text())
 	require.True(t, find(r, "nri", doctor.Fail, "NRI is disabled in /etc/containerd/conf.d/30-off.toml"), r.Text())
+}
+
+func TestHookBinaryNoNoteForGPUNRIHook(t *testing.T) {
+	n := newNode(t, simhost.Options{GPUs: 1})
+	n.write(t, n.containerd, healthyV3)
+	r := n.run(t)
+	require.True(t, find(r, "hook", doctor.OK, "gpu-nri-hook is present and executable"), r.Text())
+	require.False(t, find(r, "hook", doctor.Info, "full gpu-nri binary"), "no note when hookPath names gpu-nri-hook:\n%s", r.Text())
 }

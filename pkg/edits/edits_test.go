@@ -68,7 +68,7 @@ func TestBuildComputeUtility(t *testing.T) {
 	require.Equal(t, []string{"NVIDIA_VISIBLE_DEVICES=void"}, e.Env)
 	require.Len(t, e.Hooks, 1)
 	require.Equal(t, "createContainer", e.Hooks[0].HookName)
-	require.Equal(t, "/usr/local/bin/gpu-nri", e.Hooks[0].Path)
+	require.Equal(t, "/usr/local/bin/gpu-nri-hook", e.Hooks[0].Path)
 	require.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, e.Hooks[0].Env)
 	o, err := hookproto.ParseArgs(e.Hooks[0].Args[2:])
 	require.NoError(t, err)

@@ -17,8 +17,12 @@
 // directories it created when they are empty. Installing in a new mode
 // removes the previous mode's files the same way.
 //
-// Mode "hook" only places the binary (the Kubernetes init container uses it
-// to install the hook binary on the host); it keeps no record.
+// Given the hook-only gpu-nri-hook binary (WithHookBinary), Install puts it
+// beside gpu-nri and the default configuration's injection.hookPath names
+// it; without it, hookPath names gpu-nri itself and Result.Notes says so.
+//
+// Mode "hook" only places the binaries (the Kubernetes init container uses
+// it to install the hook binary on the host); it keeps no record.
 //
 // The package neither starts nor stops services and never talks to systemd
 // or the runtime: the command does that. It does not log; Result lists every

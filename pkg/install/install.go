@@ -27,7 +27,8 @@ const (
 	External Mode = "external"
 	// PreRegistered installs the runtime's plugin layout: the runtime starts gpu-nri itself.
 	PreRegistered Mode = "pre-registered"
-	// Hook installs only the binary (for the Kubernetes init container); nothing is recorded.
+	// Hook installs only the binary and the hook binary (for the Kubernetes
+	// init container); nothing is recorded.
 	Hook Mode = "hook"
 )
 
@@ -39,7 +40,12 @@ const (
 	PluginDir       = "/opt/nri/plugins"
 	PluginConfigDir = "/etc/nri/conf.d"
 	ManifestPath    = "/var/lib/gpu-nri/install.json"
-	defaultHookPath = "/usr/local/bin/gpu-nri"
+	// HookName is the file name of the hook-only binary in the bin dir.
+	HookName = "gpu-nri-hook"
+	// defaultBinPath is the binary's path in deploy.SystemdUnit.
+	defaultBinPath = "/usr/local/bin/gpu-nri"
+	// hostConfigHookLine is the hookPath line of deploy.HostConfig.
+	hostConfigHookLine = "hookPath: /usr/local/bin/gpu-nri-hook\n"
 )
 
 // options say what to install where.
@@ -50,6 +56,8 @@ type options struct {
 	mode Mode
 	// binary is the gpu-nri binary to install (Install's argument).
 	binary string
+	// hookBinary is the gpu-nri-hook binary to install beside it ("": none).
+	hookBinary string
 	// config is the configuration to install. When nil, an existing
 	// configuration file is kept, and deploy.HostConfig is installed where
 	// none exists.
@@ -135,6 +143,20 @@ func WithBinDir(dir string) Option {
 	}
 }
 
+// WithHookBinary installs the hook-only gpu-nri-hook binary at path as
+// <binDir>/gpu-nri-hook, and the default configuration's hookPath names it.
+// Without it, hookPath names the gpu-nri binary itself (it starts several
+// times slower; see docs/hook.md) and Result.Notes says so.
+func WithHookBinary(path string) Option {
+	return func(o *options) error {
+		if path == "" {
+			return errors.New("install: WithHookBinary: no path")
+		}
+		o.hookBinary = path
+		return nil
+	}
+}
+
 // WithDryRun computes the changes without making them when dry is true.
 func WithDryRun(dry bool) Option {
 	return func(o *options) error {
@@ -191,6 +213,12 @@ type Result struct {
 	// configuration file (config.yaml or the conf.d file) was created or
 	// updated: the command restarts services accordingly.
 	Unit, Binary, Config bool
+	// HookPath is the host path of the binary the default configuration
+	// names as the hook: <binDir>/gpu-nri-hook, or <binDir>/gpu-nri when no
+	// hook binary was given.
+	HookPath string
+	// Notes are things the caller should tell the user.
+	Notes []string
 }
 
 // Changed says whether anything was (or would be) created, updated or removed.
@@ -242,7 +270,17 @@ func Install(binary string, opts ...Option) (*Result, error) {
 	}
 	binPath := filepath.Join(o.binDir, "gpu-nri")
 	want := []file{{path: binPath, content: bin, mode: 0o755, kind: "binary"}}
-	res := &Result{}
+	res := &Result{HookPath: binPath}
+	if o.hookBinary != "" {
+		hook, err := os.ReadFile(o.hookBinary)
+		if err != nil {
+			return nil, fmt.Errorf("install: reading the hook binary: %w", err)
+		}
+		res.HookPath = filepath.Join(o.binDir, HookName)
+		want = append(want, file{path: res.HookPath, content: hook, mode: 0o755, kind: "binary"})
+	} else {
+		res.Notes = append(res.Notes, fmt.Sprintf("no %s binary given: the default injection.hookPath is %s, the full gpu-nri binary, which starts several times slower as the createContainer hook (see docs/hook.md)", HookName, binPath))
+	}
 	if o.mode == Hook {
 		if err := o.apply(res, want, nil); err != nil {
 			return res, err
@@ -259,8 +297,14 @@ func Install(binary string, opts ...Option) (*Result, error) {
 	if cfg == nil {
 		if existing, err := os.ReadFile(o.full(ConfigPath)); err == nil {
 			cfg, keepConfig = existing, true
+			// An untouched default (as installed, naming gpu-nri or
+			// gpu-nri-hook) follows whether there is a hook binary now.
+			untouched := old != nil && old.hasSum(ConfigPath, sum(existing))
+			if untouched && (bytes.Equal(existing, hostConfig(binPath)) || bytes.Equal(existing, hostConfig(filepath.Join(o.binDir, HookName)))) {
+				cfg = hostConfig(res.HookPath)
+			}
 		} else {
-			cfg = bytes.ReplaceAll(deploy.HostConfig, []byte(defaultHookPath), []byte(binPath))
+			cfg = hostConfig(res.HookPath)
 		}
 	}
 	if _, err := config.Parse(cfg); err != nil {
@@ -273,7 +317,7 @@ func Install(binary string, opts ...Option) (*Result, error) {
 	}
 	switch o.mode {
 	case External:
-		unit := bytes.ReplaceAll(deploy.SystemdUnit, []byte(defaultHookPath), []byte(binPath))
+		unit := bytes.ReplaceAll(deploy.SystemdUnit, []byte(defaultBinPath), []byte(binPath))
 		want = append(want, file{path: UnitPath, content: unit, mode: 0o644, kind: "unit"})
 	case PreRegistered:
 		name := o.index + "-gpu-nri"
@@ -549,6 +593,21 @@ func (o *options) readManifest() (*manifest, error) {
 		}
 	}
 	return m, nil
+}
+
+// hasSum says whether the manifest records hostPath with the SHA-256 sum.
+func (m *manifest) hasSum(hostPath, sum string) bool {
+	for _, e := range m.Files {
+		if e.Path == hostPath && e.SHA256 == sum {
+			return true
+		}
+	}
+	return false
+}
+
+// hostConfig is deploy.HostConfig with injection.hookPath set to hookPath.
+func hostConfig(hookPath string) []byte {
+	return bytes.Replace(deploy.HostConfig, []byte(hostConfigHookLine), []byte("hookPath: "+hookPath+"\n"), 1)
 }
 
 func (m *manifest) has(hostPath string) bool {

@@ -57,7 +57,17 @@ func keys(m map[string]string) []string {
 
 func fakeBinary(t *testing.T, content string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "gpu-nri")
+	return fakeFile(t, "gpu-nri", content)
+}
+
+func fakeHook(t *testing.T, content string) string {
+	t.Helper()
+	return fakeFile(t, "gpu-nri-hook", content)
+}
+
+func fakeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +89,14 @@ func TestInstallModes(t *testing.T) {
 		index string
 		files []string
 	}{
-		{"external", External, "", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/etc/systemd/system/gpu-nri.service", "/var/lib/gpu-nri/install.json"}},
-		{"pre-registered", PreRegistered, "", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/10-gpu-nri", "/etc/nri/conf.d/10-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
-		{"pre-registered index 42", PreRegistered, "42", []string{"/usr/local/bin/gpu-nri", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/42-gpu-nri", "/etc/nri/conf.d/42-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
+		{"external", External, "", []string{"/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri-hook", "/etc/gpu-nri/config.yaml", "/etc/systemd/system/gpu-nri.service", "/var/lib/gpu-nri/install.json"}},
+		{"pre-registered", PreRegistered, "", []string{"/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri-hook", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/10-gpu-nri", "/etc/nri/conf.d/10-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
+		{"pre-registered index 42", PreRegistered, "42", []string{"/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri-hook", "/etc/gpu-nri/config.yaml", "/opt/nri/plugins/42-gpu-nri", "/etc/nri/conf.d/42-gpu-nri.conf", "/var/lib/gpu-nri/install.json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			bin := fakeBinary(t, "#!binary v1")
-			o := []Option{WithRoot(root), WithMode(tc.mode)}
+			o := []Option{WithRoot(root), WithMode(tc.mode), WithHookBinary(fakeHook(t, "#!hook v1"))}
 			if tc.index != "" {
 				o = append(o, WithIndex(tc.index))
 			}
@@ -118,10 +128,16 @@ func TestInstallModes(t *testing.T) {
 					t.Errorf("%s not installed (tree: %v)", f, keys(got))
 				}
 			}
-			for _, f := range []string{"/usr/local/bin/gpu-nri"} {
+			for _, f := range []string{"/usr/local/bin/gpu-nri", "/usr/local/bin/gpu-nri-hook"} {
 				if got[f] != "f -rwxr-xr-x" {
 					t.Errorf("%s mode = %s", f, got[f])
 				}
+			}
+			if h, _ := os.ReadFile(filepath.Join(root, "usr/local/bin/gpu-nri-hook")); string(h) != "#!hook v1" {
+				t.Errorf("hook binary = %q", h)
+			}
+			if r.HookPath != "/usr/local/bin/gpu-nri-hook" || len(r.Notes) != 0 {
+				t.Errorf("hook path %s, notes %q", r.HookPath, r.Notes)
 			}
 			if !r.Binary || !r.Config || r.Unit != (tc.mode == External) {
 				t.Errorf("result flags binary=%v config=%v unit=%v", r.Binary, r.Config, r.Unit)
@@ -295,6 +311,93 @@ func TestInstallConfigAndBinDir(t *testing.T) {
 	if c.Injection.HookPath != "/opt/gpu-nri/bin/gpu-nri" {
 		t.Errorf("hookPath = %s", c.Injection.HookPath)
 	}
+
+	// with the hook binary, the default config names it in --bin-dir
+	root3 := t.TempDir()
+	if _, err := Install(bin, WithRoot(root3), WithBinDir("/opt/gpu-nri/bin"), WithHookBinary(fakeHook(t, "h"))); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(filepath.Join(root3, ConfigPath))
+	if c, err = config.Parse(data); err != nil {
+		t.Fatal(err)
+	}
+	if c.Injection.HookPath != "/opt/gpu-nri/bin/gpu-nri-hook" {
+		t.Errorf("hookPath with the hook binary = %s", c.Injection.HookPath)
+	}
+}
+
+func TestInstallWithoutHookBinary(t *testing.T) {
+	root := t.TempDir()
+	r, err := Install(fakeBinary(t, "v1"), WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tree(t, root)["/usr/local/bin/gpu-nri-hook"]; ok {
+		t.Error("gpu-nri-hook installed without a hook binary")
+	}
+	data, _ := os.ReadFile(filepath.Join(root, ConfigPath))
+	c, err := config.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Injection.HookPath != "/usr/local/bin/gpu-nri" || r.HookPath != "/usr/local/bin/gpu-nri" {
+		t.Errorf("hookPath = %s, result %s; want the gpu-nri binary", c.Injection.HookPath, r.HookPath)
+	}
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "no gpu-nri-hook binary given") || !strings.Contains(r.Notes[0], "/usr/local/bin/gpu-nri") {
+		t.Errorf("notes = %q", r.Notes)
+	}
+}
+
+func TestInstallAddsHookBinary(t *testing.T) {
+	root := t.TempDir()
+	bin := fakeBinary(t, "v1")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// an installation from before the hook binary: its untouched default
+	// config moves to gpu-nri-hook, in config.yaml and in conf.d
+	_, err := Install(bin, WithRoot(root), WithMode(PreRegistered))
+	must(err)
+	r, err := Install(bin, WithRoot(root), WithMode(PreRegistered), WithHookBinary(fakeHook(t, "h1")))
+	must(err)
+	for _, p := range []string{ConfigPath, PluginConfigDir + "/10-gpu-nri.conf"} {
+		data, _ := os.ReadFile(filepath.Join(root, p))
+		if !bytes.Equal(data, deploy.HostConfig) {
+			t.Errorf("%s after adding the hook binary:\n%s\n(changes %q)", p, data, actions(r))
+		}
+	}
+	if !r.Binary || !r.Config {
+		t.Errorf("flags binary=%v config=%v (%q)", r.Binary, r.Config, actions(r))
+	}
+	// installing without the hook binary again: the untouched default
+	// names gpu-nri again, and the hook binary is removed
+	r, err = Install(bin, WithRoot(root), WithMode(PreRegistered))
+	must(err)
+	if data, _ := os.ReadFile(filepath.Join(root, ConfigPath)); !bytes.Contains(data, []byte("hookPath: /usr/local/bin/gpu-nri\n")) {
+		t.Errorf("config after dropping the hook binary:\n%s\n(changes %q)", data, actions(r))
+	}
+	if _, ok := tree(t, root)["/usr/local/bin/gpu-nri-hook"]; ok {
+		t.Errorf("gpu-nri-hook left after installing without it (%q)", actions(r))
+	}
+	_, err = Install(bin, WithRoot(root), WithMode(PreRegistered), WithHookBinary(fakeHook(t, "h1")))
+	must(err)
+	// an edited config is kept as it is
+	edited := []byte("log:\n  level: debug\n")
+	must(os.WriteFile(filepath.Join(root, ConfigPath), edited, 0o644))
+	r, err = Install(bin, WithRoot(root), WithMode(PreRegistered), WithHookBinary(fakeHook(t, "h2")))
+	must(err)
+	if data, _ := os.ReadFile(filepath.Join(root, ConfigPath)); !bytes.Equal(data, edited) {
+		t.Errorf("edited config replaced: %q (%q)", data, actions(r))
+	}
+	// uninstall removes the hook binary with the rest
+	r, err = Uninstall(WithRoot(root))
+	must(err)
+	if left := tree(t, root); len(left) != 0 {
+		t.Errorf("uninstall left %v (%q)", keys(left), actions(r))
+	}
 }
 
 func TestInstallHookMode(t *testing.T) {
@@ -307,6 +410,15 @@ func TestInstallHookMode(t *testing.T) {
 	}
 	if got := keys(tree(t, root)); strings.Join(got, " ") != "/opt /opt/gpu-nri /opt/gpu-nri/bin /opt/gpu-nri/bin/gpu-nri" {
 		t.Errorf("hook mode installed %v (%q)", got, actions(r))
+	}
+	// with the hook binary (the init container): both binaries, nothing else
+	o = append(o, WithHookBinary(fakeHook(t, "h1")))
+	r, err = Install(bin, o...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(tree(t, root)); strings.Join(got, " ") != "/opt /opt/gpu-nri /opt/gpu-nri/bin /opt/gpu-nri/bin/gpu-nri /opt/gpu-nri/bin/gpu-nri-hook" {
+		t.Errorf("hook mode with the hook binary installed %v (%q)", got, actions(r))
 	}
 	r, err = Install(bin, o...)
 	if err != nil || r.Changed() {
@@ -328,6 +440,8 @@ func TestInstallErrors(t *testing.T) {
 		{"relative bin dir", bin, []Option{WithBinDir("bin")}, "absolute"},
 		{"no binary", "", nil, "no binary"},
 		{"missing binary", "/nonexistent/gpu-nri", nil, "reading the binary"},
+		{"missing hook binary", bin, []Option{WithHookBinary("/nonexistent/gpu-nri-hook")}, "reading the hook binary"},
+		{"empty hook binary", bin, []Option{WithHookBinary("")}, "WithHookBinary: no path"},
 		{"invalid config", bin, []Option{WithConfig([]byte("log:\n  format: xml\n"))}, "log.format"},
 		{"unknown config key", bin, []Option{WithConfig([]byte("nope: 1\n"))}, "not valid"},
 		{"nil config", bin, []Option{WithConfig(nil)}, "no configuration"},
@@ -361,9 +475,12 @@ func TestShippedHostFilesParse(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
-		if c.Injection.HookPath != "/usr/local/bin/gpu-nri" || c.Host.Root != "/" {
+		if c.Injection.HookPath != "/usr/local/bin/gpu-nri-hook" || c.Host.Root != "/" {
 			t.Errorf("%s: hookPath %s root %s", p, c.Injection.HookPath, c.Host.Root)
 		}
+	}
+	if !bytes.Contains(deploy.HostConfig, []byte("\n  "+hostConfigHookLine)) {
+		t.Errorf("deploy/host/config.yaml has no line %q: update install's substitution", hostConfigHookLine)
 	}
 	if !strings.Contains(string(deploy.SystemdUnit), "ExecStart=/usr/local/bin/gpu-nri run --config /etc/gpu-nri/config.yaml") {
 		t.Error("unit ExecStart changed: update install's substitutions")

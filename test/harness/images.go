@@ -151,10 +151,12 @@ func StandardImages(in ImageInputs) ([]Image, error) {
 }
 
 // GPUNRIImage is deploy/image/Dockerfile's content without a Docker engine:
-// the binary at /usr/local/bin/gpu-nri, its entrypoint, command, user and
-// labels (test/image checks it against the image the Dockerfile builds).
-func GPUNRIImage(dir, name, bin string) (Image, error) {
-	r := NewRootFS(dir).Mkdir("/usr/local/bin", "/etc/gpu-nri", "/tmp").Copy(bin, "/usr/local/bin/gpu-nri", 0o755)
+// the binary at /usr/local/bin/gpu-nri, the hook binary hook at
+// /usr/local/bin/gpu-nri-hook, its entrypoint, command, user and labels
+// (test/image checks it against the image the Dockerfile builds).
+func GPUNRIImage(dir, name, bin, hook string) (Image, error) {
+	r := NewRootFS(dir).Mkdir("/usr/local/bin", "/etc/gpu-nri", "/tmp").Copy(bin, "/usr/local/bin/gpu-nri", 0o755).
+		Copy(hook, "/usr/local/bin/gpu-nri-hook", 0o755)
 	if err := r.Err(); err != nil {
 		return Image{}, err
 	}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/image/run.sh (`make test-image`): build deploy/image/Dockerfile itself with Podman, offline,
-# and check the image: the static binary runs in a base without libc, the entrypoint, command,
+# and check the image: the static binaries (gpu-nri and the hook's gpu-nri-hook) run in a base
+# without libc, the entrypoint, command,
 # user and labels are what the Kubernetes manifests and test/k8s's hand-made image assume.
 #
 # The machine reaches no registry, so the Dockerfile's two base images are local stand-ins made
@@ -87,7 +88,8 @@ check_eq "entrypoint, command and user" '["/usr/local/bin/gpu-nri"] ["run","--co
 # test/k8s runs the image harness.GPUNRIImage makes without a Docker engine: it must be the same where it counts.
 mkdir -p "$W/build"
 if (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$W/gpu-nri" ./plugin/cmd/gpu-nri) &&
-  (cd "$REPO" && go run ./test/harness/cmd/gpunri-image -bin "$W/gpu-nri" -name "$HANDMADE" -out "$W/handmade.tar") && podman load -q -i "$W/handmade.tar" >/dev/null; then
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$W/gpu-nri-hook" ./plugin/cmd/gpu-nri-hook) &&
+  (cd "$REPO" && go run ./test/harness/cmd/gpunri-image -bin "$W/gpu-nri" -hook "$W/gpu-nri-hook" -name "$HANDMADE" -out "$W/handmade.tar") && podman load -q -i "$W/handmade.tar" >/dev/null; then
   for f in '{{json .Config.Entrypoint}}' '{{json .Config.Cmd}}' '{{.Config.User}}' '{{index .Config.Labels "org.opencontainers.image.source"}}'; do
     check_eq "test/k8s's hand-made image has the same $f" "$(podman image inspect --format "$f" "$IMG")" "$(podman image inspect --format "$f" "$HANDMADE")"
   done
@@ -103,10 +105,20 @@ check "the binary runs in a base without libc (static) and carries the build's v
 check "... and commit" "commit: $COMMIT" "$out"
 out=$("${RUN[@]}" "$IMG" config default 2>&1)
 check "gpu-nri config default runs in the image" "plugin:" "$out"
+# The init container installs /usr/local/bin/gpu-nri-hook as injection.hookPath: it must be there,
+# static, and answer as the hook (no state on stdin: a clear error naming the hook, exit 1).
+out=$("${RUN[@]}" --entrypoint /usr/local/bin/gpu-nri-hook "$IMG" 2>&1); rc=$?
+check "gpu-nri-hook runs in a base without libc (static): usage without 'hook'" "usage: gpu-nri-hook hook" "$out"
+check_eq "... and exits 2" 2 "$rc"
+out=$("${RUN[@]}" --entrypoint /usr/local/bin/gpu-nri-hook "$IMG" hook </dev/null 2>&1); rc=$?
+check "gpu-nri-hook hook with no container state fails naming what is wrong" "hook: parse container state" "$out"
+[ "$rc" != 0 ] && ok "... with a non-zero exit ($rc)" || bad "gpu-nri-hook hook with no state exited 0"
+out=$("${RUN[@]}" --entrypoint /usr/local/bin/gpu-nri "$IMG" install --mode hook --root /tmp --bin-dir /opt/gpu-nri/bin 2>&1)
+check "the init container's install (--mode hook) installs gpu-nri-hook from beside the binary" "create /tmp/opt/gpu-nri/bin/gpu-nri-hook" "$out"
 size=$(podman image inspect --format '{{.Size}}' "$IMG")
-bin=$(stat -c %s "$W/gpu-nri")
-log "image $((size / 1024)) KiB, binary $((bin / 1024)) KiB"
-if [ "$size" -lt $((bin + 1024 * 1024)) ]; then ok "the image is the binary and the base, nothing of the build context (.dockerignore)"
-else bad "the image is $size bytes for a $bin-byte binary: something else got in"; podman history "$IMG"; fi
+bin=$(stat -c %s "$W/gpu-nri") hook=$(stat -c %s "$W/gpu-nri-hook")
+log "image $((size / 1024)) KiB, binary $((bin / 1024)) KiB, hook binary $((hook / 1024)) KiB"
+if [ "$size" -lt $((bin + hook + 1024 * 1024)) ]; then ok "the image is the two binaries and the base, nothing of the build context (.dockerignore)"
+else bad "the image is $size bytes for $bin + $hook bytes of binaries: something else got in"; podman history "$IMG"; fi
 
 summary

@@ -231,7 +231,33 @@ func (s *k8sSuite) testConfig(overlay string) ([]byte, error) {
 	return yaml.Marshal(cfg)
 }
 
-func (s *k8sSuite) hookBin() string { return filepath.Join(s.n.dir, "hookbin", "gpu-nri") }
+// hookBin is the host path of the hook binary the init container installs
+// (injection.hookPath); fullBin is the gpu-nri it installs beside it.
+func (s *k8sSuite) hookBin() string { return filepath.Join(s.n.dir, "hookbin", "gpu-nri-hook") }
+
+func (s *k8sSuite) fullBin() string { return filepath.Join(s.n.dir, "hookbin", "gpu-nri") }
+
+// removeInstalled removes what the init container installs on the host.
+func (s *k8sSuite) removeInstalled() {
+	_ = os.Remove(s.hookBin())
+	_ = os.Remove(s.fullBin())
+}
+
+// checkInstalled checks that the init container installed the image's
+// gpu-nri-hook at injection.hookPath and its gpu-nri beside it, both 0755.
+func (s *k8sSuite) checkInstalled(t *testing.T, what string) {
+	t.Helper()
+	for _, b := range []struct{ host, image string }{{s.hookBin(), s.n.e.Bins.Hook}, {s.fullBin(), s.n.bin}} {
+		want, err := os.ReadFile(b.image)
+		require.NoError(t, err)
+		got, err := os.ReadFile(b.host)
+		require.NoError(t, err, "%s: the init container installed %s", what, b.host)
+		require.True(t, bytes.Equal(want, got), "%s: %s is the image's %s", what, b.host, filepath.Base(b.image))
+		st, err := os.Stat(b.host)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o755), st.Mode().Perm(), "%s: mode of %s", what, b.host)
+	}
+}
 
 // makeOverlay writes a kustomization on top of deploy/kubernetes/OVERLAY that
 // only moves host paths into the work dir, uses the imported image TAG, and
@@ -478,7 +504,7 @@ func (s *k8sSuite) cudaOK(devices int) string {
 // rolls out, gpu-nri registers from its pod and the init container installs
 // the hook binary.
 func (s *k8sSuite) testApply(t *testing.T) {
-	_ = os.Remove(s.hookBin())
+	s.removeInstalled()
 	before := s.n.registrations()
 	out := s.apply(t, "standalone", "overlays/standalone", "k8s-1")
 	require.ElementsMatch(t, []string{
@@ -487,14 +513,7 @@ func (s *k8sSuite) testApply(t *testing.T) {
 	}, strings.Split(strings.TrimSpace(out), "\n"))
 	require.NoError(t, s.dsReady(180*time.Second), "DaemonSet Ready\n%s", s.describePlugin())
 	require.NoError(t, s.n.waitRegistered(before, 30*time.Second), "gpu-nri registered with containerd from its pod")
-	want, err := os.ReadFile(s.n.bin)
-	require.NoError(t, err)
-	got, err := os.ReadFile(s.hookBin())
-	require.NoError(t, err, "the init container installed the hook at injection.hookPath")
-	require.True(t, bytes.Equal(want, got), "the hook binary is the image's binary")
-	st, err := os.Stat(s.hookBin())
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+	s.checkInstalled(t, "apply -k")
 }
 
 // spec is the final OCI spec (after NRI) of the pod's container, from containerd over CRI.
@@ -697,9 +716,11 @@ func (s *k8sSuite) testRollingUpdate(t *testing.T) {
 	require.Equal(t, []string{pluginImage + ":k8s-2", pluginImage + ":k8s-2"}, images)
 	require.NotEqual(t, old, s.pluginPod(t).Name)
 
-	v, err := s.tool(s.hookBin(), "version")
+	v, err := s.tool(s.fullBin(), "version")
 	require.NoError(t, err)
-	require.Equal(t, "gpu-nri k8s-test-2", strings.SplitN(v, "\n", 2)[0], "the hook binary on the host is the new build")
+	require.Equal(t, "gpu-nri k8s-test-2", strings.SplitN(v, "\n", 2)[0], "the gpu-nri binary on the host is the new build")
+	_, err = os.Stat(s.hookBin())
+	require.NoError(t, err, "the new init container installed the hook binary")
 
 	out, err := s.kubectl("-n", "default", "exec", "keep-02", "--", "sh", "-c", probeScript)
 	require.NoError(t, err)
@@ -773,7 +794,7 @@ func (s *k8sSuite) testHelm(t *testing.T) {
 	require.NoError(t, err)
 	vf := filepath.Join(s.dir, "values-test.yaml")
 	require.NoError(t, os.WriteFile(vf, b, 0o644))
-	_ = os.Remove(s.hookBin())
+	s.removeInstalled()
 	before := s.n.registrations()
 	out, err := s.tool("helm", "install", "gpu-nri", filepath.Join(s.n.repo, "deploy", "helm", "gpu-nri"),
 		"-n", "gpu-nri", "--create-namespace", "-f", vf)
@@ -789,11 +810,7 @@ func (s *k8sSuite) testHelm(t *testing.T) {
 	require.Contains(t, out, "STATUS: deployed")
 	require.NoError(t, s.dsReady(180*time.Second), "helm: DaemonSet Ready\n%s", s.describePlugin())
 	require.NoError(t, s.n.waitRegistered(before, 30*time.Second), "helm: gpu-nri registered from its pod")
-	want, err := os.ReadFile(s.n.bin)
-	require.NoError(t, err)
-	got, err := os.ReadFile(s.hookBin())
-	require.NoError(t, err)
-	require.True(t, bytes.Equal(want, got), "helm: the hook binary is the image's binary")
+	s.checkInstalled(t, "helm")
 
 	t.Run("annotated pod", func(t *testing.T) {
 		s.gpuPod(t, "default", "helm-02", "0,2", "")

@@ -296,7 +296,7 @@ func checkDaemonSet(t *testing.T, objs objects, profile string) {
 	if !ok || !hr.ReadOnly || vols[hr.Name].HostPath == nil || vols[hr.Name].HostPath.Path != "/" {
 		t.Errorf("host.root %s is not the host's / read-only: %+v", cfg.Host.Root, hr)
 	}
-	// the hook binary: the init container installs <hostPath of hook-bin>/gpu-nri = injection.hookPath
+	// the hook binary: the init container installs <hostPath of hook-bin>/gpu-nri-hook = injection.hookPath
 	ic := spec.InitContainers[0]
 	args := strings.Join(ic.Args, " ")
 	var binDir string
@@ -305,7 +305,7 @@ func checkDaemonSet(t *testing.T, objs objects, profile string) {
 			binDir = ic.Args[i+1]
 		}
 	}
-	if !strings.Contains(args, "install --mode hook --root /host") || filepath.Join(binDir, "gpu-nri") != cfg.Injection.HookPath {
+	if !strings.Contains(args, "install --mode hook --root /host") || filepath.Join(binDir, "gpu-nri-hook") != cfg.Injection.HookPath {
 		t.Errorf("init container args %q do not install injection.hookPath %s", args, cfg.Injection.HookPath)
 	}
 	var hookVol corev1.Volume
@@ -528,7 +528,8 @@ func TestDockerfile(t *testing.T) {
 	s := string(data)
 	for _, want := range []string{"ARG TARGETARCH", "GOARCH=$TARGETARCH", "CGO_ENABLED=0", "FROM gcr.io/distroless/static",
 		"org.opencontainers.image.source=", "org.opencontainers.image.version=", "org.opencontainers.image.revision=",
-		"COPY --from=build /out/gpu-nri /usr/local/bin/gpu-nri", `ENTRYPOINT ["/usr/local/bin/gpu-nri"]`} {
+		"COPY --from=build /out/gpu-nri /usr/local/bin/gpu-nri", "-o /out/gpu-nri-hook ./plugin/cmd/gpu-nri-hook",
+		"COPY --from=build /out/gpu-nri-hook /usr/local/bin/gpu-nri-hook", `ENTRYPOINT ["/usr/local/bin/gpu-nri"]`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}

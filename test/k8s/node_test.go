@@ -321,10 +321,11 @@ func (n *node) runInPod(name, script string, annotations map[string]string) (str
 	return res.Output, err
 }
 
-// importPluginImage imports deploy/image/Dockerfile's content with binary as pluginImage:tag.
+// importPluginImage imports deploy/image/Dockerfile's content with binary
+// (and this tree's gpu-nri-hook) as pluginImage:tag.
 func (n *node) importPluginImage(tag, binary string) error {
 	build := filepath.Join(n.dir, "build")
-	img, err := harness.GPUNRIImage(filepath.Join(build, "gpunri-rootfs-"+tag), pluginImage+":"+tag, binary)
+	img, err := harness.GPUNRIImage(filepath.Join(build, "gpunri-rootfs-"+tag), pluginImage+":"+tag, binary, n.e.Bins.Hook)
 	if err != nil {
 		return err
 	}

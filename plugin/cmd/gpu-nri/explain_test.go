@@ -29,7 +29,7 @@ func TestExplainCommand(t *testing.T) {
 		"capabilities   compute, utility (from env NVIDIA_DRIVER_CAPABILITIES)", "\nDecision\n",
 		"granted        env NVIDIA_VISIBLE_DEVICES (source env) by policy.sources.env", "\nDevices\n", "selected       1=" + h.GPUs[1].UUID,
 		"/dev/nvidia1", "c 195:1", "\nMounts\n", "/usr/lib/x86_64-linux-gnu/libcuda.so." + h.DriverVersion + " <- ",
-		"\nEnv\n  NVIDIA_VISIBLE_DEVICES=void", "\nHooks\n  createContainer /usr/local/bin/gpu-nri (timeout 10s)", "\nWarnings\n  (none)"} {
+		"\nEnv\n  NVIDIA_VISIBLE_DEVICES=void", "\nHooks\n  createContainer /usr/local/bin/gpu-nri-hook (timeout 10s)", "\nWarnings\n  (none)"} {
 		require.Contains(t, out, s)
 	}
 	require.NotContains(t, out, "/dev/nvidia0 ")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -14,8 +15,8 @@ import (
 )
 
 type installFlags struct {
-	root, mode, binary, configPath, index, binDir string
-	dryRun, noSystemctl                           bool
+	root, mode, binary, hookBinary, configPath, index, binDir string
+	dryRun, noSystemctl                                       bool
 }
 
 func (f *installFlags) register(cmd *cobra.Command, withInstallOnly bool) {
@@ -24,8 +25,9 @@ func (f *installFlags) register(cmd *cobra.Command, withInstallOnly bool) {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print each change without making it")
 	fl.BoolVar(&f.noSystemctl, "no-systemctl", false, "never run systemctl (it only runs when --root is /)")
 	if withInstallOnly {
-		fl.StringVar(&f.mode, "mode", string(install.External), "external (systemd unit), pre-registered (runtime starts gpu-nri) or hook (binary only)")
+		fl.StringVar(&f.mode, "mode", string(install.External), "external (systemd unit), pre-registered (runtime starts gpu-nri) or hook (the binaries only)")
 		fl.StringVar(&f.binary, "binary", "/proc/self/exe", "the gpu-nri binary to install")
+		fl.StringVar(&f.hookBinary, "hook-binary", "auto", "the gpu-nri-hook binary to install beside it as the createContainer hook (auto: the gpu-nri-hook next to this executable, when there; none: install none, hookPath names gpu-nri)")
 		fl.StringVar(&f.configPath, "config", "", "configuration file to install (default: keep an existing one, else deploy/host/config.yaml)")
 		fl.StringVar(&f.index, "index", "10", "two-digit NRI plugin index of the pre-registered plugin")
 		fl.StringVar(&f.binDir, "bin-dir", install.DefaultBinDir, "host directory of the binary (the hook path)")
@@ -45,6 +47,15 @@ func (f *installFlags) options() ([]install.Option, error) {
 	if f.binDir != "" {
 		o = append(o, install.WithBinDir(f.binDir))
 	}
+	switch f.hookBinary {
+	case "", "none":
+	case "auto":
+		if p := hookBesideExecutable(); p != "" {
+			o = append(o, install.WithHookBinary(p))
+		}
+	default:
+		o = append(o, install.WithHookBinary(f.hookBinary))
+	}
 	if f.configPath != "" {
 		data, err := os.ReadFile(f.configPath)
 		if err != nil {
@@ -53,6 +64,20 @@ func (f *installFlags) options() ([]install.Option, error) {
 		o = append(o, install.WithConfig(data))
 	}
 	return o, nil
+}
+
+// hookBesideExecutable is the gpu-nri-hook regular file in this
+// executable's directory (as the image and `make build` place it), or "".
+func hookBesideExecutable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), install.HookName)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	return p
 }
 
 func printChanges(w io.Writer, r *install.Result, dryRun bool, nothing string) {
@@ -65,6 +90,9 @@ func printChanges(w io.Writer, r *install.Result, dryRun bool, nothing string) {
 	}
 	if !r.Changed() {
 		_, _ = fmt.Fprintln(w, nothing)
+	}
+	for _, n := range r.Notes {
+		_, _ = fmt.Fprintln(w, "note:", n)
 	}
 }
 
@@ -97,12 +125,15 @@ func newInstallCmd() *cobra.Command {
 		Short: "Install gpu-nri on this host (binary, config, systemd unit or pre-registered plugin)",
 		Long: `Install gpu-nri on a host without Kubernetes, idempotently:
 
-  <root>/usr/local/bin/gpu-nri              the binary (also the createContainer hook)
+  <root>/usr/local/bin/gpu-nri              the binary
+  <root>/usr/local/bin/gpu-nri-hook         the createContainer hook (--hook-binary; default the
+                                            gpu-nri-hook next to this executable; without one the
+                                            hook is gpu-nri itself, which starts several times slower)
   <root>/etc/gpu-nri/config.yaml            the configuration (an existing one is kept unless --config)
   --mode external:       <root>/etc/systemd/system/gpu-nri.service, then systemctl enable --now
   --mode pre-registered: <root>/opt/nri/plugins/NN-gpu-nri and <root>/etc/nri/conf.d/NN-gpu-nri.conf
                          (restart the runtime afterwards: it starts pre-registered plugins itself)
-  --mode hook:           the binary only (the Kubernetes init container)
+  --mode hook:           the two binaries only (the Kubernetes init container)
 
 Files are written to a temporary name and renamed (a running binary is never overwritten); a
 second run prints "nothing to change". What was installed is recorded in

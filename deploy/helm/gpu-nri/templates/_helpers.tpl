@@ -46,7 +46,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- $cfg = mergeOverwrite $cfg (.Files.Get (printf "files/policy-%s.yaml" $profile) | fromYaml) -}}
 {{- end -}}
-{{- $owned := dict "host" (dict "root" "/host") "plugin" (dict "socket" "/var/run/nri/nri.sock") "injection" (dict "hookPath" (printf "%s/gpu-nri" (trimSuffix "/" .Values.hookDir))) "metrics" (dict "address" (printf ":%d" (int .Values.metricsPort))) -}}
+{{- $owned := dict "host" (dict "root" "/host") "plugin" (dict "socket" "/var/run/nri/nri.sock") "injection" (dict "hookPath" (printf "%s/gpu-nri-hook" (trimSuffix "/" .Values.hookDir))) "metrics" (dict "address" (printf ":%d" (int .Values.metricsPort))) -}}
 {{- $cfg = mergeOverwrite $cfg $owned -}}
 {{- if .Values.dra.enabled -}}
 {{- $kubelet := trimSuffix "/" .Values.dra.kubeletDir -}}
