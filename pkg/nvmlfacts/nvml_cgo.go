@@ -59,6 +59,11 @@ func queryNVML(lib nvml.Interface, where string) (Facts, error) {
 		} else {
 			errs = append(errs, fmt.Errorf("nvmlfacts: NVML device %d (%s) compute capability: %s", i, uuid, nvml.ErrorString(ret)))
 		}
+		if m, ret := dev.GetMemoryInfo(); ret == nvml.SUCCESS {
+			g.MemoryMiB = int64(m.Total >> 20) //nolint:gosec // framebuffer sizes are far below 2^63 MiB
+		} else {
+			errs = append(errs, fmt.Errorf("nvmlfacts: NVML device %d (%s) memory: %s", i, uuid, nvml.ErrorString(ret)))
+		}
 		f.GPUs[uuid] = g
 	}
 	return f, errors.Join(errs...)
