@@ -12,12 +12,12 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
-// mockDevice answers memory queries with memMiB MiB, or NOT_SUPPORTED when 0.
+// mockDevice answers memory queries with memMiB MiB, or UNKNOWN when 0.
 func mockDevice(uuid string, brand nvml.BrandType, major, minor int, capRet nvml.Return, memMiB uint64) *mock.Device {
 	return &mock.Device{
 		GetMemoryInfoFunc: func() (nvml.Memory, nvml.Return) {
 			if memMiB == 0 {
-				return nvml.Memory{}, nvml.ERROR_NOT_SUPPORTED
+				return nvml.Memory{}, nvml.ERROR_UNKNOWN
 			}
 			return nvml.Memory{Total: memMiB << 20, Free: memMiB << 20}, nvml.SUCCESS
 		},
@@ -72,6 +72,14 @@ func TestQueryNVMLPartial(t *testing.T) {
 	require.ErrorContains(t, err, "memory: ")
 	require.Equal(t, "12.8", f.CUDAVersion)
 	require.Equal(t, GPUFacts{Brand: "geforcertx"}, f.GPUs[uuidT4])
+
+	// A GPU that does not support memory info: no memory, no error.
+	d := mockDevice(uuidT4, nvml.BRAND_TESLA, 7, 5, nvml.SUCCESS, 0)
+	d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) { return nvml.Memory{}, nvml.ERROR_NOT_SUPPORTED }
+	lib, _ = mockLib(12080, d)
+	f, err = queryNVML(lib, "lib")
+	require.NoError(t, err)
+	require.Equal(t, GPUFacts{Brand: "tesla", Arch: "7.5"}, f.GPUs[uuidT4])
 }
 
 func TestQueryNVMLInitFails(t *testing.T) {
