@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	resourceapi "k8s.io/api/resource/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/dynamic-resource-allocation/resourceslice"
 
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
@@ -42,7 +43,11 @@ func MIGName(gpu, gi, ci int) string { return fmt.Sprintf("mig-%d-gi%d-ci%d", gp
 //	type (gpu|mig), uuid, index, minor, productName, brand, architecture,
 //	cudaComputeCapability (version), driverVersion (version),
 //	cudaDriverVersion (version), resource.kubernetes.io/pciBusID;
-//	MIG devices also parentUUID, parentIndex, gi, ci.
+//	MIG devices also parentUUID, parentIndex, gi, ci and, when nvidia-smi
+//	names it, migProfile ("1g.10gb").
+//
+// A GPU whose framebuffer size the driver reported has the capacity
+// memory (bytes, e.g. 81559Mi); a MIG device has none yet.
 func Devices(inv *inventory.Inventory) []Device {
 	if inv == nil {
 		return nil
@@ -60,7 +65,12 @@ func Devices(inv *inventory.Inventory) []Device {
 			attrs["uuid"] = str(g.UUID)
 			attrs["index"] = integer(g.Index)
 			attrs["minor"] = integer(g.Minor)
-			out = append(out, Device{API: resourceapi.Device{Name: GPUName(g.Index), Attributes: attrs}, ID: g.UUID, UUID: g.UUID})
+			api := resourceapi.Device{Name: GPUName(g.Index), Attributes: attrs}
+			if g.MemoryMiB > 0 {
+				api.Capacity = map[resourceapi.QualifiedName]resourceapi.DeviceCapacity{
+					"memory": {Value: *resource.NewQuantity(g.MemoryMiB<<20, resource.BinarySI)}}
+			}
+			out = append(out, Device{API: api, ID: g.UUID, UUID: g.UUID})
 			continue
 		}
 		for _, m := range g.MIG {
@@ -72,6 +82,9 @@ func Devices(inv *inventory.Inventory) []Device {
 			attrs["parentIndex"] = integer(g.Index)
 			attrs["gi"] = integer(m.GI)
 			attrs["ci"] = integer(m.CI)
+			if m.Profile != "" {
+				attrs["migProfile"] = str(m.Profile)
+			}
 			id := fmt.Sprintf("%d:%d", m.GPU, m.Index)
 			if m.UUID != "" {
 				attrs["uuid"] = str(m.UUID)

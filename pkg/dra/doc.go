@@ -31,7 +31,8 @@
 // devices reach only pods the claim is reserved for.
 //
 // What it does not do: allocate (the scheduler does), share a GPU between
-// claims (no time-slicing or MPS), publish memory or MIG profile attributes
-// (the inventory has neither yet), or touch the host's devices: it writes
-// only its checkpoint and its own CDI spec files.
+// claims (no time-slicing or MPS), publish a MIG device's memory (GPUs
+// carry the memory capacity, MIG devices only their profile name), or
+// touch the host's devices: it writes only its checkpoint and its own CDI
+// spec files.
 package dra

@@ -47,9 +47,12 @@ func host(t testing.TB, mig map[int]int) (*simhost.Host, *inventory.Inventory) {
 	inv.CUDAVersion = h.CUDAVersion
 	for i := range inv.GPUs {
 		inv.GPUs[i].Brand, inv.GPUs[i].Arch = "tesla", "9.0"
+		if i != 3 { // GPU 3: a driver that reported no memory size
+			inv.GPUs[i].MemoryMiB = simhost.DefaultMemoryMiB
+		}
 		for j := range inv.GPUs[i].MIG { // as nvidia-smi names them (pkg/nvmlfacts)
 			m := &inv.GPUs[i].MIG[j]
-			m.UUID = simhost.MIGUUID(i, m.GI, m.CI)
+			m.UUID, m.Profile = simhost.MIGUUID(i, m.GI, m.CI), simhost.MIGProfile
 		}
 	}
 	inv, err = inventory.New(inv) // the lookup indexes, with the MIG UUIDs
@@ -103,6 +106,11 @@ func TestResources(t *testing.T) {
 	require.Equal(t, "v"+inv.DriverVersion, attr(t, g0, "driverVersion"))
 	require.Equal(t, "v"+inv.CUDAVersion+".0", attr(t, g0, "cudaDriverVersion"))
 	require.Equal(t, inv.GPUs[0].PCIBusID, attr(t, g0, "resource.kubernetes.io/pciBusID"))
+	require.Len(t, g0.Capacity, 1)
+	mem := g0.Capacity["memory"].Value
+	require.Equal(t, "81559Mi", mem.String(), "memory as a capacity (bytes)")
+	require.Equal(t, int64(81559)<<20, mem.Value())
+	require.Empty(t, devs[4].Capacity, "gpu-3: no memory size reported, no capacity")
 
 	m := devs[1]
 	require.Equal(t, "mig", attr(t, m, "type"))
@@ -111,6 +119,8 @@ func TestResources(t *testing.T) {
 	require.Equal(t, int64(1), attr(t, m, "parentIndex"))
 	require.Equal(t, int64(g1.MIG[0].GI), attr(t, m, "gi"))
 	require.Equal(t, int64(g1.MIG[0].CI), attr(t, m, "ci"))
+	require.Equal(t, "1g.10gb", attr(t, m, "migProfile"))
+	require.Empty(t, m.Capacity)
 
 	require.Equal(t, []resourceapi.Device{}, dra.Resources(nil, node).Pools[node].Slices[0].Devices,
 		"no driver: an empty pool, so nothing stale stays published")

@@ -67,6 +67,9 @@ type MIGDevice struct {
 	GI, CI int
 	// UUID is "MIG-<uuid>" when the host reports one ("" otherwise).
 	UUID string
+	// Profile is the MIG profile name ("1g.10gb") when nvidia-smi reports
+	// it ("" otherwise).
+	Profile string
 	// Caps are the GPU-instance and compute-instance access nodes
 	// (/dev/nvidia-caps/nvidia-capN).
 	Caps []DeviceNode
@@ -87,6 +90,9 @@ type GPU struct {
 	// Brand and Arch (compute capability "9.0") are filled from NVML when
 	// available; empty otherwise.
 	Brand, Arch string
+	// MemoryMiB is the GPU's total framebuffer memory in MiB, filled from
+	// NVML or nvidia-smi when available (0 unknown).
+	MemoryMiB int64
 	// Node is /dev/nvidiaN.
 	Node DeviceNode
 	// DRI are the GPU's /dev/dri/card* and renderD* nodes.

@@ -1,7 +1,11 @@
 // Package nvmlfacts asks the host's NVIDIA driver for the facts that
 // NVIDIA_REQUIRE_* checks need and discovery cannot read from files: the
 // CUDA driver API version (inventory.Inventory.CUDAVersion) and each GPU's
-// brand and compute capability (inventory.GPU.Brand, .Arch).
+// brand and compute capability (inventory.GPU.Brand, .Arch), and for the
+// DRA driver's slices each GPU's framebuffer size (.MemoryMiB: NVML's
+// memory info total, or the Total of nvidia-smi -q's "FB Memory Usage")
+// and each MIG device's profile name (inventory.MIGDevice.Profile, from
+// nvidia-smi -L).
 //
 // Fill does it in one of two ways, chosen at build time:
 //

@@ -28,6 +28,8 @@ type GPUFacts struct {
 	Brand string
 	// Arch is the CUDA compute capability "major.minor" ("" unknown).
 	Arch string
+	// MemoryMiB is the total framebuffer memory in MiB (0 unknown).
+	MemoryMiB int64
 }
 
 // Fill asks the driver under driverRootView (the path where the plugin sees
@@ -79,6 +81,9 @@ func Apply(inv *inventory.Inventory, f Facts) error {
 		}
 		if g.Arch != "" {
 			inv.GPUs[i].Arch = g.Arch
+		}
+		if g.MemoryMiB > 0 {
+			inv.GPUs[i].MemoryMiB = g.MemoryMiB
 		}
 	}
 	if len(missing) > 0 && len(f.GPUs) > 0 {

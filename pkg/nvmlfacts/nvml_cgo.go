@@ -59,6 +59,13 @@ func queryNVML(lib nvml.Interface, where string) (Facts, error) {
 		} else {
 			errs = append(errs, fmt.Errorf("nvmlfacts: NVML device %d (%s) compute capability: %s", i, uuid, nvml.ErrorString(ret)))
 		}
+		// Memory is only published (DRA capacity), never required: a GPU
+		// that does not report it (NOT_SUPPORTED) just has none.
+		if m, ret := dev.GetMemoryInfo(); ret == nvml.SUCCESS {
+			g.MemoryMiB = int64(m.Total >> 20) //nolint:gosec // framebuffer sizes are far below 2^63 MiB
+		} else if ret != nvml.ERROR_NOT_SUPPORTED {
+			errs = append(errs, fmt.Errorf("nvmlfacts: NVML device %d (%s) memory: %s", i, uuid, nvml.ErrorString(ret)))
+		}
 		f.GPUs[uuid] = g
 	}
 	return f, errors.Join(errs...)

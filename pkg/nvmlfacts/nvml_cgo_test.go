@@ -12,8 +12,15 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
-func mockDevice(uuid string, brand nvml.BrandType, major, minor int, capRet nvml.Return) *mock.Device {
+// mockDevice answers memory queries with memMiB MiB, or UNKNOWN when 0.
+func mockDevice(uuid string, brand nvml.BrandType, major, minor int, capRet nvml.Return, memMiB uint64) *mock.Device {
 	return &mock.Device{
+		GetMemoryInfoFunc: func() (nvml.Memory, nvml.Return) {
+			if memMiB == 0 {
+				return nvml.Memory{}, nvml.ERROR_UNKNOWN
+			}
+			return nvml.Memory{Total: memMiB << 20, Free: memMiB << 20}, nvml.SUCCESS
+		},
 		GetUUIDFunc:  func() (string, nvml.Return) { return uuid, nvml.SUCCESS },
 		GetBrandFunc: func() (nvml.BrandType, nvml.Return) { return brand, nvml.SUCCESS },
 		GetCudaComputeCapabilityFunc: func() (int, int, nvml.Return) {
@@ -40,14 +47,14 @@ func mockLib(cuda int, devs ...nvml.Device) (*mock.Interface, *int) {
 
 func TestQueryNVML(t *testing.T) {
 	lib, shutdowns := mockLib(12040,
-		mockDevice(uuidH100, nvml.BRAND_NVIDIA, 9, 0, nvml.SUCCESS),
-		mockDevice(uuidT4, nvml.BRAND_TESLA, 7, 5, nvml.SUCCESS))
+		mockDevice(uuidH100, nvml.BRAND_NVIDIA, 9, 0, nvml.SUCCESS, 81559),
+		mockDevice(uuidT4, nvml.BRAND_TESLA, 7, 5, nvml.SUCCESS, 15360))
 	f, err := queryNVML(lib, "libnvidia-ml.so.1")
 	require.NoError(t, err)
 	require.Equal(t, 1, *shutdowns)
 	require.Equal(t, Facts{CUDAVersion: "12.4", GPUs: map[string]GPUFacts{
-		uuidH100: {Brand: "nvidia", Arch: "9.0"},
-		uuidT4:   {Brand: "tesla", Arch: "7.5"},
+		uuidH100: {Brand: "nvidia", Arch: "9.0", MemoryMiB: 81559},
+		uuidT4:   {Brand: "tesla", Arch: "7.5", MemoryMiB: 15360},
 	}}, f)
 
 	inv := &inventory.Inventory{GPUs: []inventory.GPU{{Index: 0, UUID: uuidH100}, {Index: 1, UUID: uuidT4}}}
@@ -55,14 +62,24 @@ func TestQueryNVML(t *testing.T) {
 	require.Equal(t, "12.4", inv.CUDAVersion)
 	require.Equal(t, "9.0", inv.GPUs[0].Arch)
 	require.Equal(t, "tesla", inv.GPUs[1].Brand)
+	require.Equal(t, int64(15360), inv.GPUs[1].MemoryMiB)
 }
 
 func TestQueryNVMLPartial(t *testing.T) {
-	lib, _ := mockLib(12080, mockDevice(uuidT4, nvml.BRAND_GEFORCE_RTX, 0, 0, nvml.ERROR_NOT_SUPPORTED))
+	lib, _ := mockLib(12080, mockDevice(uuidT4, nvml.BRAND_GEFORCE_RTX, 0, 0, nvml.ERROR_NOT_SUPPORTED, 0))
 	f, err := queryNVML(lib, "lib")
 	require.ErrorContains(t, err, "compute capability")
+	require.ErrorContains(t, err, "memory: ")
 	require.Equal(t, "12.8", f.CUDAVersion)
 	require.Equal(t, GPUFacts{Brand: "geforcertx"}, f.GPUs[uuidT4])
+
+	// A GPU that does not support memory info: no memory, no error.
+	d := mockDevice(uuidT4, nvml.BRAND_TESLA, 7, 5, nvml.SUCCESS, 0)
+	d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) { return nvml.Memory{}, nvml.ERROR_NOT_SUPPORTED }
+	lib, _ = mockLib(12080, d)
+	f, err = queryNVML(lib, "lib")
+	require.NoError(t, err)
+	require.Equal(t, GPUFacts{Brand: "tesla", Arch: "7.5"}, f.GPUs[uuidT4])
 }
 
 func TestQueryNVMLInitFails(t *testing.T) {

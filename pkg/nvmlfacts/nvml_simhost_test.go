@@ -45,10 +45,12 @@ func TestFillSimulatedNVML(t *testing.T) {
 		require.Equal(t, h.GPUs[i].UUID, g.UUID)
 		require.Equal(t, "nvidia", g.Brand, "GPU %d", i)
 		require.Equal(t, "9.0", g.Arch, "GPU %d", i)
+		require.Equal(t, int64(h.GPUs[i].MemoryMiB), g.MemoryMiB, "GPU %d", i)
 	}
 	require.Len(t, inv.GPUs[1].MIG, 2)
 	for j, m := range inv.GPUs[1].MIG {
 		require.Equal(t, h.GPUs[1].MIG[j].UUID, m.UUID)
+		require.Equal(t, h.GPUs[1].MIG[j].Profile, m.Profile)
 	}
 }
 

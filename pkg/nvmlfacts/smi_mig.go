@@ -20,6 +20,9 @@ type MIGFacts struct {
 	// UUID is the MIG device's UUID as the driver prints it ("MIG-<uuid>",
 	// or "MIG-GPU-<gpu uuid>/<gi>/<ci>" from drivers before R470).
 	UUID string
+	// Profile is the MIG profile name -L prints before "Device"
+	// ("1g.10gb"; "" when -L prints none).
+	Profile string
 }
 
 // smiListGPU and smiListMIG match the lines of `nvidia-smi -L`:
@@ -31,7 +34,7 @@ func smiListGPU() *regexp.Regexp {
 }
 
 func smiListMIG() *regexp.Regexp {
-	return regexp.MustCompile(`^\s+MIG\s.*\bDevice\s+(\d+): \(UUID: (MIG-[^)\s]+)\)$`)
+	return regexp.MustCompile(`^\s+MIG\s+(?:(\S+)\s+)?Device\s+(\d+): \(UUID: (MIG-[^)\s]+)\)$`)
 }
 
 // migKey is a MIG device as nvidia-smi numbers it: GPU index (nvidia-smi's,
@@ -55,8 +58,8 @@ func ParseMIG(list, table string) ([]MIGFacts, error) {
 	gpuRe, migRe := smiListGPU(), smiListMIG()
 	gpus := map[int]string{}
 	type listed struct {
-		key  migKey
-		uuid string
+		key           migKey
+		uuid, profile string
 	}
 	var migs []listed
 	gpu := -1
@@ -71,8 +74,8 @@ func ParseMIG(list, table string) ([]MIGFacts, error) {
 			if gpu < 0 {
 				return nil, fmt.Errorf("nvmlfacts: nvidia-smi -L: MIG line before any GPU line: %q", line)
 			}
-			dev, _ := strconv.Atoi(m[1])
-			migs = append(migs, listed{migKey{gpu, dev}, m[2]})
+			dev, _ := strconv.Atoi(m[2])
+			migs = append(migs, listed{migKey{gpu, dev}, m[3], m[1]})
 		}
 	}
 	ids, err := parseMIGTable(table)
@@ -82,7 +85,7 @@ func ParseMIG(list, table string) ([]MIGFacts, error) {
 	}
 	var out []MIGFacts
 	for _, l := range migs {
-		f := MIGFacts{GPUUUID: gpus[l.key.gpu], UUID: l.uuid}
+		f := MIGFacts{GPUUUID: gpus[l.key.gpu], UUID: l.uuid, Profile: l.profile}
 		if gu, gi, ci, ok := legacyMIG(l.uuid); ok {
 			f.GPUUUID, f.GI, f.CI = gu, gi, ci
 		} else if id, ok := ids[l.key]; ok {
@@ -222,9 +225,9 @@ func applyMIG(inv *inventory.Inventory, migs []MIGFacts) error {
 		gpu    string
 		gi, ci int
 	}
-	byID := make(map[id]string, len(migs))
+	byID := make(map[id]MIGFacts, len(migs))
 	for _, m := range migs {
-		byID[id{strings.ToLower(m.GPUUUID), m.GI, m.CI}] = m.UUID
+		byID[id{strings.ToLower(m.GPUUUID), m.GI, m.CI}] = m
 	}
 	var missing []string
 	for i := range inv.GPUs {
@@ -236,7 +239,7 @@ func applyMIG(inv *inventory.Inventory, migs []MIGFacts) error {
 				missing = append(missing, fmt.Sprintf("%d:%d (gi%d/ci%d)", g.Index, m.Index, m.GI, m.CI))
 				continue
 			}
-			m.UUID = u
+			m.UUID, m.Profile = u.UUID, u.Profile
 		}
 	}
 	if len(missing) > 0 {

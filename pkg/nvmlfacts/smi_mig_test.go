@@ -28,18 +28,22 @@ func TestParseMIG(t *testing.T) {
 		err         string
 	}{
 		{"current driver: -L joined with the MIG devices table on (GPU, MIG device)", list, table, []MIGFacts{
-			{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA},
-			{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB},
-			{GPUUUID: migGPU1, GI: 10, CI: 0, UUID: migC},
+			{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb"},
+			{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB, Profile: "1g.10gb"},
+			{GPUUUID: migGPU1, GI: 10, CI: 0, UUID: migC, Profile: "1g.10gb"},
 		}, ""},
 		{"pre-R470 driver: the UUID names its GI and CI, no table needed",
 			"GPU 0: A100-SXM4-40GB (UUID: " + migGPU0 + ")\n" +
 				"  MIG 3g.20gb Device 0: (UUID: MIG-" + migGPU0 + "/2/0)\n" +
 				"  MIG 3g.20gb Device 1: (UUID: MIG-" + migGPU0 + "/1/0)\n", "",
 			[]MIGFacts{
-				{GPUUUID: migGPU0, GI: 2, CI: 0, UUID: "MIG-" + migGPU0 + "/2/0"},
-				{GPUUUID: migGPU0, GI: 1, CI: 0, UUID: "MIG-" + migGPU0 + "/1/0"},
+				{GPUUUID: migGPU0, GI: 2, CI: 0, UUID: "MIG-" + migGPU0 + "/2/0", Profile: "3g.20gb"},
+				{GPUUUID: migGPU0, GI: 1, CI: 0, UUID: "MIG-" + migGPU0 + "/1/0", Profile: "3g.20gb"},
 			}, ""},
+		{"-L without a profile name (the UUID still read)",
+			"GPU 0: A100-SXM4-40GB (UUID: " + migGPU0 + ")\n" +
+				"  MIG Device 0: (UUID: MIG-" + migGPU0 + "/2/0)\n", "",
+			[]MIGFacts{{GPUUUID: migGPU0, GI: 2, CI: 0, UUID: "MIG-" + migGPU0 + "/2/0"}}, ""},
 		{"no MIG device", "GPU 0: NVIDIA H100 (UUID: " + migGPU0 + ")\n", "", nil, ""},
 		{"table missing: no guess by position", list, "", nil, "not in nvidia-smi's MIG devices table"},
 		{"MIG line before any GPU", "  MIG 1g.10gb Device 0: (UUID: " + migA + ")\n", "", nil, "MIG line before any GPU line"},
@@ -73,11 +77,12 @@ func TestApplyMIG(t *testing.T) {
 	// nvidia-smi's order differs from the inventory's: matching is by GI/CI.
 	require.NoError(t, applyMIG(inv, []MIGFacts{
 		{GPUUUID: "gpu-9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D", GI: 10, CI: 0, UUID: migC},
-		{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA},
+		{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb"},
 		{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB},
 		{GPUUUID: migGPU0, GI: 1, CI: 0, UUID: "MIG-not-in-the-inventory"},
 	}))
 	require.Equal(t, []string{migA, migB, migC}, []string{inv.GPUs[1].MIG[0].UUID, inv.GPUs[1].MIG[1].UUID, inv.GPUs[1].MIG[2].UUID})
+	require.Equal(t, []string{"3g.40gb", "", ""}, []string{inv.GPUs[1].MIG[0].Profile, inv.GPUs[1].MIG[1].Profile, inv.GPUs[1].MIG[2].Profile})
 
 	inv = migInventory()
 	err := applyMIG(inv, []MIGFacts{{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA}})

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
 // TestFillRunsNvidiaSMI builds a driver root whose nvidia-smi is a script
@@ -31,6 +32,28 @@ func TestFillRunsNvidiaSMI(t *testing.T) {
 	require.Equal(t, "nvidia", inv.GPUs[0].Brand)
 	require.Equal(t, "9.0", inv.GPUs[0].Arch)
 	require.Equal(t, "7.5", inv.GPUs[1].Arch)
+	require.Equal(t, []int64{81559, 15360}, []int64{inv.GPUs[0].MemoryMiB, inv.GPUs[1].MemoryMiB})
+}
+
+// TestFillSimulatedSMI: without cgo, the simulated host's nvidia-smi
+// (test/csrc/nvidia-smi.c, NVIDIA's -q and -L formats) gives every GPU's
+// framebuffer size and every MIG device's UUID and profile.
+func TestFillSimulatedSMI(t *testing.T) {
+	h, err := simhost.Build(simhost.Options{Dir: t.TempDir(), GPUs: 3, MIG: map[int]int{1: 2}})
+	require.NoError(t, err)
+	t.Setenv("SIMGPU_DEV_ROOT", h.Config.DevRoot)
+	inv, err := inventory.Discover(h.Config, inventory.WithNodeStater(h.Stater()))
+	require.NoError(t, err)
+	require.NoError(t, Fill(inv, h.Config.DriverRoot))
+	require.Len(t, inv.GPUs, 3)
+	for i, g := range inv.GPUs {
+		require.Equal(t, int64(h.GPUs[i].MemoryMiB), g.MemoryMiB, "GPU %d", i)
+	}
+	require.Len(t, inv.GPUs[1].MIG, 2)
+	for j, m := range inv.GPUs[1].MIG {
+		require.Equal(t, h.GPUs[1].MIG[j].UUID, m.UUID)
+		require.Equal(t, h.GPUs[1].MIG[j].Profile, m.Profile)
+	}
 }
 
 func TestFillNvidiaSMIFails(t *testing.T) {

@@ -27,9 +27,16 @@ func TestParseSMI(t *testing.T) {
 	f, err := ParseSMI(q, caps)
 	require.NoError(t, err)
 	require.Equal(t, Facts{CUDAVersion: "12.4", GPUs: map[string]GPUFacts{
-		uuidH100: {Brand: "nvidia", Arch: "9.0"},
-		uuidT4:   {Brand: "tesla", Arch: "7.5"},
+		uuidH100: {Brand: "nvidia", Arch: "9.0", MemoryMiB: 81559},
+		uuidT4:   {Brand: "tesla", Arch: "7.5", MemoryMiB: 15360},
 	}}, f)
+
+	// FB memory of the GPU only: not BAR1's Total, not a MIG device's, not an N/A.
+	f, err = ParseSMI("CUDA Version : 12.4\nGPU 00000000:01:00.0\n    GPU UUID : GPU-x\n    MIG Devices\n        MIG Device\n"+
+		"            FB Memory Usage\n                Total : 9984 MiB\n    BAR1 Memory Usage\n        Total : 256 MiB\n"+
+		"GPU 00000000:02:00.0\n    GPU UUID : GPU-y\n    FB Memory Usage\n        Total : N/A\n", "")
+	require.NoError(t, err)
+	require.Equal(t, Facts{CUDAVersion: "12.4", GPUs: map[string]GPUFacts{"GPU-x": {}, "GPU-y": {}}}, f)
 
 	// Old driver: no compute_cap field; N/A CUDA version.
 	f, err = ParseSMI("CUDA Version : N/A\nGPU 00000000:01:00.0\n    Product Brand : Quadro RTX\n    GPU UUID : GPU-x\n", "")

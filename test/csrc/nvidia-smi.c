@@ -9,6 +9,9 @@
  * nvidia-smi's formats for every GPU of the simulated host (read from
  * SIM_PROC_ROOT/driver/nvidia/gpus/<bus id>/information), as the real tool
  * does on the host: what gpu-nri's static build asks for requirement checks.
+ * Each -q GPU section has NVIDIA's "FB Memory Usage" subsection (Total,
+ * Reserved, Used, Free in MiB, as nvidia-smi(1) describes it) with Total
+ * -DSIM_MEMORY_MIB (simhost.DefaultMemoryMiB, what the simulated NVML says).
  *
  * `-L` lists every GPU ("GPU 0: <model> (UUID: GPU-...)") and, indented, its
  * MIG devices ("  MIG 1g.10gb     Device  0: (UUID: MIG-...)"), and the plain
@@ -27,6 +30,9 @@
 #endif
 #ifndef CUDA_VERSION_STRING
 #error "define CUDA_VERSION_STRING"
+#endif
+#ifndef SIM_MEMORY_MIB
+#error "define SIM_MEMORY_MIB"
 #endif
 
 #ifndef SIM_PROC_ROOT
@@ -100,8 +106,13 @@ static int query(int csv)
 			       "    Product Name                          : %s\n"
 			       "    Product Brand                         : NVIDIA\n"
 			       "    Product Architecture                  : Hopper\n"
-			       "    GPU UUID                              : %s\n",
-			       names[i], model, uuid);
+			       "    GPU UUID                              : %s\n"
+			       "    FB Memory Usage\n"
+			       "        Total                             : %d MiB\n"
+			       "        Reserved                          : 0 MiB\n"
+			       "        Used                              : 0 MiB\n"
+			       "        Free                              : %d MiB\n",
+			       names[i], model, uuid, SIM_MEMORY_MIB, SIM_MEMORY_MIB);
 		free(names[i]);
 	}
 	return 0;

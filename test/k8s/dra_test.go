@@ -282,6 +282,7 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 				require.Equal(t, m.UUID, *a("uuid").StringValue)
 				require.Equal(t, g.UUID, *a("parentUUID").StringValue)
 				require.Equal(t, int64(g.Index), *a("parentIndex").IntValue)
+				require.Equal(t, m.Profile, *a("migProfile").StringValue, "the MIG profile nvidia-smi -L names")
 			}
 			if len(g.MIG) > 0 {
 				continue
@@ -296,6 +297,8 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 			require.Equal(t, g.PCIBusID, *a("resource.kubernetes.io/pciBusID").StringValue)
 			require.Equal(t, s.n.host.DriverVersion, *a("driverVersion").VersionValue)
 			require.Equal(t, s.n.host.CUDAVersion+".0", *a("cudaDriverVersion").VersionValue)
+			mem := d.Capacity["memory"].Value
+			require.Equal(t, int64(g.MemoryMiB)<<20, mem.Value(), "memory capacity: nvidia-smi -q's FB Memory Usage Total")
 		}
 	})
 	t.Run("slices follow the inventory", func(t *testing.T) {
@@ -318,8 +321,8 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 	var one []int
 	t.Run("claims", func(t *testing.T) {
 		// The CEL-selected pod first, so that the others cannot take GPU 3 before it.
-		s.claimPod(t, "dra", "cel", 1, fmt.Sprintf(`device.attributes['%s'].productName == '%s' && device.attributes['%s'].index == 3`,
-			draDriver, s.n.host.GPUs[3].Model, draDriver), 0)
+		s.claimPod(t, "dra", "cel", 1, fmt.Sprintf(`device.attributes['%s'].productName == '%s' && device.attributes['%s'].index == 3 && `+
+			`device.capacity['%[1]s'].memory.compareTo(quantity('79Gi')) >= 0`, draDriver, s.n.host.GPUs[3].Model, draDriver), 0)
 		cel := s.checkClaimPod(t, "dra", "cel", 1)
 		require.Equal(t, []int{3}, cel, "the CEL selector picked GPU 3")
 		s.claimPod(t, "dra", "one", 1, "", 0)
@@ -369,6 +372,8 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 		return nil
 	}), "pods deleted: every claim unprepared, the node clean")
 
+	t.Run("bad input", func(t *testing.T) { s.testDRABadInput(t, all) })
+
 	t.Run("restart between prepare and start", func(t *testing.T) {
 		s.claimPod(t, "dra", "restart", 2, "", 20)
 		var uid string
@@ -406,7 +411,7 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 	})
 
 	t.Run("mig", func(t *testing.T) {
-		s.claimPodOf(t, "dra", "mig", "mig."+draDriver, 1, "", 0)
+		s.claimPodOf(t, "dra", "mig", "mig."+draDriver, 1, fmt.Sprintf(`device.attributes['%s'].migProfile == '%s'`, draDriver, s.n.host.GPUs[4].MIG[0].Profile), 0)
 		gpusSeen, _ := s.probe(t, "dra", "mig")
 		require.Equal(t, []int{}, gpusSeen, "no whole GPU 0-3")
 		var p corev1.Pod
@@ -434,4 +439,6 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 		}
 		require.ElementsMatch(t, want, got, "the MIG device's parent GPU node and its two access nodes, once each")
 	})
+
+	t.Run("driver upgrade", func(t *testing.T) { s.testDRAUpgrade(t, all) })
 }

@@ -200,6 +200,7 @@ func testCluster(t *testing.T, n *node) {
 	t.Run("helm", s.testHelm)
 	t.Run("device-plugin", s.testDevicePlugin)
 	t.Run("dra", s.testDRA)
+	t.Run("dra-helm", s.testDRAHelm)
 }
 
 // testConfig is the overlay's config.yaml pointed at the simulated host (host

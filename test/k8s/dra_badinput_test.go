@@ -1,0 +1,148 @@
+//go:build k8s
+
+package k8s
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gpu-nri/gpu-nri/test/harness"
+)
+
+// testDRABadInput: a claim allocated a device the node no longer has fails
+// its pod at prepare with the kubelet's event naming the claim, the device
+// and the reason; a claim pod on the same node runs meanwhile. all are the
+// published device names with every GPU present.
+//
+// The allocation is written into the claim's status (as the scheduler
+// would) for a pod bound to the node: that is "allocated, then the device
+// went away" without racing the scheduler against the inventory watch.
+func (s *k8sSuite) testDRABadInput(t *testing.T, all []string) {
+	// GPU 3's device node leaves the host; the slice drops gpu-3.
+	n3 := filepath.Join(s.n.host.Config.DevRoot, "nvidia3")
+	moved := n3 + ".gone"
+	require.NoError(t, os.Rename(n3, moved))
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			_ = os.Rename(moved, n3)
+		}
+	}
+	t.Cleanup(restore)
+	s.waitDevices(t, slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == "gpu-3" }))
+
+	s.namespace(t, "dra")
+	cases := []struct{ name, device, reason string }{
+		{"vanished", "gpu-3", fmt.Sprintf("GPU 3 (%s) has no usable device node on this node", s.n.host.GPUs[3].UUID)},
+		{"unknown", "gpu-9", fmt.Sprintf("GPU 9 is no longer on this node (%d GPU(s) now)", len(s.n.host.GPUs))},
+	}
+	for _, c := range cases {
+		s.boundClaimPod(t, "dra", c.name, c.device)
+	}
+	// Another pod's claim on the same node, meanwhile: it gets its GPU.
+	s.claimPod(t, "dra", "neighbour", 1, fmt.Sprintf(`device.attributes['%s'].index == 0`, draDriver), 0)
+	require.Equal(t, []int{0}, s.checkClaimPod(t, "dra", "neighbour", 1))
+
+	for _, c := range cases {
+		var c2 resourcev1.ResourceClaim
+		require.NoError(t, s.getJSON(&c2, "-n", "dra", "get", "resourceclaim", c.name))
+		want := fmt.Sprintf("Failed to prepare dynamic resources: prepare dynamic resources: NodePrepareResources failed for ResourceClaim %s: "+
+			"ResourceClaim dra/%s (uid %s): device %s: %s", c.name, c.name, c2.UID, c.device, c.reason)
+		var got []string
+		err := eventually(60*time.Second, func() error {
+			var l corev1.EventList
+			if err := s.getJSON(&l, "-n", "dra", "get", "events", "--field-selector",
+				"involvedObject.kind=Pod,involvedObject.name="+c.name+",reason=FailedPrepareDynamicResources"); err != nil {
+				return err
+			}
+			got = got[:0]
+			for _, e := range l.Items {
+				got = append(got, e.Message)
+			}
+			if !slices.Contains(got, want) {
+				return fmt.Errorf("pod dra/%s: no FailedPrepareDynamicResources event\n  %s\namong %q", c.name, want, got)
+			}
+			return nil
+		})
+		// Before the allocation was written the kubelet may have said the pod
+		// is not allowed to use the claim; every other event is the driver's.
+		require.NoError(t, err, "the kubelet's event names the claim, the device and the reason")
+		t.Logf("pod dra/%s: Warning FailedPrepareDynamicResources %s", c.name, want)
+		for _, m := range got {
+			if m != want {
+				require.Contains(t, m, "is not allowed to use ResourceClaim "+c.name, "pod dra/%s's other events", c.name)
+			}
+		}
+		var p corev1.Pod
+		require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", c.name))
+		require.Equal(t, corev1.PodPending, p.Status.Phase, "pod dra/%s never starts", c.name)
+		for _, cs := range p.Status.ContainerStatuses {
+			require.Nil(t, cs.State.Running, "pod dra/%s: container %s", c.name, cs.Name)
+		}
+	}
+	require.Len(t, s.checkpointClaims(t), 1, "only the neighbour's claim is prepared")
+	restore()
+	s.waitDevices(t, all)
+}
+
+// boundClaimPod creates ResourceClaim ns/name (1 device of class
+// gpu.gpu-nri.io), a pod bound to the node using it, and then writes the
+// claim's allocation of device (this node's pool) reserved for that pod.
+func (s *k8sSuite) boundClaimPod(t *testing.T, ns, name, device string) {
+	t.Helper()
+	claim := resourcev1.ResourceClaim{TypeMeta: metaType("resource.k8s.io/v1", "ResourceClaim"), ObjectMeta: objectMeta(name, ns),
+		Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{Name: "gpus",
+			Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: draDriver, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 1}}}}}}
+	pod := corev1.Pod{
+		TypeMeta:   metaType("v1", "Pod"),
+		ObjectMeta: objectMeta(name, ns),
+		Spec: corev1.PodSpec{
+			NodeName:                      s.nodeName,
+			TerminationGracePeriodSeconds: ptr(int64(1)),
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			ResourceClaims:                []corev1.PodResourceClaim{{Name: "gpus", ResourceClaimName: ptr(name)}},
+			Containers: []corev1.Container{{
+				Name: "c", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
+				Command:   []string{"/bin/sh", "-c", "exec sleep 3600"},
+				Resources: corev1.ResourceRequirements{Claims: []corev1.ResourceClaim{{Name: "gpus"}}},
+			}},
+		},
+	}
+	var docs []string
+	for _, o := range []any{claim, pod} {
+		b, err := yaml.Marshal(o)
+		require.NoError(t, err)
+		docs = append(docs, string(b))
+	}
+	f := filepath.Join(s.dir, "dra-"+ns+"-"+name+".yaml")
+	require.NoError(t, os.WriteFile(f, []byte(strings.Join(docs, "---\n")), 0o644))
+	_, err := s.kubectl("apply", "-f", f)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = s.kubectl("delete", "-f", f, "--ignore-not-found", "--wait=true", "--timeout=60s")
+	})
+	var p corev1.Pod
+	require.NoError(t, s.getJSON(&p, "-n", ns, "get", "pod", name))
+	status := map[string]any{"status": map[string]any{
+		"allocation": map[string]any{"devices": map[string]any{"results": []any{map[string]any{
+			"request": "gpus", "driver": draDriver, "pool": s.nodeName, "device": device}}}},
+		"reservedFor": []any{map[string]any{"resource": "pods", "name": name, "uid": string(p.UID)}},
+	}}
+	b, err := yaml.Marshal(status)
+	require.NoError(t, err)
+	js, err := yaml.YAMLToJSON(b)
+	require.NoError(t, err)
+	_, err = s.kubectl("-n", ns, "patch", "resourceclaim", name, "--subresource=status", "--type=merge", "-p", string(js))
+	require.NoError(t, err, "the claim's allocation of %s", device)
+}
