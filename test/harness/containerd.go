@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,9 +35,7 @@ type Containerd struct {
 	// Imports are the config files the main config imports (drop-ins).
 	Imports []string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
+	proc daemon
 }
 
 // Socket is containerd's gRPC (and CRI) socket.
@@ -174,78 +171,19 @@ func (c *Containerd) Start(ctx context.Context, o StartOptions) error {
 		return fmt.Errorf("harness: %w", err)
 	}
 	_ = os.Remove(c.NRISocket())
-	logf, err := os.OpenFile(c.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	argv := []string{c.Tools.Containerd, "--config", c.ConfigPath()}
-	if o.CgroupV1 {
-		argv = append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `umount -l /sys/fs/cgroup/unified && exec "$0" "$@"`}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1", "PATH="+c.Tools.Bin+":"+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("harness: start containerd: %w", err)
-	}
-	c.cmd, c.log, c.done = cmd, logf, make(chan struct{})
-	_ = os.WriteFile(c.pidFile(), []byte(fmt.Sprint(cmd.Process.Pid)), 0o644)
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(c.done)
-	return c.waitReady(ctx)
-}
-
-func (c *Containerd) waitReady(ctx context.Context) error {
-	cri, err := DialCRI(c.Socket())
-	if err != nil {
+	c.proc.name = "containerd"
+	env := append(os.Environ(), "CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1", "PATH="+c.Tools.Bin+":"+os.Getenv("PATH"))
+	if err := c.proc.start([]string{c.Tools.Containerd, "--config", c.ConfigPath()}, env, c.LogPath(), c.pidFile(), o.CgroupV1); err != nil {
 		return err
 	}
-	defer func() { _ = cri.Close() }()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var last error
-	for {
-		if _, err := os.Stat(c.NRISocket()); err != nil {
-			last = fmt.Errorf("no NRI socket yet: %w", err)
-		} else {
-			vctx, vcancel := context.WithTimeout(ctx, time.Second)
-			_, last = cri.Version(vctx)
-			vcancel()
-			if last == nil {
-				return nil
-			}
-		}
-		select {
-		case <-c.done:
-			return fmt.Errorf("harness: containerd exited: %s", c.LogTail(20))
-		case <-ctx.Done():
-			return fmt.Errorf("harness: containerd not ready (log %s): %w", c.LogPath(), errors.Join(last, ctx.Err()))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return c.proc.waitReady(ctx, c.Socket(), c.NRISocket(), c.LogPath())
 }
 
 // Running reports whether the started containerd is still alive.
-func (c *Containerd) Running() bool {
-	if c.done == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
+func (c *Containerd) Running() bool { return c.proc.running() }
 
 // Pid is the containerd (or unshare wrapper, which execs it) process id.
-func (c *Containerd) Pid() int {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return 0
-	}
-	return c.cmd.Process.Pid
-}
+func (c *Containerd) Pid() int { return c.proc.pid() }
 
 // Stop removes every pod (through CRI) and stops containerd (SIGTERM,
 // SIGKILL after 5 s).
@@ -258,7 +196,7 @@ func (c *Containerd) Stop(ctx context.Context) error {
 		errs = append(errs, RemoveAllPods(ctx, cri))
 		_ = cri.Close()
 	}
-	errs = append(errs, c.signal(syscall.SIGTERM, 5*time.Second))
+	c.proc.signal(syscall.SIGTERM, 5*time.Second)
 	return errors.Join(errs...)
 }
 
@@ -267,7 +205,8 @@ func (c *Containerd) Kill() error {
 	if !c.Running() {
 		return nil
 	}
-	return c.signal(syscall.SIGKILL, 5*time.Second)
+	c.proc.signal(syscall.SIGKILL, 5*time.Second)
+	return nil
 }
 
 // Restart stops and starts containerd with o.
@@ -278,47 +217,14 @@ func (c *Containerd) Restart(ctx context.Context, o StartOptions) error {
 	return c.Start(ctx, o)
 }
 
-func (c *Containerd) signal(sig syscall.Signal, grace time.Duration) error {
-	_ = c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-	_ = c.log.Close()
-	return nil
-}
-
 func (c *Containerd) pidFile() string { return filepath.Join(c.Dir, "ctd", "containerd.pid") }
 
 // KillStale SIGKILLs a containerd an earlier run left running in Dir (its
 // pid file names a live process running Tools.Containerd).
-func (c *Containerd) KillStale() {
-	data, err := os.ReadFile(c.pidFile())
-	if err != nil {
-		return
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
-		return
-	}
-	// Tools.Containerd is usually a link into the versioned tool cache; /proc/PID/exe is resolved.
-	want, _ := filepath.EvalSymlinks(c.Tools.Containerd)
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && (exe == c.Tools.Containerd || exe == want) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	_ = os.Remove(c.pidFile())
-}
+func (c *Containerd) KillStale() { killStale(c.pidFile(), c.Tools.Containerd) }
 
 // LogTail is the last n lines of containerd's log.
-func (c *Containerd) LogTail(n int) string {
-	data, _ := os.ReadFile(c.LogPath())
-	return tail(string(data), n)
-}
+func (c *Containerd) LogTail(n int) string { return logTail(c.LogPath(), n) }
 
 // RemoveAllPods stops and removes every pod sandbox CRI lists.
 func RemoveAllPods(ctx context.Context, cri *CRI) error {

@@ -39,9 +39,7 @@ type CRIO struct {
 	// --config-dir on every start, in order (CRI-O reads them lexically).
 	DropIns []string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
+	proc daemon
 }
 
 // Name is "crio".
@@ -217,78 +215,18 @@ func (c *CRIO) Start(ctx context.Context, o StartOptions) error {
 		return err
 	}
 	_ = os.Remove(c.NRISocket())
-	logf, err := os.OpenFile(c.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	argv := []string{c.Tools.Crio, "--config", c.ConfigPath(), "--config-dir", c.ConfigDir()}
-	if o.CgroupV1 {
-		argv = append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `umount -l /sys/fs/cgroup/unified && exec "$0" "$@"`}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = c.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("harness: start CRI-O: %w", err)
-	}
-	c.cmd, c.log, c.done = cmd, logf, make(chan struct{})
-	_ = os.WriteFile(c.pidFile(), []byte(fmt.Sprint(cmd.Process.Pid)), 0o644)
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(c.done)
-	return c.waitReady(ctx)
-}
-
-func (c *CRIO) waitReady(ctx context.Context) error {
-	cri, err := DialCRI(c.Socket())
-	if err != nil {
+	c.proc.name = "CRI-O"
+	if err := c.proc.start([]string{c.Tools.Crio, "--config", c.ConfigPath(), "--config-dir", c.ConfigDir()}, c.env(), c.LogPath(), c.pidFile(), o.CgroupV1); err != nil {
 		return err
 	}
-	defer func() { _ = cri.Close() }()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var last error
-	for {
-		if _, err := os.Stat(c.NRISocket()); err != nil {
-			last = fmt.Errorf("no NRI socket yet: %w", err)
-		} else {
-			vctx, vcancel := context.WithTimeout(ctx, time.Second)
-			_, last = cri.Version(vctx)
-			vcancel()
-			if last == nil {
-				return nil
-			}
-		}
-		select {
-		case <-c.done:
-			return fmt.Errorf("harness: CRI-O exited: %s", c.LogTail(20))
-		case <-ctx.Done():
-			return fmt.Errorf("harness: CRI-O not ready (log %s): %w", c.LogPath(), errors.Join(last, ctx.Err()))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return c.proc.waitReady(ctx, c.Socket(), c.NRISocket(), c.LogPath())
 }
 
 // Running reports whether the started CRI-O is still alive.
-func (c *CRIO) Running() bool {
-	if c.done == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
+func (c *CRIO) Running() bool { return c.proc.running() }
 
 // Pid is the crio (or unshare wrapper, which execs it) process id.
-func (c *CRIO) Pid() int {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return 0
-	}
-	return c.cmd.Process.Pid
-}
+func (c *CRIO) Pid() int { return c.proc.pid() }
 
 // Stop removes every pod (through CRI) and stops CRI-O (SIGTERM, SIGKILL
 // after 10 s).
@@ -301,14 +239,14 @@ func (c *CRIO) Stop(ctx context.Context) error {
 		errs = append(errs, RemoveAllPods(ctx, cri))
 		_ = cri.Close()
 	}
-	c.signal(syscall.SIGTERM, 10*time.Second)
+	c.proc.signal(syscall.SIGTERM, 10*time.Second)
 	return errors.Join(errs...)
 }
 
 // Kill SIGKILLs CRI-O without removing pods (a crash).
 func (c *CRIO) Kill() error {
 	if c.Running() {
-		c.signal(syscall.SIGKILL, 5*time.Second)
+		c.proc.signal(syscall.SIGKILL, 5*time.Second)
 	}
 	return nil
 }
@@ -321,43 +259,12 @@ func (c *CRIO) Restart(ctx context.Context, o StartOptions) error {
 	return c.Start(ctx, o)
 }
 
-func (c *CRIO) signal(sig syscall.Signal, grace time.Duration) {
-	_ = c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-	_ = c.log.Close()
-}
-
 // KillStale SIGKILLs a crio an earlier run left running in Dir (its pid
 // file names a live process running Tools.Crio).
-func (c *CRIO) KillStale() {
-	data, err := os.ReadFile(c.pidFile())
-	if err != nil {
-		return
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
-		return
-	}
-	want, _ := filepath.EvalSymlinks(c.Tools.Crio)
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && (exe == c.Tools.Crio || exe == want) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	_ = os.Remove(c.pidFile())
-}
+func (c *CRIO) KillStale() { killStale(c.pidFile(), c.Tools.Crio) }
 
 // LogTail is the last n lines of CRI-O's log.
-func (c *CRIO) LogTail(n int) string {
-	data, _ := os.ReadFile(c.LogPath())
-	return tail(string(data), n)
-}
+func (c *CRIO) LogTail(n int) string { return logTail(c.LogPath(), n) }
 
 // PodPID is a PID namespace per container (see the type's doc).
 func (c *CRIO) PodPID() runtime.NamespaceMode { return runtime.NamespaceMode_CONTAINER }
