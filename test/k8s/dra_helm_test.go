@@ -4,7 +4,6 @@ package k8s
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 )
 
 // draDeviceNames are the devices gpu-nri publishes for the suite's host:
@@ -40,26 +38,9 @@ func (s *k8sSuite) draDeviceNames() []string {
 // (kubectl set env) after the install: the one change to what the chart
 // renders.
 func (s *k8sSuite) testDRAHelm(t *testing.T) {
-	host, err := s.n.hostSection()
-	require.NoError(t, err)
-	host["root"] = "/host"
-	values := map[string]any{
-		"image":        map[string]any{"repository": pluginImage, "tag": "k8s-1"},
-		"nriSocketDir": filepath.Join(s.n.dir, "nri"),
-		"hookDir":      filepath.Dir(s.hookBin()),
-		"hostRoot":     map[string]any{"mountPropagation": "None"},
-		"dra":          map[string]any{"enabled": true, "kubeletDir": s.kubeletRoot(), "cdiDir": s.n.cdiDir()},
-		"config": map[string]any{
-			"host":      host,
-			"plugin":    map[string]any{"reconnectMin": "200ms", "reconnectMax": "1s"},
-			"injection": map[string]any{"cdiSpecDirs": []string{s.n.cdiDir()}},
-			"log":       map[string]any{"level": "debug", "format": "json"},
-		},
-	}
-	b, err := yaml.Marshal(values)
-	require.NoError(t, err)
-	vf := filepath.Join(s.dir, "values-dra.yaml")
-	require.NoError(t, os.WriteFile(vf, b, 0o644))
+	vf := s.helmValues(t, "values-dra.yaml", map[string]any{
+		"dra": map[string]any{"enabled": true, "kubeletDir": s.kubeletRoot(), "cdiDir": s.n.cdiDir()},
+	})
 	before := s.n.registrations()
 	out, err := s.tool("helm", "install", "gpu-nri", filepath.Join(s.n.repo, "deploy", "helm", "gpu-nri"),
 		"-n", "gpu-nri", "--create-namespace", "-f", vf, "--set", "dra.enabled=true")
@@ -93,15 +74,7 @@ func (s *k8sSuite) testDRAHelm(t *testing.T) {
 	require.Len(t, s.checkpointClaims(t), 1)
 	_, err = s.kubectl("-n", "dra-helm", "delete", "pod", "one", "--wait=true", "--timeout=60s")
 	require.NoError(t, err)
-	require.NoError(t, eventually(60*time.Second, func() error {
-		if c := s.checkpointClaims(t); len(c) != 0 {
-			return fmt.Errorf("still prepared: %v", c)
-		}
-		if m := s.claimSpecs(t); len(m) != 0 {
-			return fmt.Errorf("claim CDI specs left: %v", m)
-		}
-		return nil
-	}), "pod deleted: its claim unprepared")
+	s.requireUnprepared(t, "pod deleted: its claim unprepared")
 
 	out, err = s.tool("helm", "uninstall", "gpu-nri", "-n", "gpu-nri", "--wait")
 	require.NoError(t, err, "helm uninstall")

@@ -226,6 +226,21 @@ func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int
 }
 
 // checkpointClaims are the claim UIDs in gpu-nri's checkpoint on the node.
+// requireUnprepared waits (60 s) until gpu-nri's checkpoint holds no claim
+// and no claim CDI spec is left: every claim unprepared, the node clean.
+func (s *k8sSuite) requireUnprepared(t *testing.T, why string) {
+	t.Helper()
+	require.NoError(t, eventually(60*time.Second, func() error {
+		if c := s.checkpointClaims(t); len(c) != 0 {
+			return fmt.Errorf("claims still prepared: %v", c)
+		}
+		if m := s.claimSpecs(t); len(m) != 0 {
+			return fmt.Errorf("claim CDI specs left: %v", m)
+		}
+		return nil
+	}), why)
+}
+
 func (s *k8sSuite) checkpointClaims(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(s.draPluginDir(), "checkpoint.json"))
@@ -362,15 +377,7 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 			require.Equal(t, one, got, "the freed GPU")
 		})
 	})
-	require.NoError(t, eventually(60*time.Second, func() error {
-		if n := len(s.checkpointClaims(t)); n != 0 {
-			return fmt.Errorf("%d claims still prepared", n)
-		}
-		if m := s.claimSpecs(t); len(m) != 0 {
-			return fmt.Errorf("claim CDI specs left: %v", m)
-		}
-		return nil
-	}), "pods deleted: every claim unprepared, the node clean")
+	s.requireUnprepared(t, "pods deleted: every claim unprepared, the node clean")
 
 	t.Run("bad input", func(t *testing.T) { s.testDRABadInput(t, all) })
 
@@ -399,15 +406,7 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 		require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", "restart"))
 		_, err = s.kubectl("-n", "dra", "delete", "pod", "restart", "--wait=true", "--timeout=60s")
 		require.NoError(t, err)
-		require.NoError(t, eventually(60*time.Second, func() error {
-			if c := s.checkpointClaims(t); len(c) != 0 {
-				return fmt.Errorf("still prepared: %v", c)
-			}
-			if m := s.claimSpecs(t); len(m) != 0 {
-				return fmt.Errorf("claim CDI specs left: %v", m)
-			}
-			return nil
-		}), "claim deleted: unprepared, the node clean")
+		s.requireUnprepared(t, "claim deleted: unprepared, the node clean")
 	})
 
 	t.Run("mig", func(t *testing.T) {

@@ -773,9 +773,11 @@ func (s *k8sSuite) testStrict(t *testing.T) {
 	}
 }
 
-// testHelm: helm install of deploy/helm/gpu-nri, the same checks as apply -k,
-// and helm uninstall.
-func (s *k8sSuite) testHelm(t *testing.T) {
+// helmValues writes the chart values the suite installs with (the plugin
+// image, the node's NRI socket, hook dir and simulated host, containerd's
+// CDI dir), plus extra top-level values, to s.dir/name and returns its path.
+func (s *k8sSuite) helmValues(t *testing.T, name string, extra map[string]any) string {
+	t.Helper()
 	host, err := s.n.hostSection()
 	require.NoError(t, err)
 	host["root"] = "/host"
@@ -791,10 +793,20 @@ func (s *k8sSuite) testHelm(t *testing.T) {
 			"log":       map[string]any{"level": "debug", "format": "json"},
 		},
 	}
+	for k, v := range extra {
+		values[k] = v
+	}
 	b, err := yaml.Marshal(values)
 	require.NoError(t, err)
-	vf := filepath.Join(s.dir, "values-test.yaml")
+	vf := filepath.Join(s.dir, name)
 	require.NoError(t, os.WriteFile(vf, b, 0o644))
+	return vf
+}
+
+// testHelm: helm install of deploy/helm/gpu-nri, the same checks as apply -k,
+// and helm uninstall.
+func (s *k8sSuite) testHelm(t *testing.T) {
+	vf := s.helmValues(t, "values-test.yaml", nil)
 	s.removeInstalled()
 	before := s.n.registrations()
 	out, err := s.tool("helm", "install", "gpu-nri", filepath.Join(s.n.repo, "deploy", "helm", "gpu-nri"),
