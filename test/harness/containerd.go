@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -188,24 +187,12 @@ func (c *Containerd) Pid() int { return c.proc.pid() }
 // Stop removes every pod (through CRI) and stops containerd (SIGTERM,
 // SIGKILL after 5 s).
 func (c *Containerd) Stop(ctx context.Context) error {
-	if !c.Running() {
-		return nil
-	}
-	var errs []error
-	if cri, err := DialCRI(c.Socket()); err == nil {
-		errs = append(errs, RemoveAllPods(ctx, cri))
-		_ = cri.Close()
-	}
-	c.proc.signal(syscall.SIGTERM, 5*time.Second)
-	return errors.Join(errs...)
+	return c.proc.stop(ctx, c.Socket(), 5*time.Second)
 }
 
 // Kill SIGKILLs containerd without removing pods (a crash).
 func (c *Containerd) Kill() error {
-	if !c.Running() {
-		return nil
-	}
-	c.proc.signal(syscall.SIGKILL, 5*time.Second)
+	c.proc.kill()
 	return nil
 }
 

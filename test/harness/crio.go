@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -231,23 +230,12 @@ func (c *CRIO) Pid() int { return c.proc.pid() }
 // Stop removes every pod (through CRI) and stops CRI-O (SIGTERM, SIGKILL
 // after 10 s).
 func (c *CRIO) Stop(ctx context.Context) error {
-	if !c.Running() {
-		return nil
-	}
-	var errs []error
-	if cri, err := DialCRI(c.Socket()); err == nil {
-		errs = append(errs, RemoveAllPods(ctx, cri))
-		_ = cri.Close()
-	}
-	c.proc.signal(syscall.SIGTERM, 10*time.Second)
-	return errors.Join(errs...)
+	return c.proc.stop(ctx, c.Socket(), 10*time.Second)
 }
 
 // Kill SIGKILLs CRI-O without removing pods (a crash).
 func (c *CRIO) Kill() error {
-	if c.Running() {
-		c.proc.signal(syscall.SIGKILL, 5*time.Second)
-	}
+	c.proc.kill()
 	return nil
 }
 

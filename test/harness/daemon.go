@@ -99,6 +99,28 @@ func (d *daemon) pid() int {
 	return d.cmd.Process.Pid
 }
 
+// stop removes every pod through the CRI socket, then SIGTERMs the process
+// (SIGKILL after grace); nothing when it is not running.
+func (d *daemon) stop(ctx context.Context, socket string, grace time.Duration) error {
+	if !d.running() {
+		return nil
+	}
+	var err error
+	if cri, derr := DialCRI(socket); derr == nil {
+		err = RemoveAllPods(ctx, cri)
+		_ = cri.Close()
+	}
+	d.signal(syscall.SIGTERM, grace)
+	return err
+}
+
+// kill SIGKILLs the process without removing pods (a crash).
+func (d *daemon) kill() {
+	if d.running() {
+		d.signal(syscall.SIGKILL, 5*time.Second)
+	}
+}
+
 // signal sends sig and waits for the exit, SIGKILLing after grace.
 func (d *daemon) signal(sig syscall.Signal, grace time.Duration) {
 	_ = d.cmd.Process.Signal(sig)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -119,19 +118,7 @@ func (s *k8sSuite) boundClaimPod(t *testing.T, ns, name, device string) {
 			}},
 		},
 	}
-	var docs []string
-	for _, o := range []any{claim, pod} {
-		b, err := yaml.Marshal(o)
-		require.NoError(t, err)
-		docs = append(docs, string(b))
-	}
-	f := filepath.Join(s.dir, "dra-"+ns+"-"+name+".yaml")
-	require.NoError(t, os.WriteFile(f, []byte(strings.Join(docs, "---\n")), 0o644))
-	_, err := s.kubectl("apply", "-f", f)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = s.kubectl("delete", "-f", f, "--ignore-not-found", "--wait=true", "--timeout=60s")
-	})
+	s.applyObjects(t, "dra-"+ns+"-"+name+".yaml", claim, pod)
 	var p corev1.Pod
 	require.NoError(t, s.getJSON(&p, "-n", ns, "get", "pod", name))
 	status := map[string]any{"status": map[string]any{

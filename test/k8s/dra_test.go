@@ -169,13 +169,20 @@ func (s *k8sSuite) claimPodOf(t *testing.T, ns, name, class string, count int, c
 		pod.Spec.InitContainers = []corev1.Container{{Name: "wait", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
 			Command: []string{"/bin/sh", "-c", "sleep " + strconv.Itoa(initSleep)}}}
 	}
+	s.applyObjects(t, "dra-"+ns+"-"+name+".yaml", tmpl, pod)
+}
+
+// applyObjects writes objs as one YAML stream to s.dir/file, applies it,
+// and deletes it (waiting) in the cleanup.
+func (s *k8sSuite) applyObjects(t *testing.T, file string, objs ...any) {
+	t.Helper()
 	var docs []string
-	for _, o := range []any{tmpl, pod} {
+	for _, o := range objs {
 		b, err := yaml.Marshal(o)
 		require.NoError(t, err)
 		docs = append(docs, string(b))
 	}
-	f := filepath.Join(s.dir, "dra-"+ns+"-"+name+".yaml")
+	f := filepath.Join(s.dir, file)
 	require.NoError(t, os.WriteFile(f, []byte(strings.Join(docs, "---\n")), 0o644))
 	_, err := s.kubectl("apply", "-f", f)
 	require.NoError(t, err)
