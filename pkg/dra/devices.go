@@ -47,7 +47,8 @@ func MIGName(gpu, gi, ci int) string { return fmt.Sprintf("mig-%d-gi%d-ci%d", gp
 //	names it, migProfile ("1g.10gb").
 //
 // A GPU whose framebuffer size the driver reported has the capacity
-// memory (bytes, e.g. 81559Mi); a MIG device has none yet.
+// memory (bytes, e.g. 81559Mi); so has a MIG device whose memory
+// nvidia-smi reported (its total in the "MIG devices:" table, e.g. 9984Mi).
 func Devices(inv *inventory.Inventory) []Device {
 	if inv == nil {
 		return nil
@@ -65,11 +66,7 @@ func Devices(inv *inventory.Inventory) []Device {
 			attrs["uuid"] = str(g.UUID)
 			attrs["index"] = integer(g.Index)
 			attrs["minor"] = integer(g.Minor)
-			api := resourceapi.Device{Name: GPUName(g.Index), Attributes: attrs}
-			if g.MemoryMiB > 0 {
-				api.Capacity = map[resourceapi.QualifiedName]resourceapi.DeviceCapacity{
-					"memory": {Value: *resource.NewQuantity(g.MemoryMiB<<20, resource.BinarySI)}}
-			}
+			api := resourceapi.Device{Name: GPUName(g.Index), Attributes: attrs, Capacity: memory(g.MemoryMiB)}
 			out = append(out, Device{API: api, ID: g.UUID, UUID: g.UUID})
 			continue
 		}
@@ -90,10 +87,22 @@ func Devices(inv *inventory.Inventory) []Device {
 				attrs["uuid"] = str(m.UUID)
 				id = m.UUID
 			}
-			out = append(out, Device{API: resourceapi.Device{Name: MIGName(g.Index, m.GI, m.CI), Attributes: attrs}, ID: id, UUID: m.UUID})
+			out = append(out, Device{API: resourceapi.Device{Name: MIGName(g.Index, m.GI, m.CI), Attributes: attrs,
+				Capacity: memory(m.MemoryMiB)}, ID: id, UUID: m.UUID})
 		}
 	}
 	return out
+}
+
+// memory is the capacity of a device with mib MiB of memory: "memory" in
+// bytes as a binary-SI quantity (9984 MiB is 9984Mi), the unit and format
+// NVIDIA's DRA driver publishes; none when mib is unknown (0).
+func memory(mib int64) map[resourceapi.QualifiedName]resourceapi.DeviceCapacity {
+	if mib <= 0 {
+		return nil
+	}
+	return map[resourceapi.QualifiedName]resourceapi.DeviceCapacity{
+		"memory": {Value: *resource.NewQuantity(mib<<20, resource.BinarySI)}}
 }
 
 // Resources is the driver's pool for inv on node (one slice; an empty pool

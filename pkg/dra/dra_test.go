@@ -53,6 +53,9 @@ func host(t testing.TB, mig map[int]int) (*simhost.Host, *inventory.Inventory) {
 		for j := range inv.GPUs[i].MIG { // as nvidia-smi names them (pkg/nvmlfacts)
 			m := &inv.GPUs[i].MIG[j]
 			m.UUID, m.Profile = simhost.MIGUUID(i, m.GI, m.CI), simhost.MIGProfile
+			if j == 0 { // the second MIG device: a driver that reported no memory for it
+				m.MemoryMiB = simhost.MIGMemoryMiB
+			}
 		}
 	}
 	inv, err = inventory.New(inv) // the lookup indexes, with the MIG UUIDs
@@ -120,7 +123,11 @@ func TestResources(t *testing.T) {
 	require.Equal(t, int64(g1.MIG[0].GI), attr(t, m, "gi"))
 	require.Equal(t, int64(g1.MIG[0].CI), attr(t, m, "ci"))
 	require.Equal(t, "1g.10gb", attr(t, m, "migProfile"))
-	require.Empty(t, m.Capacity)
+	require.Len(t, m.Capacity, 1)
+	mem = m.Capacity["memory"].Value
+	require.Equal(t, "9984Mi", mem.String(), "a MIG device's memory as a capacity (bytes), as NVIDIA's DRA driver publishes it")
+	require.Equal(t, int64(simhost.MIGMemoryMiB)<<20, mem.Value())
+	require.Empty(t, devs[2].Capacity, "the second MIG device: no memory size reported, no capacity")
 
 	require.Equal(t, []resourceapi.Device{}, dra.Resources(nil, node).Pools[node].Slices[0].Devices,
 		"no driver: an empty pool, so nothing stale stays published")
@@ -356,4 +363,41 @@ func gpuNodes(r *engine.Result) []string {
 	}
 	sort.Strings(out)
 	return slices.Compact(out)
+}
+
+// TestGrantAfterMIGLeft: a claim prepared for a MIG device whose GPU then
+// left MIG mode (before the container was created) fails the container
+// with the claim, the device and the reason, not only "no such device"; a
+// claim for a whole GPU prepared meanwhile is unaffected, and one whose GPU
+// entered MIG mode since is refused as prepare would.
+func TestGrantAfterMIGLeft(t *testing.T) {
+	_, mig := host(t, map[int]int{migGPU: 2})
+	_, plain := host(t, nil)
+	f := &fixture{dir: t.TempDir(), cdiDir: t.TempDir(), inv: mig}
+	d := f.driver(t)
+	m := mig.GPUs[migGPU].MIG[1]
+	name := dra.MIGName(migGPU, m.GI, m.CI)
+	r := prepare(t, d, claim(claimA, "mig", []string{name}, []string{podA}))
+	require.NoError(t, r.Err)
+	other := prepare(t, d, claim(claimB, "whole", []string{"gpu-0"}, []string{podB}))
+	require.NoError(t, other.Err)
+
+	f.inv = plain
+	_, ok, err := d.Grant(podA, &request.Input{Namespace: "ns", Pod: "p", Container: "c", CDIDevices: cdiIDs(r)})
+	require.True(t, ok)
+	require.EqualError(t, err, `gpu-nri: container ns/p/c: ResourceClaim ns/mig device `+name+` "`+m.UUID+`": changed since the claim was prepared: `+
+		"GPU 1 ("+plain.GPUs[migGPU].UUID+") has left MIG mode: its MIG devices are gone")
+	g, ok, err := d.Grant(podB, &request.Input{Namespace: "ns", Pod: "q", Container: "c", CDIDevices: cdiIDs(other)})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []string{plain.GPUs[0].UUID}, g.Devices)
+
+	// The other way round: prepared whole, then MIG on.
+	f.inv = plain
+	r = prepare(t, d, claim(claimC, "gpu1", []string{"gpu-1"}, []string{podA}))
+	require.NoError(t, r.Err)
+	f.inv = mig
+	_, _, err = d.Grant(podA, &request.Input{Namespace: "ns", Pod: "p", Container: "c", CDIDevices: cdiIDs(r)})
+	require.EqualError(t, err, `gpu-nri: container ns/p/c: ResourceClaim ns/gpu1 device gpu-1 "`+mig.GPUs[migGPU].UUID+`": changed since the claim was prepared: `+
+		"GPU 1 ("+mig.GPUs[migGPU].UUID+") has MIG enabled now: only its MIG devices can be given")
 }

@@ -383,6 +383,10 @@ func (d *Driver) Grant(podUID string, in *request.Input) (g *engine.Grant, ok bo
 	claims := d.claims
 	d.mu.Unlock()
 	g = &engine.Grant{FromInput: true}
+	var inv struct { // the current inventory, read once when needed
+		ready bool
+		inv   *inventory.Inventory
+	}
 	var where []string
 	capsSet := false
 	for _, n := range names {
@@ -405,8 +409,15 @@ func (d *Driver) Grant(podUID string, in *request.Input) (g *engine.Grant, ok bo
 				Reason: fmt.Sprintf("%s was not allocated this device", pc.Where())}
 		}
 		dev := pc.Devices[i]
-		g.Devices = append(g.Devices, dev.ID)
 		w := fmt.Sprintf("ResourceClaim %s/%s device %s", pc.Namespace, pc.Name, dev.Device)
+		if !inv.ready {
+			inv.ready, inv.inv = true, d.o.Inventory()
+		}
+		if stale(inv.inv, dev) { // the host changed since prepare: say how, as prepare would
+			return nil, true, &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", w, dev.ID),
+				Reason: "changed since the claim was prepared: " + missing(inv.inv, dev.Device)}
+		}
+		g.Devices = append(g.Devices, dev.ID)
 		where = append(where, w)
 		if len(pc.Capabilities) > 0 {
 			g.Capabilities = union(g.Capabilities, pc.Capabilities)
@@ -418,6 +429,25 @@ func (d *Driver) Grant(podUID string, in *request.Input) (g *engine.Grant, ok bo
 	}
 	g.Where = strings.Join(where, ", ")
 	return g, true, nil
+}
+
+// stale reports whether the prepared device dev is no longer in inv: its
+// MIG UUID gone (the GPU left MIG mode or the instance was destroyed), or
+// its GPU gone or now in MIG mode. A device known only by its index
+// ("<gpu>:<mig>") is left to the engine, which resolves it.
+func stale(inv *inventory.Inventory, dev PreparedDevice) bool {
+	if inv == nil {
+		return true
+	}
+	switch {
+	case strings.HasPrefix(dev.ID, "MIG-"):
+		_, ok := inv.MIGByUUID(dev.ID)
+		return !ok
+	case strings.HasPrefix(dev.ID, "GPU-"):
+		g, ok := inv.GPUByUUID(dev.ID)
+		return !ok || len(g.MIG) > 0
+	}
+	return false
 }
 
 func union(a, b []config.Capability) []config.Capability {

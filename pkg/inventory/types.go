@@ -70,6 +70,9 @@ type MIGDevice struct {
 	// Profile is the MIG profile name ("1g.10gb") when nvidia-smi reports
 	// it ("" otherwise).
 	Profile string
+	// MemoryMiB is the MIG device's total memory in MiB when nvidia-smi
+	// reports it (0 unknown).
+	MemoryMiB int64
 	// Caps are the GPU-instance and compute-instance access nodes
 	// (/dev/nvidia-caps/nvidia-capN).
 	Caps []DeviceNode

@@ -51,6 +51,7 @@ func TestFillSimulatedNVML(t *testing.T) {
 	for j, m := range inv.GPUs[1].MIG {
 		require.Equal(t, h.GPUs[1].MIG[j].UUID, m.UUID)
 		require.Equal(t, h.GPUs[1].MIG[j].Profile, m.Profile)
+		require.Equal(t, int64(h.GPUs[1].MIG[j].MemoryMiB), m.MemoryMiB, "the MIG devices table's Memory-Usage total")
 	}
 }
 

@@ -23,6 +23,10 @@ type MIGFacts struct {
 	// Profile is the MIG profile name -L prints before "Device"
 	// ("1g.10gb"; "" when -L prints none).
 	Profile string
+	// MemoryMiB is the MIG device's total memory in MiB, the total of its
+	// Memory-Usage cell in the plain output's "MIG devices:" table (0 when
+	// the table was not read or the cell is not "<used>MiB / <total>MiB").
+	MemoryMiB int64
 }
 
 // smiListGPU and smiListMIG match the lines of `nvidia-smi -L`:
@@ -53,7 +57,8 @@ type migKey struct{ gpu, dev int }
 // output's "MIG devices:" table has one row per MIG device starting with
 // "| GPU  GI  CI  MIG |" (GPU index, GI id, CI id, MIG device index): the
 // two are joined on (GPU index, MIG device index), so each UUID is tied to
-// its GI and CI ids, never to a position.
+// its GI and CI ids, never to a position. The same row's Memory-Usage cell
+// ("12MiB / 9728MiB", used / total) gives the device's memory.
 func ParseMIG(list, table string) ([]MIGFacts, error) {
 	gpuRe, migRe := smiListGPU(), smiListMIG()
 	gpus := map[int]string{}
@@ -89,7 +94,7 @@ func ParseMIG(list, table string) ([]MIGFacts, error) {
 		if gu, gi, ci, ok := legacyMIG(l.uuid); ok {
 			f.GPUUUID, f.GI, f.CI = gu, gi, ci
 		} else if id, ok := ids[l.key]; ok {
-			f.GI, f.CI = id[0], id[1]
+			f.GI, f.CI, f.MemoryMiB = id.gi, id.ci, id.memMiB
 		} else {
 			errs = append(errs, fmt.Errorf("nvmlfacts: MIG device %d of GPU %d (%s): not in nvidia-smi's MIG devices table, GPU and compute instance unknown", l.key.dev, l.key.gpu, l.uuid))
 			continue
@@ -105,9 +110,10 @@ func ParseMIG(list, table string) ([]MIGFacts, error) {
 //	| GPU  GI  CI  MIG |         Memory-Usage |        Vol|      Shared           |
 //	|  0    1   0   0  |     11MiB / 20224MiB | 42      0 |  3   0    2    0    0 |
 //
-// It returns (GPU index, MIG device index) -> (GI, CI).
-func parseMIGTable(table string) (map[migKey][2]int, error) {
-	ids := map[migKey][2]int{}
+// (the row below, with an empty first cell, is BAR1 usage). It returns
+// (GPU index, MIG device index) -> the GI and CI ids and the total memory.
+func parseMIGTable(table string) (map[migKey]migRow, error) {
+	ids := map[migKey]migRow{}
 	in := false
 	for _, line := range strings.Split(table, "\n") {
 		line = strings.TrimSpace(line)
@@ -145,9 +151,29 @@ func parseMIGTable(table string) (map[migKey][2]int, error) {
 		if _, dup := ids[k]; dup {
 			return nil, fmt.Errorf("nvidia-smi MIG devices table: GPU %d MIG device %d listed twice", n[0], n[3])
 		}
-		ids[k] = [2]int{n[1], n[2]}
+		ids[k] = migRow{gi: n[1], ci: n[2], memMiB: totalMiB(cells[2])}
 	}
 	return ids, nil
+}
+
+// migRow is one MIG device row of the table.
+type migRow struct {
+	gi, ci int
+	memMiB int64
+}
+
+// totalMiB reads the total of a "<used>MiB / <total>MiB" cell (0 otherwise).
+func totalMiB(cell string) int64 {
+	_, total, ok := strings.Cut(cell, "/")
+	if !ok {
+		return 0
+	}
+	n, ok := strings.CutSuffix(strings.TrimSpace(total), "MiB")
+	if !ok || !isDigits(n) {
+		return 0
+	}
+	v, _ := strconv.ParseInt(n, 10, 64)
+	return v
 }
 
 // legacyMIG splits "MIG-GPU-<uuid>/<gi>/<ci>" (drivers before R470).
@@ -216,7 +242,7 @@ func needsTable(list string) bool {
 	return false
 }
 
-// applyMIG writes the UUIDs of migs into the MIG devices of inv, matching
+// applyMIG writes the UUIDs (and profiles and memory) of migs into the MIG devices of inv, matching
 // the parent GPU by UUID (case-insensitively) and the device by its GI and
 // CI ids. It returns an error naming the MIG devices of inv left without a
 // UUID.
@@ -239,7 +265,7 @@ func applyMIG(inv *inventory.Inventory, migs []MIGFacts) error {
 				missing = append(missing, fmt.Sprintf("%d:%d (gi%d/ci%d)", g.Index, m.Index, m.GI, m.CI))
 				continue
 			}
-			m.UUID, m.Profile = u.UUID, u.Profile
+			m.UUID, m.Profile, m.MemoryMiB = u.UUID, u.Profile, u.MemoryMiB
 		}
 	}
 	if len(missing) > 0 {

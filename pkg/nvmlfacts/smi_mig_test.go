@@ -28,9 +28,9 @@ func TestParseMIG(t *testing.T) {
 		err         string
 	}{
 		{"current driver: -L joined with the MIG devices table on (GPU, MIG device)", list, table, []MIGFacts{
-			{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb"},
-			{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB, Profile: "1g.10gb"},
-			{GPUUUID: migGPU1, GI: 10, CI: 0, UUID: migC, Profile: "1g.10gb"},
+			{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb", MemoryMiB: 40192},
+			{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB, Profile: "1g.10gb", MemoryMiB: 9728},
+			{GPUUUID: migGPU1, GI: 10, CI: 0, UUID: migC, Profile: "1g.10gb", MemoryMiB: 9728},
 		}, ""},
 		{"pre-R470 driver: the UUID names its GI and CI, no table needed",
 			"GPU 0: A100-SXM4-40GB (UUID: " + migGPU0 + ")\n" +
@@ -48,6 +48,10 @@ func TestParseMIG(t *testing.T) {
 		{"table missing: no guess by position", list, "", nil, "not in nvidia-smi's MIG devices table"},
 		{"MIG line before any GPU", "  MIG 1g.10gb Device 0: (UUID: " + migA + ")\n", "", nil, "MIG line before any GPU line"},
 		{"a table row twice", list, table + "| MIG devices: |\n|  1    2   0   0  | x |\n", nil, "listed twice"},
+		{"a Memory-Usage cell that is not used / total MiB: memory unknown, ids still read",
+			"GPU 0: NVIDIA H100 (UUID: " + migGPU0 + ")\n  MIG 1g.10gb Device 0: (UUID: " + migA + ")\n",
+			"| MIG devices: |\n|  0    7   0   0  |  N/A  | 16 0 |\n",
+			[]MIGFacts{{GPUUUID: migGPU0, GI: 7, CI: 0, UUID: migA, Profile: "1g.10gb"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,12 +81,13 @@ func TestApplyMIG(t *testing.T) {
 	// nvidia-smi's order differs from the inventory's: matching is by GI/CI.
 	require.NoError(t, applyMIG(inv, []MIGFacts{
 		{GPUUUID: "gpu-9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D", GI: 10, CI: 0, UUID: migC},
-		{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb"},
+		{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA, Profile: "3g.40gb", MemoryMiB: 40192},
 		{GPUUUID: migGPU1, GI: 9, CI: 0, UUID: migB},
 		{GPUUUID: migGPU0, GI: 1, CI: 0, UUID: "MIG-not-in-the-inventory"},
 	}))
 	require.Equal(t, []string{migA, migB, migC}, []string{inv.GPUs[1].MIG[0].UUID, inv.GPUs[1].MIG[1].UUID, inv.GPUs[1].MIG[2].UUID})
 	require.Equal(t, []string{"3g.40gb", "", ""}, []string{inv.GPUs[1].MIG[0].Profile, inv.GPUs[1].MIG[1].Profile, inv.GPUs[1].MIG[2].Profile})
+	require.Equal(t, []int64{40192, 0, 0}, []int64{inv.GPUs[1].MIG[0].MemoryMiB, inv.GPUs[1].MIG[1].MemoryMiB, inv.GPUs[1].MIG[2].MemoryMiB})
 
 	inv = migInventory()
 	err := applyMIG(inv, []MIGFacts{{GPUUUID: migGPU1, GI: 2, CI: 0, UUID: migA}})

@@ -11,7 +11,9 @@
  * does on the host: what gpu-nri's static build asks for requirement checks.
  * Each -q GPU section has NVIDIA's "FB Memory Usage" subsection (Total,
  * Reserved, Used, Free in MiB, as nvidia-smi(1) describes it) with Total
- * -DSIM_MEMORY_MIB (simhost.DefaultMemoryMiB, what the simulated NVML says).
+ * -DSIM_MEMORY_MIB (simhost.DefaultMemoryMiB, what the simulated NVML says);
+ * a MIG device's row of the "MIG devices:" table has Memory-Usage total
+ * -DSIM_MIG_MEMORY_MIB (simhost.MIGMemoryMiB).
  *
  * `-L` lists every GPU ("GPU 0: <model> (UUID: GPU-...)") and, indented, its
  * MIG devices ("  MIG 1g.10gb     Device  0: (UUID: MIG-...)"), and the plain
@@ -33,6 +35,10 @@
 #endif
 #ifndef SIM_MEMORY_MIB
 #error "define SIM_MEMORY_MIB"
+#endif
+
+#ifndef SIM_MIG_MEMORY_MIB
+#error "define SIM_MIG_MEMORY_MIB"
 #endif
 
 #ifndef SIM_PROC_ROOT
@@ -252,10 +258,10 @@ static int mig_table(void)
 				       "|      ID  ID  Dev |                       BAR1-Usage | SM     Unc| CE ENC  DEC  OFA  JPG |\n"
 				       "|                  |                                  |        ECC|                       |\n"
 				       "|==================+==================================+===========+=======================|\n");
-			printf("| %2d  %3d %3d %3d  |              13MiB /  9984MiB    | 16      0 |  1   0    1    0    1 |\n"
+			printf("| %2d  %3d %3d %3d  |              13MiB / %5dMiB    | 16      0 |  1   0    1    0    1 |\n"
 			       "|                  |                 0MiB / 16383MiB  |           |                       |\n"
 			       "+------------------+----------------------------------+-----------+-----------------------+\n",
-			       i, ids[j][0], ids[j][1], j);
+			       i, ids[j][0], ids[j][1], j, SIM_MIG_MEMORY_MIB);
 		}
 		free(names[i]);
 	}

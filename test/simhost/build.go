@@ -294,7 +294,8 @@ func (h *Host) buildBinaries(cc *compiler) error {
 		if b.name == "nvidia-smi" {
 			src = "nvidia-smi.c"
 			args = append(args, fmt.Sprintf("-DCUDA_VERSION_STRING=\"%s\"", o.CUDAVersion),
-				fmt.Sprintf("-DSIM_PROC_ROOT=\"%s\"", h.Config.ProcRoot), fmt.Sprintf("-DSIM_MEMORY_MIB=%d", DefaultMemoryMiB))
+				fmt.Sprintf("-DSIM_PROC_ROOT=\"%s\"", h.Config.ProcRoot), fmt.Sprintf("-DSIM_MEMORY_MIB=%d", DefaultMemoryMiB),
+				fmt.Sprintf("-DSIM_MIG_MEMORY_MIB=%d", MIGMemoryMiB))
 		}
 		built, err := cc.build(src, args...)
 		if err != nil {
