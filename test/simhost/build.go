@@ -144,13 +144,24 @@ func (h *Host) buildMergedUsr(*compiler) error {
 // debianCurrent is where Debian's packages put the driver's libraries.
 func debianCurrent(libDir string) string { return filepath.Join(libDir, "nvidia/current") }
 
+// libArgs are gcc's arguments for library l with SONAME soname (64-bit;
+// the 32-bit build adds its own): libnvidia-ml gets the host's GPU table.
+func (h *Host) libArgs(l libSpec, soname string) ([]string, error) {
+	args := []string{"-shared", "-fPIC", "-Wl,-soname," + soname, "-DSIMGPU_LIBRARY=\"" + l.base + "\"",
+		fmt.Sprintf("-DCUDA_API_VERSION=%d", h.CUDAAPIVersion), fmt.Sprintf("-DDRIVER_VERSION=\"%s\"", h.Options.DriverVersion)}
+	if l.base == "libnvidia-ml" {
+		m, err := h.NVMLManifest()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-DSIMGPU_MANIFEST=\""+m+"\"")
+	}
+	return args, nil
+}
+
 func (h *Host) buildLibraries(cc *compiler) error {
 	o := h.Options
 	ver := o.DriverVersion
-	defines := []string{
-		fmt.Sprintf("-DCUDA_API_VERSION=%d", h.CUDAAPIVersion),
-		fmt.Sprintf("-DDRIVER_VERSION=\"%s\"", ver),
-	}
 	var cache []ldcache.Entry
 	lib32Skip := ""
 	for _, l := range libSpecs {
@@ -172,16 +183,11 @@ func (h *Host) buildLibraries(cc *compiler) error {
 			}{i386LibDir, true})
 		}
 		for _, v := range variants {
-			args := []string{"-shared", "-fPIC", "-Wl,-soname," + soname, "-DSIMGPU_LIBRARY=\"" + l.base + "\""}
-			args = append(args, defines...)
-			src := l.src
-			if l.base == "libnvidia-ml" {
-				m, err := h.NVMLManifest()
-				if err != nil {
-					return err
-				}
-				args = append(args, "-DSIMGPU_MANIFEST=\""+m+"\"")
+			args, err := h.libArgs(l, soname)
+			if err != nil {
+				return err
 			}
+			src := l.src
 			flags := int32(ldcache.FlagELFLibc6 | ldcache.FlagX8664Lib64)
 			if v.lib32 {
 				if lib32Skip != "" {
