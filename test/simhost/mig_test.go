@@ -81,4 +81,3 @@ func TestSetMIG(t *testing.T) {
 	_, err = h.SetMIG(5, 1)
 	require.ErrorContains(t, err, "no GPU 5")
 }
-
