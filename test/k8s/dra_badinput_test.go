@@ -54,45 +54,53 @@ func (s *k8sSuite) testDRABadInput(t *testing.T, all []string) {
 	require.Equal(t, []int{0}, s.checkClaimPod(t, "dra", "neighbour", 1))
 
 	for _, c := range cases {
-		var c2 resourcev1.ResourceClaim
-		require.NoError(t, s.getJSON(&c2, "-n", "dra", "get", "resourceclaim", c.name))
-		want := fmt.Sprintf("Failed to prepare dynamic resources: prepare dynamic resources: NodePrepareResources failed for ResourceClaim %s: "+
-			"ResourceClaim dra/%s (uid %s): device %s: %s", c.name, c.name, c2.UID, c.device, c.reason)
-		var got []string
-		err := eventually(60*time.Second, func() error {
-			var l corev1.EventList
-			if err := s.getJSON(&l, "-n", "dra", "get", "events", "--field-selector",
-				"involvedObject.kind=Pod,involvedObject.name="+c.name+",reason=FailedPrepareDynamicResources"); err != nil {
-				return err
-			}
-			got = got[:0]
-			for _, e := range l.Items {
-				got = append(got, e.Message)
-			}
-			if !slices.Contains(got, want) {
-				return fmt.Errorf("pod dra/%s: no FailedPrepareDynamicResources event\n  %s\namong %q", c.name, want, got)
-			}
-			return nil
-		})
-		// Before the allocation was written the kubelet may have said the pod
-		// is not allowed to use the claim; every other event is the driver's.
-		require.NoError(t, err, "the kubelet's event names the claim, the device and the reason")
-		t.Logf("pod dra/%s: Warning FailedPrepareDynamicResources %s", c.name, want)
-		for _, m := range got {
-			if m != want {
-				require.Contains(t, m, "is not allowed to use ResourceClaim "+c.name, "pod dra/%s's other events", c.name)
-			}
-		}
-		var p corev1.Pod
-		require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", c.name))
-		require.Equal(t, corev1.PodPending, p.Status.Phase, "pod dra/%s never starts", c.name)
-		for _, cs := range p.Status.ContainerStatuses {
-			require.Nil(t, cs.State.Running, "pod dra/%s: container %s", c.name, cs.Name)
-		}
+		s.requirePrepareFailed(t, "dra", c.name, c.device, c.reason)
 	}
 	require.Len(t, s.checkpointClaims(t), 1, "only the neighbour's claim is prepared")
 	restore()
 	s.waitDevices(t, all)
+}
+
+// requirePrepareFailed: pod ns/name (whose claim is ResourceClaim ns/name)
+// stays Pending with exactly the kubelet's FailedPrepareDynamicResources
+// event naming the claim, device and reason.
+func (s *k8sSuite) requirePrepareFailed(t *testing.T, ns, name, device, reason string) {
+	t.Helper()
+	var c2 resourcev1.ResourceClaim
+	require.NoError(t, s.getJSON(&c2, "-n", ns, "get", "resourceclaim", name))
+	want := fmt.Sprintf("Failed to prepare dynamic resources: prepare dynamic resources: NodePrepareResources failed for ResourceClaim %s: "+
+		"ResourceClaim %s/%s (uid %s): device %s: %s", name, ns, name, c2.UID, device, reason)
+	var got []string
+	err := eventually(60*time.Second, func() error {
+		var l corev1.EventList
+		if err := s.getJSON(&l, "-n", ns, "get", "events", "--field-selector",
+			"involvedObject.kind=Pod,involvedObject.name="+name+",reason=FailedPrepareDynamicResources"); err != nil {
+			return err
+		}
+		got = got[:0]
+		for _, e := range l.Items {
+			got = append(got, e.Message)
+		}
+		if !slices.Contains(got, want) {
+			return fmt.Errorf("pod %s/%s: no FailedPrepareDynamicResources event\n  %s\namong %q", ns, name, want, got)
+		}
+		return nil
+	})
+	// Before the allocation was written the kubelet may have said the pod
+	// is not allowed to use the claim; every other event is the driver's.
+	require.NoError(t, err, "the kubelet's event names the claim, the device and the reason")
+	t.Logf("pod %s/%s: Warning FailedPrepareDynamicResources %s", ns, name, want)
+	for _, m := range got {
+		if m != want {
+			require.Contains(t, m, "is not allowed to use ResourceClaim "+name, "pod %s/%s's other events", ns, name)
+		}
+	}
+	var p corev1.Pod
+	require.NoError(t, s.getJSON(&p, "-n", ns, "get", "pod", name))
+	require.Equal(t, corev1.PodPending, p.Status.Phase, "pod %s/%s never starts", ns, name)
+	for _, cs := range p.Status.ContainerStatuses {
+		require.Nil(t, cs.State.Running, "pod %s/%s: container %s", ns, name, cs.Name)
+	}
 }
 
 // boundClaimPod creates ResourceClaim ns/name (1 device of class
@@ -100,9 +108,15 @@ func (s *k8sSuite) testDRABadInput(t *testing.T, all []string) {
 // claim's allocation of device (this node's pool) reserved for that pod.
 func (s *k8sSuite) boundClaimPod(t *testing.T, ns, name, device string) {
 	t.Helper()
+	s.boundClaimPodOf(t, ns, name, draDriver, device)
+}
+
+// boundClaimPodOf is boundClaimPod for a device of class.
+func (s *k8sSuite) boundClaimPodOf(t *testing.T, ns, name, class, device string) {
+	t.Helper()
 	claim := resourcev1.ResourceClaim{TypeMeta: metaType("resource.k8s.io/v1", "ResourceClaim"), ObjectMeta: objectMeta(name, ns),
 		Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{Name: "gpus",
-			Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: draDriver, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 1}}}}}}
+			Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: class, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: 1}}}}}}
 	pod := corev1.Pod{
 		TypeMeta:   metaType("v1", "Pod"),
 		ObjectMeta: objectMeta(name, ns),

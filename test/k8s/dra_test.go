@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
+	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
 const draDriver = "gpu.gpu-nri.io"
@@ -142,6 +143,17 @@ func (s *k8sSuite) claimPod(t *testing.T, ns, name string, count int, cel string
 // claimPodOf is claimPod for devices of class.
 func (s *k8sSuite) claimPodOf(t *testing.T, ns, name, class string, count int, cel string, initSleep int) {
 	t.Helper()
+	init := ""
+	if initSleep > 0 {
+		init = "sleep " + strconv.Itoa(initSleep)
+	}
+	s.claimPodInit(t, ns, name, class, count, cel, init)
+}
+
+// claimPodInit is claimPodOf with an init container (named "wait") running
+// the shell command init, when set.
+func (s *k8sSuite) claimPodInit(t *testing.T, ns, name, class string, count int, cel, init string) {
+	t.Helper()
 	s.namespace(t, ns)
 	req := resourcev1.DeviceRequest{Name: "gpus", Exactly: &resourcev1.ExactDeviceRequest{
 		DeviceClassName: class, AllocationMode: resourcev1.DeviceAllocationModeExactCount, Count: int64(count)}}
@@ -165,9 +177,9 @@ func (s *k8sSuite) claimPodOf(t *testing.T, ns, name, class string, count int, c
 			}},
 		},
 	}
-	if initSleep > 0 {
+	if init != "" {
 		pod.Spec.InitContainers = []corev1.Container{{Name: "wait", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
-			Command: []string{"/bin/sh", "-c", "sleep " + strconv.Itoa(initSleep)}}}
+			Command: []string{"/bin/sh", "-c", init}}}
 	}
 	s.applyObjects(t, "dra-"+ns+"-"+name+".yaml", tmpl, pod)
 }
@@ -213,8 +225,9 @@ func (s *k8sSuite) allocated(t *testing.T, ns, name string) ([]int, string) {
 }
 
 // checkClaimPod: the container sees exactly the allocated GPUs (device
-// nodes, the CUDA program's device count), and its OCI spec has exactly
-// those nodes and one hook.
+// nodes, the CUDA program's device count), its device cgroup lets exactly
+// those through (ENXIO) and refuses another GPU (EPERM), and its OCI spec
+// has exactly those nodes and one hook.
 func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int {
 	t.Helper()
 	seen, cuda := s.probe(t, ns, name)
@@ -226,6 +239,21 @@ func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int
 	slices.Sort(specGPU)
 	require.Equal(t, want, specGPU, "GPU nodes in the OCI spec, each once")
 	require.Equal(t, []string{s.hookBin()}, hooks, "one createContainer hook")
+	var allowed []string
+	for _, g := range want {
+		allowed = append(allowed, "/dev/nvidia"+strconv.Itoa(s.n.host.GPUs[g].Minor))
+	}
+	other := -1
+	for i := range 4 {
+		if !slices.Contains(want, i) && other < 0 {
+			other = i
+		}
+	}
+	var denied [][2]int
+	if other >= 0 { // a GPU of the node not allocated to the pod
+		denied = append(denied, [2]int{simhost.NvidiaMajor, s.n.host.GPUs[other].Minor})
+	}
+	s.requireDeviceCgroup(t, ns, name, allowed, denied)
 	logs, err := s.kubectl("-n", ns, "logs", name)
 	require.NoError(t, err)
 	t.Logf("$ kubectl -n %s logs %s\n%s", ns, name, logs) // the README's quick start shows this
@@ -305,6 +333,8 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 				require.Equal(t, g.UUID, *a("parentUUID").StringValue)
 				require.Equal(t, int64(g.Index), *a("parentIndex").IntValue)
 				require.Equal(t, m.Profile, *a("migProfile").StringValue, "the MIG profile nvidia-smi -L names")
+				mem := d.Capacity["memory"].Value
+				require.Equal(t, int64(m.MemoryMiB)<<20, mem.Value(), "MIG memory capacity: the total of nvidia-smi's MIG devices table")
 			}
 			if len(g.MIG) > 0 {
 				continue
@@ -416,35 +446,9 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 		s.requireUnprepared(t, "claim deleted: unprepared, the node clean")
 	})
 
-	t.Run("mig", func(t *testing.T) {
-		s.claimPodOf(t, "dra", "mig", "mig."+draDriver, 1, fmt.Sprintf(`device.attributes['%s'].migProfile == '%s'`, draDriver, s.n.host.GPUs[4].MIG[0].Profile), 0)
-		gpusSeen, _ := s.probe(t, "dra", "mig")
-		require.Equal(t, []int{}, gpusSeen, "no whole GPU 0-3")
-		var p corev1.Pod
-		require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", "mig"))
-		var c resourcev1.ResourceClaim
-		require.NoError(t, s.getJSON(&c, "-n", "dra", "get", "resourceclaim", *p.Status.ResourceClaimStatuses[0].ResourceClaimName))
-		require.Len(t, c.Status.Allocation.Devices.Results, 1)
-		dev := c.Status.Allocation.Devices.Results[0].Device
-		var want []string
-		for _, g := range s.n.host.GPUs {
-			for _, m := range g.MIG {
-				if dev == fmt.Sprintf("mig-%d-gi%d-ci%d", g.Index, m.GI, m.CI) {
-					want = []string{"/dev/nvidia" + strconv.Itoa(g.Minor),
-						"/dev/nvidia-caps/nvidia-cap" + strconv.Itoa(m.GICapMinor), "/dev/nvidia-caps/nvidia-cap" + strconv.Itoa(m.CICapMinor)}
-				}
-			}
-		}
-		require.NotEmpty(t, want, "allocated %s is one of the host's MIG devices", dev)
-		sp := s.spec(t, "dra", "mig")
-		var got []string
-		for _, d := range sp.Linux.Devices {
-			if strings.HasPrefix(d.Path, "/dev/nvidia-caps/") || (strings.HasPrefix(d.Path, "/dev/nvidia") && d.Path[len("/dev/nvidia")] >= '0' && d.Path[len("/dev/nvidia")] <= '9') {
-				got = append(got, d.Path)
-			}
-		}
-		require.ElementsMatch(t, want, got, "the MIG device's parent GPU node and its two access nodes, once each")
-	})
+	t.Run("mig", s.testDRAMIG)
+	t.Run("mig left MIG mode", func(t *testing.T) { s.testDRAMIGLeft(t, all) })
+	s.requireUnprepared(t, "MIG pods deleted: every claim unprepared, the node clean")
 
 	t.Run("driver upgrade", func(t *testing.T) { s.testDRAUpgrade(t, all) })
 }
