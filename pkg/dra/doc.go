@@ -22,8 +22,11 @@
 //   - Driver.Grant answers the NRI path: for a container whose CDI names
 //     (or marker variables) name prepared claim devices, the engine.Grant
 //     of exactly those devices, only when the container's pod is one the
-//     claim is reserved for. The grant goes through engine.Decide like every
-//     other request (capabilities, requirements, MIG management policy).
+//     claim is reserved for, and only while each device is still in the
+//     current inventory (a MIG device whose GPU left MIG mode since prepare
+//     fails the container with the claim, the device and the reason). The
+//     grant goes through engine.Decide like every other request
+//     (capabilities, requirements, MIG management policy).
 //
 // Guarantees: a device is prepared for at most one claim at a time; the
 // checkpoint is written (atomically) before prepare returns, so a gpu-nri
@@ -31,8 +34,8 @@
 // devices reach only pods the claim is reserved for.
 //
 // What it does not do: allocate (the scheduler does), share a GPU between
-// claims (no time-slicing or MPS), publish a MIG device's memory (GPUs
-// carry the memory capacity, MIG devices only their profile name), or
-// touch the host's devices: it writes only its checkpoint and its own CDI
-// spec files.
+// claims (no time-slicing or MPS), publish capacities other than memory
+// (GPUs and MIG devices carry it when the driver reported it), or touch
+// the host's devices: it writes only its checkpoint and its own CDI spec
+// files.
 package dra

@@ -5,7 +5,8 @@
 // DRA driver's slices each GPU's framebuffer size (.MemoryMiB: NVML's
 // memory info total, or the Total of nvidia-smi -q's "FB Memory Usage")
 // and each MIG device's profile name (inventory.MIGDevice.Profile, from
-// nvidia-smi -L).
+// nvidia-smi -L) and memory (.MemoryMiB, the total of its row in plain
+// nvidia-smi's "MIG devices:" table).
 //
 // Fill does it in one of two ways, chosen at build time:
 //

@@ -34,9 +34,10 @@ type dpCase struct{ list, id string }
 // standalone and the kubernetes-strict profiles, for each
 // --device-list-strategy and both --device-id-strategy values (the plugin
 // is restarted with new flags; the cluster and gpu-nri stay). Two pods ask
-// for two GPUs each (all four whole GPUs between them) and one for a MIG
-// device: each container sees exactly the devices the kubelet's checkpoint
-// says the plugin allocated to it, the two never share one, and the final
+// for two GPUs each (all four whole GPUs between them) and two for one MIG
+// device each (both MIG devices between them): each container sees exactly
+// the devices the kubelet's checkpoint says the plugin allocated to it, no
+// two pods share one, and the final
 // OCI spec has each device node, mount and hook once. Under
 // kubernetes-strict, envvar (NVIDIA_VISIBLE_DEVICES in a user namespace)
 // is refused naming the rule, the others start.
@@ -98,10 +99,14 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 	require.Nil(t, p.cmd.ProcessState, "the device plugin exited\n%s", p.out.String())
 	ns := "dp"
 	s.namespace(t, ns)
-	names := []string{"dp-a", "dp-b", "dp-mig"}
+	names := []string{"dp-a", "dp-b", "dp-mig", "dp-mig2"}
 	s.resourcePod(t, ns, names[0], "nvidia.com/gpu", whole/2)
 	s.resourcePod(t, ns, names[1], "nvidia.com/gpu", whole-whole/2)
-	s.resourcePod(t, ns, names[2], migResource, 1)
+	s.resourcePod(t, ns, names[2], migResource, migs/2)
+	s.resourcePod(t, ns, names[3], migResource, migs-migs/2)
+	t.Cleanup(func() { // all four at once (runs before each pod's own cleanup, which then finds it gone)
+		_, _ = s.kubectl(append([]string{"-n", ns, "delete", "pod", "--ignore-not-found", "--wait=true", "--timeout=60s"}, names...)...)
+	})
 	if profile == "kubernetes-strict" && tc.list == "envvar" {
 		for _, n := range names {
 			msg := s.waitCreateError(t, ns, n)
@@ -135,29 +140,55 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 	sort.Ints(all)
 	require.Equal(t, []int{0, 1, 2, 3}, all, "the two pods have all GPUs between them, none shared")
 
-	// The MIG pod: its MIG device's parent node and its compute
-	// instance's access node, no other GPU.
-	_, _ = s.probe(t, ns, names[2])
-	require.Len(t, alloc[names[2]], 1)
-	var mg simhost.GPU
-	var mm simhost.MIG
+	// The MIG pods: each its MIG device's parent node and its compute
+	// instance's access node, no other GPU and no other MIG device's access
+	// node; the two have both MIG devices between them, none shared.
+	byUUID := map[string]simhost.MIG{}
+	parent := map[string]int{}
 	for _, g := range h.GPUs {
 		for _, m := range g.MIG {
-			if m.UUID == alloc[names[2]][0] {
-				mg, mm = g, m
-			}
+			byUUID[m.UUID], parent[m.UUID] = m, g.Index
 		}
 	}
-	require.NotEmpty(t, mm.UUID, "%s was allocated %v, not a MIG device", names[2], alloc[names[2]])
-	sp := s.spec(t, ns, names[2])
-	specGPU, _ := specGPUs(sp)
-	require.Equal(t, []int{mg.Index}, specGPU, "the MIG pod gets its parent GPU's node only")
-	var devs []string
-	for _, d := range sp.Linux.Devices {
-		devs = append(devs, d.Path)
+	var allMIG []string
+	for i, n := range names[2:] {
+		_, _ = s.probe(t, ns, n)
+		require.Len(t, alloc[n], []int{migs / 2, migs - migs/2}[i], "%s's MIG devices", n)
+		sp := s.spec(t, ns, n)
+		var devs []string
+		for _, d := range sp.Linux.Devices {
+			devs = append(devs, d.Path)
+		}
+		var parents []int
+		for _, u := range alloc[n] {
+			_, ok := byUUID[u]
+			require.True(t, ok, "%s was allocated %s, not a MIG device", n, u)
+			if !slices.Contains(parents, parent[u]) {
+				parents = append(parents, parent[u])
+			}
+		}
+		specGPU, _ := specGPUs(sp)
+		sort.Ints(specGPU)
+		sort.Ints(parents)
+		require.Equal(t, parents, specGPU, "%s gets its MIG devices' parent GPU nodes only", n)
+		for u, m := range byUUID {
+			node := fmt.Sprintf("/dev/nvidia-caps/nvidia-cap%d", m.CICapMinor)
+			if slices.Contains(alloc[n], u) {
+				require.Contains(t, devs, node, "%s: its MIG device %s's access node", n, u)
+			} else {
+				require.NotContains(t, devs, node, "%s: not the access node of %s, which it was not allocated", n, u)
+			}
+		}
+		requireOnce(t, sp)
+		allMIG = append(allMIG, alloc[n]...)
 	}
-	require.Contains(t, devs, fmt.Sprintf("/dev/nvidia-caps/nvidia-cap%d", mm.CICapMinor), "the MIG device's access node")
-	requireOnce(t, sp)
+	var hostMIG []string
+	for u := range byUUID {
+		hostMIG = append(hostMIG, u)
+	}
+	slices.Sort(allMIG)
+	slices.Sort(hostMIG)
+	require.Equal(t, hostMIG, allMIG, "the two MIG pods have all MIG devices between them, none shared")
 }
 
 // resourcePod is a probe pod with resources.limits[res] = n; deleted
