@@ -131,7 +131,7 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("compares with the plain container of the same runtime with no plugin registered, \"vs block plain\" with the plain")
 	p("runc container while the same gpu-nri is registered (the injection alone, without NRI's round trip).")
 	p("")
-	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name)"
+	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name; nvidia-ctk runs in a private mount namespace whose `/proc/driver` holds the simulated host's `nvidia-caps/mig-minors`, which NVIDIA reads from that fixed path)"
 	if b.nv.mode != "nvml" {
 		mode = fmt.Sprintf("`--mode management` (one device `all`: every GPU node; used because `--mode nvml` failed on the simulated NVML: %q)", b.nv.modeNote)
 	}
