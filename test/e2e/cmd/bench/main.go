@@ -23,7 +23,9 @@
 // Environment: BENCH_ROUNDS (default 20), BENCH_OUT (default
 // docs/benchmarks-e2e.md; another path is a scratch file), BENCH_WRITE=0
 // (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
-// before the rounds, default 180), BENCH_COUNTS=0. The bench refuses to
+// before the rounds, default 180), BENCH_COUNTS=0, BENCH_VARIANTS (comma-
+// separated variant keys to run, e.g. plain,lplain,hookless: a scratch A/B;
+// docs/benchmarks-e2e.md is never written from a subset). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -37,6 +39,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +102,7 @@ type bench struct {
 	rounds    int
 	pass      int
 	fail      []string
-	samples   map[string][][2]time.Duration // key -> (runp, create+start)
+	samples   map[string][][3]time.Duration // key -> (runp, create, start)
 	busy      []string                      // why this run is not a measurement (besides the load)
 	maxLoad   float64                       // highest 1-minute load average seen
 	startLoad float64                       // 1-minute load average when the rounds began
@@ -147,7 +150,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, rounds: rounds, samples: map[string][][2]time.Duration{}, counts: map[string]*counts{}}
+	b := &bench{env: env, rounds: rounds, samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
 	defer func() {
 		b.stopPlugin()
 		_ = env.Teardown(ctx)
@@ -159,7 +162,13 @@ func run() error {
 	if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: env.Tools.Crun != "" && hybrid()}); err != nil {
 		return err
 	}
-	vs := b.variants()
+	vs, err := selectVariants(b.variants(), os.Getenv("BENCH_VARIANTS"))
+	if err != nil {
+		return err
+	}
+	if os.Getenv("BENCH_VARIANTS") != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
+		return fmt.Errorf("BENCH_VARIANTS runs a subset: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s needs every variant", official)
+	}
 
 	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
 	for _, blk := range blocks {
@@ -188,7 +197,7 @@ func run() error {
 		}
 		for _, v := range vs {
 			if v.block == blocks[blk] {
-				_, _, _, _ = b.sample(ctx, v, "") // warm-up
+				_, _, _, _, _ = b.sample(ctx, v, "") // warm-up
 			}
 		}
 	}
@@ -206,12 +215,12 @@ func run() error {
 			}
 			for j := range in {
 				v := in[(j+r)%len(in)]
-				runp, cs, _, err := b.sample(ctx, v, "")
+				runp, cr, st, _, err := b.sample(ctx, v, "")
 				if err != nil {
 					fmt.Printf("# sample %s failed: %v\n", v.key, err)
 					continue
 				}
-				b.samples[v.key] = append(b.samples[v.key], [2]time.Duration{runp, cs})
+				b.samples[v.key] = append(b.samples[v.key], [3]time.Duration{runp, cr, st})
 			}
 		}
 		b.checkBusy()
@@ -243,6 +252,39 @@ func run() error {
 	}
 	fmt.Println("# written to", out)
 	return nil
+}
+
+// selectVariants keeps the variants whose keys list names (comma-separated;
+// "" keeps all), in their usual order; an unknown key is an error naming the
+// known ones.
+func selectVariants(vs []variant, list string) ([]variant, error) {
+	if strings.TrimSpace(list) == "" {
+		return vs, nil
+	}
+	want := map[string]bool{}
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			want[k] = true
+		}
+	}
+	var out []variant
+	var keys []string
+	for _, v := range vs {
+		keys = append(keys, v.key)
+		if want[v.key] {
+			out = append(out, v)
+			delete(want, v.key)
+		}
+	}
+	if len(want) > 0 {
+		var bad []string
+		for k := range want {
+			bad = append(bad, k)
+		}
+		sort.Strings(bad)
+		return nil, fmt.Errorf("BENCH_VARIANTS: unknown variant(s) %s; known: %s", strings.Join(bad, ", "), strings.Join(keys, ", "))
+	}
+	return out, nil
 }
 
 func envInt(name string, def int) (int, error) {
@@ -299,46 +341,47 @@ func (b *bench) stopPlugin() {
 	time.Sleep(300 * time.Millisecond)
 }
 
-// sample starts one pod of variant v: the RunPodSandbox and the
-// CreateContainer+StartContainer wall times; the pod is removed afterwards
-// (not timed). With cmd != "" it waits for the container and returns its output.
-func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, cs time.Duration, out string, err error) {
+// sample starts one pod of variant v: the RunPodSandbox, CreateContainer
+// and StartContainer wall times; the pod is removed afterwards (not timed).
+// With cmd != "" it waits for the container and returns its output.
+func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, create, start time.Duration, out string, err error) {
 	if cmd == "" {
 		cmd = "true"
 	}
 	t0 := time.Now()
 	pod, err := b.env.RunPod(ctx, "b-"+v.key, v.handler, v.podAnn)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, 0, 0, "", err
 	}
 	defer func() { _ = pod.Remove(ctx) }()
 	t1 := time.Now()
 	id, err := pod.Create(ctx, harness.Container{Name: "b-" + v.key, Image: harness.ImageRef("glibc"), Command: []string{"/bin/sh", "-c", cmd}, Annotations: v.ctrAnn, Env: v.env})
 	if err != nil {
-		return 0, 0, "", err
-	}
-	if err := pod.Start(ctx, id); err != nil {
-		return 0, 0, "", err
+		return 0, 0, 0, "", err
 	}
 	t2 := time.Now()
+	if err := pod.Start(ctx, id); err != nil {
+		return 0, 0, 0, "", err
+	}
+	t3 := time.Now()
 	if cmd != "true" {
 		wctx, cancel := context.WithTimeout(ctx, harness.DefaultTimeout)
 		defer cancel()
 		st, err := pod.WaitExit(wctx, id)
 		if err != nil {
-			return 0, 0, "", err
+			return 0, 0, 0, "", err
 		}
 		if out, err = pod.Logs(st); err != nil {
-			return 0, 0, "", err
+			return 0, 0, 0, "", err
 		}
 	}
-	return t1.Sub(t0), t2.Sub(t1), out, nil
+	return t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), out, nil
 }
 
 // verify: a GPU variant really gives GPU device nodes and (unless it is
 // NVIDIA's spec without hooks) a loadable driver.
 func (b *bench) verify(ctx context.Context, v variant) {
-	_, _, out, err := b.sample(ctx, v, "cudatest; ls /dev/nvidia0 /dev/nvidia2")
+	_, _, _, out, err := b.sample(ctx, v, "cudatest; ls /dev/nvidia0 /dev/nvidia2")
 	first := strings.TrimSpace(strings.Split(out, "\n")[0])
 	ok := err == nil && strings.Contains(out, "/dev/nvidia0\n") && strings.Contains(out, "/dev/nvidia2\n")
 	if v.loads {

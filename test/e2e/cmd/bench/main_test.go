@@ -36,3 +36,28 @@ func TestNotMeasured(t *testing.T) {
 	require.True(t, b.notMeasured())
 	require.Equal(t, "another containerd was running", b.busyReason())
 }
+
+// BENCH_VARIANTS keeps a subset in the usual order and names unknown keys.
+func TestSelectVariants(t *testing.T) {
+	vs := []variant{{key: "plain"}, {key: "hook"}, {key: "hookless"}}
+	all, err := selectVariants(vs, "")
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	sub, err := selectVariants(vs, " hookless, plain")
+	require.NoError(t, err)
+	require.Equal(t, []variant{{key: "plain"}, {key: "hookless"}}, sub)
+	_, err = selectVariants(vs, "plain,nope")
+	require.EqualError(t, err, "BENCH_VARIANTS: unknown variant(s) nope; known: plain, hook, hookless")
+}
+
+// The create and start medians are reported beside create+start, which is
+// the median of the per-sample sums.
+func TestStats(t *testing.T) {
+	b := &bench{samples: map[string][][3]time.Duration{"k": {{1e6, 2e6, 10e6}, {1e6, 4e6, 3e6}, {1e6, 3e6, 5e6}}}}
+	n, runp, create, start, cs := b.stats("k")
+	require.Equal(t, 3, n)
+	require.InDelta(t, 1.0, runp, 1e-9)
+	require.InDelta(t, 3.0, create, 1e-9)
+	require.InDelta(t, 5.0, start, 1e-9)
+	require.InDelta(t, 8.0, cs, 1e-9)
+}

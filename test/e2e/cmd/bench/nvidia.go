@@ -58,6 +58,9 @@ func setupNVIDIA(env *harness.Env, dir, configPath string) (*nvidia, error) {
 		args := append([]string{"cdi", "generate", "--mode", mode, "--driver-root", h.DriverRoot, "--dev-root", filepath.Dir(h.DevRoot),
 			"--nvidia-cdi-hook-path", n.hook, "--ldconfig-path", "/sbin/ldconfig", "--output", out}, extra...)
 		cmd := exec.Command(n.ctk, args...)
+		if mode == "nvml" {
+			cmd = nvmlCommand(filepath.Join(h.ProcRoot, "driver", "nvidia-caps", "mig-minors"), n.ctk, args...)
+		}
 		// The simulated NVML counts GPUs in SIMGPU_DEV_ROOT (test/csrc/simgpu.h).
 		cmd.Env = append(os.Environ(), "SIMGPU_DEV_ROOT="+h.DevRoot)
 		return cmd.CombinedOutput()
@@ -105,6 +108,18 @@ annotation-prefixes = ["cdi.k8s.io/"]
 	}
 	time.Sleep(500 * time.Millisecond) // containerd's CDI cache watches the directory
 	return n, nil
+}
+
+// nvmlCommand runs nvidia-ctk (ctk args...) in nvml mode. NVIDIA's
+// discovery reads the MIG capability minors from the fixed path
+// /proc/driver/nvidia-caps/mig-minors, whatever --driver-root says, and
+// refuses every device without them ("error getting MIG capability device
+// paths"); this host has no driver, so the command runs in a private mount
+// namespace whose /proc/driver is a fresh tmpfs holding the simulated host's
+// file (migMinors). The host's /proc is not touched.
+func nvmlCommand(migMinors, ctk string, args ...string) *exec.Cmd {
+	script := `mount -t tmpfs -o mode=0755,nosuid,nodev,noexec tmpfs /proc/driver && mkdir /proc/driver/nvidia-caps && cp "$1" /proc/driver/nvidia-caps/mig-minors && shift && exec "$@"`
+	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", migMinors, ctk}, args...)...)
 }
 
 // countSpec counts what a container asking for GPUs 0 and 2 (or "all")

@@ -24,13 +24,14 @@ func median(d []time.Duration) float64 {
 	return float64(s[n/2-1]+s[n/2]) / 2e6
 }
 
-// stats are the medians of one variant: runp, create+start.
-func (b *bench) stats(key string) (n int, runp, cs float64) {
-	var r, c []time.Duration
+// stats are the medians of one variant: runp, CreateContainer,
+// StartContainer and create+start (the median of the sums).
+func (b *bench) stats(key string) (n int, runp, create, start, cs float64) {
+	var r, cr, st, c []time.Duration
 	for _, s := range b.samples[key] {
-		r, c = append(r, s[0]), append(c, s[1])
+		r, cr, st, c = append(r, s[0]), append(cr, s[1]), append(st, s[2]), append(c, s[1]+s[2])
 	}
-	return len(b.samples[key]), median(r), median(c)
+	return len(b.samples[key]), median(r), median(cr), median(st), median(c)
 }
 
 func ratio(a, b float64) string {
@@ -89,7 +90,7 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	e := b.env
 	var w strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&w, f+"\n", a...) }
-	cs := func(k string) float64 { _, _, c := b.stats(k); return c }
+	cs := func(k string) float64 { _, _, _, _, c := b.stats(k); return c }
 	cgroup := "v1 (hybrid: containerd ran without the cgroup2 mount, which crun refuses)"
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		cgroup = "v2"
@@ -125,11 +126,12 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("timed). The variants run in three blocks, one per NRI registration state, so that each gpu-nri variant has exactly one")
 	p("gpu-nri registered, as deployed: no plugin (plain, NVIDIA's paths, crun plain), gpu-nri with the hook loader")
 	p("(`gpu-nri-hook` as the hook), gpu-nri hookless. Each round (%d in all, after one warm-up sample per variant) visits", b.rounds)
-	p("the blocks in a rotating order and runs a block's variants in a rotating order. Medians in milliseconds; \"vs plain\"")
+	p("the blocks in a rotating order and runs a block's variants in a rotating order. Medians in milliseconds (create: CRI CreateContainer, where NRI's")
+	p("CreateContainer round trip happens; start: StartContainer, where the runtime mounts and runs the hooks); \"vs plain\"")
 	p("compares with the plain container of the same runtime with no plugin registered, \"vs block plain\" with the plain")
 	p("runc container while the same gpu-nri is registered (the injection alone, without NRI's round trip).")
 	p("")
-	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name)"
+	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name; nvidia-ctk runs in a private mount namespace whose `/proc/driver` holds the simulated host's `nvidia-caps/mig-minors`, which NVIDIA reads from that fixed path)"
 	if b.nv.mode != "nvml" {
 		mode = fmt.Sprintf("`--mode management` (one device `all`: every GPU node; used because `--mode nvml` failed on the simulated NVML: %q)", b.nv.modeNote)
 	}
@@ -139,15 +141,15 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("")
 	p("## Create+start")
 	p("")
-	p("| variant | samples | runp | create+start | vs plain | vs block plain |")
-	p("|---|---|---|---|---|---|")
+	p("| variant | samples | runp | create | start | create+start | vs plain | vs block plain |")
+	p("|---|---|---|---|---|---|---|---|")
 	for _, v := range vs {
-		n, runp, c := b.stats(v.key)
+		n, runp, cr, st, c := b.stats(v.key)
 		bp := "-"
 		if v.block != "none" && !v.crun {
 			bp = ratio(c, cs(blockPlain(v)))
 		}
-		p("| %s | %d | %.1f | %.1f | %s | %s |", v.label, n, runp, c, ratio(c, cs(basePlain(v))), bp)
+		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s |", v.label, n, runp, cr, st, c, ratio(c, cs(basePlain(v))), bp)
 	}
 	p("")
 	over := func(k, base string) float64 { return cs(k) - cs(base) }
