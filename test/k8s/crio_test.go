@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/gpu-nri/gpu-nri/pkg/dra"
 	"github.com/gpu-nri/gpu-nri/test/harness"
@@ -33,7 +35,8 @@ import (
 //
 // Scenarios: gpu-pods (an annotated pod, an env pod and a claim pod, whose
 // claim reaches gpu-nri through the marker variable: CRI-O 1.34's NRI
-// v0.9.1 has no CDI devices in its container message) and dra (the
+// v0.9.1 has no CDI devices in its container message; and CRI-O 1.34's
+// fail-open for a claim pod while gpu-nri is down) and dra (the
 // containerd cluster's DRA group, unchanged).
 func testCRIO(t *testing.T, n *node) {
 	ctx := context.Background()
@@ -178,4 +181,71 @@ func (s *k8sSuite) testCRIOPods(t *testing.T) {
 	require.ElementsMatch(t, wantMarkers, markers,
 		"CRI-O injected the claim spec's marker variables (its only edits), once each: gpu-nri found the claim by them")
 	require.Len(t, s.checkpointClaims(t), 1)
+
+	t.Run("fail-open while gpu-nri is down", s.testCRIOFailOpen)
+}
+
+// testCRIOFailOpen pins CRI-O 1.34's fail-open for DRA: a claim prepared,
+// then gpu-nri taken off the node (the DaemonSet's pod selects no node)
+// before the claim pod's main container is created. CRI-O has no NRI
+// default validator (20-gpu-nri-required.conf is ignored), so the
+// container starts with the claim's marker variable and no GPU: no device
+// node, no hook. On containerd (fail-closed) it would wait for gpu-nri.
+func (s *k8sSuite) testCRIOFailOpen(t *testing.T) {
+	s.claimPod(t, "dra", "failopen", 1, "", 20)
+	var uid string
+	require.NoError(t, eventually(60*time.Second, func() error {
+		var p corev1.Pod
+		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failopen"); err != nil {
+			return err
+		}
+		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
+			return fmt.Errorf("init container not running: %+v", p.Status.InitContainerStatuses)
+		}
+		_, uid = s.allocated(t, "dra", "failopen")
+		return nil
+	}))
+	require.Contains(t, s.checkpointClaims(t), uid, "prepared before the init container ran")
+	_, err := s.kubectl("-n", "gpu-nri", "patch", "ds", "gpu-nri", "--type=merge",
+		"-p", `{"spec":{"template":{"spec":{"nodeSelector":{"gpu-nri.io/test-no-node":"none"}}}}}`)
+	require.NoError(t, err)
+	t.Cleanup(func() { // before the pod's deletion (registered earlier): unprepare needs the driver
+		_, _ = s.kubectl("-n", "gpu-nri", "patch", "ds", "gpu-nri", "--type=json",
+			"-p", `[{"op":"remove","path":"/spec/template/spec/nodeSelector/gpu-nri.io~1test-no-node"}]`)
+		if err := s.dsReady(120 * time.Second); err != nil {
+			t.Errorf("gpu-nri back: %v", err)
+		}
+	})
+	var gone time.Time
+	require.NoError(t, eventually(60*time.Second, func() error {
+		var l corev1.PodList
+		if err := s.getJSON(&l, "-n", "gpu-nri", "get", "pods"); err != nil {
+			return err
+		}
+		if len(l.Items) != 0 {
+			return fmt.Errorf("%d gpu-nri pod(s) left", len(l.Items))
+		}
+		gone = time.Now()
+		return nil
+	}), "gpu-nri off the node")
+	gpus, cuda := s.probe(t, "dra", "failopen")
+	var p corev1.Pod
+	require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", "failopen"))
+	require.Len(t, p.Status.ContainerStatuses, 1)
+	st := p.Status.ContainerStatuses[0].State
+	require.NotNil(t, st.Running)
+	require.True(t, st.Running.StartedAt.After(gone.Add(-time.Second)), "the main container started (%s) after gpu-nri was gone (%s)", st.Running.StartedAt, gone)
+	require.Equal(t, []int{}, gpus, "CRI-O 1.34 started the claim container without its GPU (fail-open)")
+	require.Contains(t, cuda, "dlopen=FAIL")
+	sp := s.spec(t, "dra", "failopen")
+	specGPU, hooks := specGPUs(sp)
+	require.Equal(t, []int{}, specGPU, "no GPU node in the OCI spec")
+	require.Equal(t, []string{}, hooks, "no hook")
+	markers := 0
+	for _, kv := range sp.Process.Env {
+		if strings.HasPrefix(kv, dra.MarkerEnvPrefix) {
+			markers++
+		}
+	}
+	require.Equal(t, 1, markers, "only the claim spec's marker variable")
 }
