@@ -59,6 +59,12 @@ func (c *CRIO) NRIConfDir() string { return filepath.Join(c.Dir, "nri", "conf.d"
 // CDIDir is CRI-O's (only) cdi_spec_dirs entry.
 func (c *CRIO) CDIDir() string { return filepath.Join(c.Dir, "cdi") }
 
+// CNIConfDir is network_dir (CNI network configs).
+func (c *CRIO) CNIConfDir() string { return filepath.Join(c.Dir, "cni", "net.d") }
+
+// CNIBinDir is the (only) plugin_dirs entry (CNI plugin binaries).
+func (c *CRIO) CNIBinDir() string { return filepath.Join(c.Dir, "cni", "bin") }
+
 // RuntimeRoot is a handler's runtime_root.
 func (c *CRIO) RuntimeRoot(handler string) string { return filepath.Join(c.Dir, "rt", handler) }
 
@@ -155,7 +161,7 @@ nri_plugin_config_dir = %q
 nri_disable_connections = false
 nri_plugin_registration_timeout = "5s"
 nri_plugin_request_timeout = "5s"
-`, c.PauseImage, c.policy(), filepath.Join(d, "cni", "net.d"), filepath.Join(d, "cni", "bin"),
+`, c.PauseImage, c.policy(), c.CNIConfDir(), c.CNIBinDir(),
 		c.NRISocket(), c.NRIPluginDir(), c.NRIConfDir())
 	return b.String()
 }

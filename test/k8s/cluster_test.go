@@ -19,7 +19,8 @@ import (
 )
 
 // The cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
-// and a kubelet on the node's containerd, all started by the suite and
+// and a kubelet on the node's runtime (node.rt: containerd, or CRI-O for the
+// crio subtests), all started by the suite and
 // stopped in its cleanup (after docs/deploy.md's testbed). The kubelet needs a
 // few global paths (/var/lib/kubelet, /var/lib/cni, /var/log/containers) and
 // sysctls; the ones it creates or changes are removed or restored afterwards.
@@ -266,7 +267,7 @@ func (c *cluster) writeCNI() error {
 	if err != nil {
 		return err
 	}
-	d := filepath.Join(c.n.dir, "cni", "net.d")
+	d := c.n.cniConfDir()
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 evictionHard: {memory.available: 100Mi, nodefs.available: 2%%, imagefs.available: 2%%, nodefs.inodesFree: 2%%}
 imageGCHighThresholdPercent: 100
-`, pki, c.n.e.Containerd.Socket(), filepath.Join(c.dir, "podlogs"))
+`, pki, c.n.rt.Socket(), filepath.Join(c.dir, "podlogs"))
 }
 
 // teardown stops the components (kubelet first), removes the pods, mounts,
@@ -331,7 +332,7 @@ func (c *cluster) teardown(created []string, sysctls map[string]string) {
 	for _, d := range []string{"etcd", "kubelet", "podlogs", "cni-ipam"} {
 		_ = os.RemoveAll(filepath.Join(c.dir, d))
 	}
-	_ = os.Remove(filepath.Join(c.n.dir, "cni", "net.d", "10-gpu-nri-test.conflist"))
+	_ = os.Remove(filepath.Join(c.n.cniConfDir(), "10-gpu-nri-test.conflist"))
 }
 
 // removeCgroupTree removes the (empty) cgroup directories under root, deepest first.

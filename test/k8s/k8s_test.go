@@ -39,7 +39,9 @@ import (
 //   - cluster: a single-node Kubernetes v1.37 on that containerd, and one
 //     subtest per scenario: kubectl apply -k, GPU pods, readiness and
 //     metrics across a containerd restart, a rolling update, the strict
-//     overlay and helm install.
+//     overlay and helm install;
+//   - crio: the cluster again after that one is torn down, with the kubelet
+//     on a private CRI-O v1.34.0 (crio_test.go): GPU pods and the DRA group.
 //
 // Fixtures: the node (simulated GPU host, containerd with the v3 drop-ins,
 // images) for runtime and cluster, and the cluster for its scenarios. Each
@@ -72,6 +74,7 @@ func TestKubernetes(t *testing.T) {
 		return
 	}
 	t.Run("cluster", func(t *testing.T) { testCluster(t, n) })
+	t.Run("crio", func(t *testing.T) { testCRIO(t, n) })
 }
 
 // testDropins: containerd's own merge of the drop-ins, and a start with each.
@@ -284,6 +287,7 @@ func (s *k8sSuite) makeOverlay(name, overlay, tag string) (string, error) {
 	if err := os.WriteFile(filepath.Join(d, "config.yaml"), cfg, 0o644); err != nil {
 		return "", err
 	}
+	rp := s.n.runtimePatch(filepath.Dir(s.hookBin()))
 	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -304,16 +308,15 @@ patches:
       template:
         spec:
           terminationGracePeriodSeconds: 3
-          volumes:
-          - {name: nri, hostPath: {path: %s, type: DirectoryOrCreate}}
-          - {name: hook-bin, hostPath: {path: %s, type: DirectoryOrCreate}}
+%[7]s          volumes:
+          - {name: nri, hostPath: {path: %[4]s, type: DirectoryOrCreate}}
+          - {name: hook-bin, hostPath: {path: %[5]s, type: DirectoryOrCreate}}
           - {name: sim-proc, hostPath: {path: %[6]s, type: Directory}}
-          containers:
+%[8]s          containers:
           - name: gpu-nri
             volumeMounts:
-            - {name: host-root, mountPath: /host, readOnly: true, mountPropagation: None}
-            - {name: sim-proc, mountPath: %[6]s, readOnly: true}
-`, rel, pluginImage, tag, filepath.Join(s.n.dir, "nri"), filepath.Dir(s.hookBin()), s.n.host.Config.ProcRoot)
+%[9]s            - {name: sim-proc, mountPath: %[6]s, readOnly: true}
+`, rel, pluginImage, tag, s.n.nriDir(), filepath.Dir(s.hookBin()), s.n.host.Config.ProcRoot, rp.pod, rp.volumes, rp.mounts)
 	return d, os.WriteFile(filepath.Join(d, "kustomization.yaml"), []byte(k), 0o644)
 }
 
@@ -517,15 +520,15 @@ func (s *k8sSuite) testApply(t *testing.T) {
 	s.checkInstalled(t, "apply -k")
 }
 
-// spec is the final OCI spec (after NRI) of the pod's container, from containerd over CRI.
+// spec is the final OCI spec (after NRI) of the pod's container, from the cluster's runtime over CRI.
 func (s *k8sSuite) spec(t *testing.T, ns, name string) *rspec.Spec {
 	t.Helper()
 	var p corev1.Pod
 	require.NoError(t, s.getJSON(&p, "-n", ns, "get", "pod", name))
 	require.Len(t, p.Status.ContainerStatuses, 1)
-	id, ok := strings.CutPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
-	require.True(t, ok, "container id %q", p.Status.ContainerStatuses[0].ContainerID)
-	cri, err := harness.DialCRI(s.n.e.Containerd.Socket())
+	id, err := s.n.containerID(p.Status.ContainerStatuses[0].ContainerID)
+	require.NoError(t, err)
+	cri, err := harness.DialCRI(s.n.rt.Socket())
 	require.NoError(t, err)
 	defer cri.Close()
 	sp, err := cri.Spec(context.Background(), id)
@@ -783,7 +786,7 @@ func (s *k8sSuite) helmValues(t *testing.T, name string, extra map[string]any) s
 	host["root"] = "/host"
 	values := map[string]any{
 		"image":        map[string]any{"repository": pluginImage, "tag": "k8s-1"},
-		"nriSocketDir": filepath.Join(s.n.dir, "nri"),
+		"nriSocketDir": s.n.nriDir(),
 		"hookDir":      filepath.Dir(s.hookBin()),
 		"hostRoot":     map[string]any{"mountPropagation": "None"},
 		"config": map[string]any{

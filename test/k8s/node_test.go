@@ -31,7 +31,10 @@ import (
 const pluginImage = "localhost/gpu-nri/gpu-nri"
 
 type node struct {
-	e         *harness.Env
+	e *harness.Env
+	// rt is the runtime the cluster's kubelet talks to: the harness's
+	// containerd, or the private CRI-O of the crio subtests (crio_test.go).
+	rt        harness.CRIRuntime
 	repo, dir string
 	bin, bin2 string // gpu-nri of this tree; the same with version k8s-test-2
 	host      *simhost.Host
@@ -204,7 +207,7 @@ func newNode(t *testing.T, dir string) *node {
 		}
 		_ = os.RemoveAll(filepath.Join(dir, "hookbin"))
 	})
-	n := &node{e: e, repo: e.Repo, dir: dir, bin: e.Bins.GPUNRI, bin2: filepath.Join(dir, "bin", "gpu-nri-v2"), host: e.Host}
+	n := &node{e: e, rt: e.Containerd, repo: e.Repo, dir: dir, bin: e.Bins.GPUNRI, bin2: filepath.Join(dir, "bin", "gpu-nri-v2"), host: e.Host}
 	n.env = append(os.Environ(), "PATH="+e.Tools.Bin+":"+os.Getenv("PATH"), "CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=k8s-test-2", "-o", n.bin2, "./plugin/cmd/gpu-nri")
 	cmd.Dir = n.repo
@@ -212,17 +215,25 @@ func newNode(t *testing.T, dir string) *node {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the second gpu-nri: %v\n%s", err, out)
 	}
-	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		link := filepath.Join(dir, "cni", "bin", p)
-		_ = os.Remove(link)
-		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join("/usr/lib/cni", p), link); err != nil {
-			t.Fatal(err)
-		}
+	if err := linkCNIPlugins(filepath.Join(dir, "cni", "bin")); err != nil {
+		t.Fatal(err)
 	}
 	return n
+}
+
+// linkCNIPlugins links Debian's CNI plugins the cluster's network uses into dir.
+func linkCNIPlugins(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		link := filepath.Join(dir, p)
+		_ = os.Remove(link)
+		if err := os.Symlink(filepath.Join("/usr/lib/cni", p), link); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run runs a tool with the node's environment; stdout and stderr together.
@@ -247,7 +258,74 @@ func (n *node) useDropins(version string) error {
 
 func (n *node) ctdConfig() string { return n.e.Containerd.ConfigPath() }
 func (n *node) nriSocket() string { return n.e.Containerd.NRISocket() }
-func (n *node) cdiDir() string    { return n.e.Containerd.CDIDir() }
+
+// cdiDir is the CDI spec directory of the cluster's runtime.
+func (n *node) cdiDir() string { return n.rt.CDIDir() }
+
+// nriDir is the directory of the cluster runtime's NRI socket (the
+// DaemonSet mounts it at /var/run/nri).
+func (n *node) nriDir() string { return filepath.Dir(n.rt.NRISocket()) }
+
+// cniConfDir is where the cluster runtime reads its CNI network config.
+func (n *node) cniConfDir() string {
+	if c, ok := n.rt.(*harness.CRIO); ok {
+		return c.CNIConfDir()
+	}
+	return filepath.Join(n.dir, "cni", "net.d")
+}
+
+// podPatch are the lines the suite's DaemonSet patch (makeOverlay) adds
+// for the cluster's runtime: pod spec fields, volumes and the gpu-nri
+// container's mounts of the host root.
+type podPatch struct{ pod, volumes, mounts string }
+
+// runtimePatch is the DaemonSet patch for the cluster's runtime. On
+// containerd: the host root at /host without propagation (this machine's /
+// is private, so HostToContainer is refused). On CRI-O 1.34 two more
+// accommodations of this machine, which containerd makes by its own
+// settings:
+//   - CRI-O turns a hostPath mount that contains its storage root (/ does)
+//     into HostToContainer whatever the pod asks, and refuses it on a private
+//     / ("path "/" is mounted on "/" but it is not a shared or slave
+//     mount"): the pod gets, at their paths under /host, only what gpu-nri
+//     reads through host.root here: the simulated host, the hook dir and
+//     CRI-O's CDI dir.
+//   - no CAP_SYS_RESOURCE, so no process may lower an oom_score_adj: the
+//     kubelet asks -997 for a system-node-critical pod, which containerd
+//     clamps (restrict_oom_score_adj, the harness's config) and CRI-O, which
+//     has no such setting, passes to runc, which fails the container
+//     ("failed to update /proc/self/oom_score_adj: Permission denied"): the
+//     DaemonSet runs without its priority class (Burstable).
+//
+// A systemd node (/ shared) with CAP_SYS_RESOURCE needs neither.
+func (n *node) runtimePatch(hookDir string) podPatch {
+	if n.rt.Name() != "crio" {
+		return podPatch{mounts: "            - {name: host-root, mountPath: /host, readOnly: true, mountPropagation: None}\n"}
+	}
+	var p podPatch
+	p.pod = "          priorityClassName: null\n"
+	p.mounts = "            - {mountPath: /host, $patch: delete}\n"
+	for i, d := range []string{filepath.Join(n.dir, "host"), hookDir, n.cdiDir()} {
+		name := fmt.Sprintf("host-part-%d", i)
+		p.volumes += fmt.Sprintf("          - {name: %s, hostPath: {path: %s, type: DirectoryOrCreate}}\n", name, d)
+		p.mounts += fmt.Sprintf("            - {name: %s, mountPath: /host%s, readOnly: true, mountPropagation: None}\n", name, d)
+	}
+	return p
+}
+
+// containerID is the kubelet's container id without the runtime's scheme
+// (containerd://, cri-o://), which must be the cluster runtime's.
+func (n *node) containerID(id string) (string, error) {
+	scheme := "containerd://"
+	if n.rt.Name() == "crio" {
+		scheme = "cri-o://"
+	}
+	rest, ok := strings.CutPrefix(id, scheme)
+	if !ok {
+		return "", fmt.Errorf("container id %q is not %s's (%s)", id, n.rt.Name(), scheme)
+	}
+	return rest, nil
+}
 
 func (n *node) startContainerd() error {
 	return n.e.Containerd.Start(context.Background(), harness.StartOptions{})
@@ -261,12 +339,12 @@ func (n *node) stopContainerd(kill bool) error {
 	return n.e.Containerd.Stop(context.Background())
 }
 
-// removePods removes every CRI pod (the kubelet's included).
+// removePods removes every CRI pod of the cluster's runtime (the kubelet's included).
 func (n *node) removePods() error {
-	if !n.e.Containerd.Running() {
+	if !n.rt.Running() {
 		return nil
 	}
-	cri, err := harness.DialCRI(n.e.Containerd.Socket())
+	cri, err := harness.DialCRI(n.rt.Socket())
 	if err != nil {
 		return err
 	}
@@ -274,9 +352,10 @@ func (n *node) removePods() error {
 	return harness.RemoveAllPods(context.Background(), cri)
 }
 
-// registrations counts containerd's "registered as" log lines naming gpu-nri.
+// registrations counts the cluster runtime's "registered as" log lines
+// naming gpu-nri (NRI's own line, in containerd's and CRI-O's logs).
 func (n *node) registrations() int {
-	b, _ := os.ReadFile(n.e.Containerd.LogPath())
+	b, _ := os.ReadFile(n.rt.LogPath())
 	c := 0
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, "registered as") && strings.Contains(l, "gpu-nri") {
@@ -286,11 +365,11 @@ func (n *node) registrations() int {
 	return c
 }
 
-// waitRegistered waits until containerd logged more gpu-nri registrations than before.
+// waitRegistered waits until the runtime logged more gpu-nri registrations than before.
 func (n *node) waitRegistered(before int, timeout time.Duration) error {
 	return eventually(timeout, func() error {
 		if c := n.registrations(); c <= before {
-			return fmt.Errorf("containerd logged %d gpu-nri registrations, want more than %d", c, before)
+			return fmt.Errorf("%s logged %d gpu-nri registrations, want more than %d", n.rt.Name(), c, before)
 		}
 		return nil
 	})
@@ -322,7 +401,7 @@ func (n *node) runInPod(name, script string, annotations map[string]string) (str
 }
 
 // importPluginImage imports deploy/image/Dockerfile's content with binary
-// (and this tree's gpu-nri-hook) as pluginImage:tag.
+// (and this tree's gpu-nri-hook) as pluginImage:tag into the cluster's runtime.
 func (n *node) importPluginImage(tag, binary string) error {
 	build := filepath.Join(n.dir, "build")
 	img, err := harness.GPUNRIImage(filepath.Join(build, "gpunri-rootfs-"+tag), pluginImage+":"+tag, binary, n.e.Bins.Hook)
@@ -334,7 +413,7 @@ func (n *node) importPluginImage(tag, binary string) error {
 	if err := harness.WriteOCIArchive(archive, n.e.Arch, img); err != nil {
 		return err
 	}
-	return harness.ImportImages(n.e.Tools.Ctr, n.e.Containerd.Socket(), archive)
+	return n.rt.LoadImages(archive)
 }
 
 // unmountUnder lazily unmounts every mount point under dir, deepest first.
