@@ -182,8 +182,9 @@ func (p *Plugin) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 }
 
 // decide answers one container: a container that names DRA claim devices
-// gets exactly those (engine.Grant; its own device requests are ignored),
-// every other one what it asks for.
+// gets exactly those (engine.Grant; its own device requests are ignored)
+// and loses its claim specs' guard mounts (dra.GuardDir), every other one
+// what it asks for.
 func (p *Plugin) decide(st *state, pod *api.PodSandbox, ctr *api.Container, in *request.Input) nriadjust.Answer {
 	o := nriadjust.Options{CgroupRules: p.cgroupRules.Load(), Container: ctr}
 	if d := p.opts.DRA; d != nil {
@@ -194,7 +195,13 @@ func (p *Plugin) decide(st *state, pod *api.PodSandbox, ctr *api.Container, in *
 			return a
 		}
 		if ok {
-			return nriadjust.DecideQuery(st.engine, st.host, engine.Query{Input: in, Grant: g}, o)
+			a := nriadjust.DecideQuery(st.engine, st.host, engine.Query{Input: in, Grant: g}, o)
+			if a.Adjustment != nil {
+				for _, p := range dra.GuardMounts(in.Env) { // the claim specs' guards: injected now
+					a.Adjustment.RemoveMount(p)
+				}
+			}
+			return a
 		}
 	}
 	return nriadjust.Decide(st.engine, st.host, in, o)

@@ -16,8 +16,11 @@
 //     device and the reason, which the kubelet reports as a pod event),
 //     records the claim in a checkpoint file, writes a names-only CDI spec
 //     (kind <driver>/claim, one device per allocated device, edits only a
-//     marker variable) so the runtime accepts the CDI names the kubelet
-//     passes, and returns those names. Prepare is idempotent;
+//     marker variable and a guard mount of a source that does not exist)
+//     so the runtime accepts the CDI names the kubelet passes, and returns
+//     those names. The NRI answer removes the guards (GuardMounts): a claim
+//     container created without gpu-nri's answer fails at the runtime's
+//     mount instead of starting without its GPUs, on every runtime. Prepare is idempotent;
 //     UnprepareResourceClaims removes the record and the spec.
 //   - Driver.Grant answers the NRI path: for a container whose CDI names
 //     (or marker variables) name prepared claim devices, the engine.Grant

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/dynamic-resource-allocation/kubeletplugin"
 	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
+	specs "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/dra"
@@ -202,7 +204,8 @@ func TestPrepareGrantUnprepare(t *testing.T) {
 	require.Equal(t, r, again, "prepare is idempotent")
 
 	// The runtime resolves the names the kubelet passes: a valid CDI spec
-	// whose devices only set their marker variable.
+	// whose devices only set their marker variable and mount their guard
+	// (a source that does not exist; the NRI answer removes it).
 	cache, err := cdiapi.NewCache(cdiapi.WithSpecDirs(f.cdiDir), cdiapi.WithAutoRefresh(false))
 	require.NoError(t, err)
 	require.Empty(t, cache.GetErrors())
@@ -210,10 +213,15 @@ func TestPrepareGrantUnprepare(t *testing.T) {
 	dev := cache.GetDevice(wantIDs[1])
 	require.NotNil(t, dev)
 	require.Empty(t, dev.ContainerEdits.DeviceNodes)
-	require.Empty(t, dev.ContainerEdits.Mounts)
 	require.Empty(t, dev.ContainerEdits.Hooks)
 	require.Len(t, dev.ContainerEdits.Env, 1)
 	marker := dev.ContainerEdits.Env[0]
+	markerName, _, _ := strings.Cut(marker, "=")
+	require.Equal(t, []*specs.Mount{{HostPath: dra.GuardHostPath, ContainerPath: dra.GuardDir + "/" + markerName,
+		Type: "bind", Options: []string{"ro", "nosuid", "nodev", "noexec", "bind"}}}, dev.ContainerEdits.Mounts)
+	require.NoFileExists(t, dra.GuardHostPath, "the guard's source must not exist")
+	require.Equal(t, []string{dra.GuardDir + "/" + markerName}, dra.GuardMounts([]string{"PATH=/bin", marker}))
+	require.Empty(t, dra.GuardMounts([]string{"PATH=/bin", "GPU_NRI_DRA_DEVICE_X"}), "a marker without a value names no guard")
 
 	// A second claim for a device the first holds is refused; a different one is fine.
 	r = prepare(t, d, claim(claimB, "clash", []string{"gpu-2"}, []string{podB}))

@@ -30,6 +30,20 @@ import (
 // (CRI-O) still shows it the environment.
 const MarkerEnvPrefix = "GPU_NRI_DRA_DEVICE_"
 
+// GuardDir is where, in the container, each claim device's CDI spec
+// mounts its guard: GuardDir/<marker variable>, from GuardHostPath, which
+// does not exist (nothing creates it). gpu-nri's NRI answer for the
+// container removes the guard mounts (GuardMounts), so a claim container
+// the runtime creates without gpu-nri's answer (gpu-nri not registered,
+// or its answer too late, on a runtime that fails open: CRI-O 1.34 has no
+// NRI validator) fails with the runtime's mount error naming GuardHostPath
+// instead of starting without its GPUs.
+const GuardDir = "/run/gpu-nri/dra-guard"
+
+// GuardHostPath is the guard mounts' source: a path that must not exist
+// on the host, whose name says what the runtime's error means.
+const GuardHostPath = "/run/gpu-nri/dra-guard/NOT-INJECTED-gpu-nri-did-not-answer-for-this-claim-container"
+
 // CheckpointFile is the checkpoint's name in Options.PluginDir.
 const CheckpointFile = "checkpoint.json"
 
@@ -324,16 +338,20 @@ func (d *Driver) specPath(uid string) string {
 	return filepath.Join(d.o.CDISpecDir, strings.ReplaceAll(d.o.DriverName, ".", "_")+"-claim-"+uid+".json")
 }
 
-// writeSpec writes pc's names-only CDI spec: each device sets only its
-// marker variable, so the runtime resolves the names the kubelet passes and
-// injects nothing; gpu-nri's NRI answer injects the devices, once.
+// writeSpec writes pc's names-only CDI spec: each device sets its marker
+// variable and mounts its guard (GuardDir), so the runtime resolves the
+// names the kubelet passes and injects no GPU; gpu-nri's NRI answer
+// injects the devices, once, and removes the guards.
 func (d *Driver) writeSpec(pc *PreparedClaim) error {
 	sp := &specs.Spec{Version: specs.CurrentVersion, Kind: d.Kind(),
 		Annotations: map[string]string{"gpu-nri.io/claim": pc.Namespace + "/" + pc.Name}}
 	for _, dev := range pc.Devices {
 		_, name, _ := strings.Cut(dev.CDIName, "=")
+		marker := markerEnv(pc.UID, dev.Device)
 		sp.Devices = append(sp.Devices, specs.Device{Name: name,
-			ContainerEdits: specs.ContainerEdits{Env: []string{markerEnv(pc.UID, dev.Device) + "=" + dev.CDIName}}})
+			ContainerEdits: specs.ContainerEdits{Env: []string{marker + "=" + dev.CDIName},
+				Mounts: []*specs.Mount{{HostPath: GuardHostPath, ContainerPath: GuardDir + "/" + marker,
+					Type: "bind", Options: []string{"ro", "nosuid", "nodev", "noexec", "bind"}}}}})
 	}
 	if len(sp.Devices) == 0 {
 		return nil
@@ -348,6 +366,19 @@ func (d *Driver) writeSpec(pc *PreparedClaim) error {
 		return fmt.Errorf("CDI spec: %w", err)
 	}
 	return writeAtomic(d.specPath(pc.UID), b)
+}
+
+// GuardMounts are the container paths of the guard mounts the claim specs
+// of env's marker variables add (GuardDir), for the NRI answer to remove.
+// String work only.
+func GuardMounts(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, MarkerEnvPrefix) {
+			out = append(out, GuardDir+"/"+k)
+		}
+	}
+	return out
 }
 
 func markerEnv(uid, device string) string {

@@ -36,7 +36,7 @@ import (
 // Scenarios: gpu-pods (an annotated pod, an env pod and a claim pod, whose
 // claim reaches gpu-nri through the marker variable: CRI-O 1.34's NRI
 // v0.9.1 has no CDI devices in its container message; and CRI-O 1.34's
-// fail-open for a claim pod while gpu-nri is down) and dra (the
+// fail-closed for a claim pod while gpu-nri is down) and dra (the
 // containerd cluster's DRA group, unchanged).
 func testCRIO(t *testing.T, n *node) {
 	ctx := context.Background()
@@ -182,41 +182,48 @@ func (s *k8sSuite) testCRIOPods(t *testing.T) {
 		"CRI-O injected the claim spec's marker variables (its only edits), once each: gpu-nri found the claim by them")
 	require.Len(t, s.checkpointClaims(t), 1)
 
-	t.Run("fail-open while gpu-nri is down", s.testCRIOFailOpen)
+	t.Run("fail-closed while gpu-nri is down", s.testCRIOFailClosed)
 }
 
-// testCRIOFailOpen pins CRI-O 1.34's fail-open for DRA: a claim prepared,
-// then gpu-nri taken off the node (the DaemonSet's pod selects no node)
-// before the claim pod's main container is created. CRI-O has no NRI
-// default validator (20-gpu-nri-required.conf is ignored), so the
-// container starts with the claim's marker variable and no GPU: no device
-// node, no hook. On containerd (fail-closed) it would wait for gpu-nri.
-func (s *k8sSuite) testCRIOFailOpen(t *testing.T) {
-	s.claimPod(t, "dra", "failopen", 1, "", 20)
-	var uid string
+// testCRIOFailClosed: a claim prepared, then gpu-nri taken off the node
+// (the DaemonSet's pod selects no node) before the claim pod's main
+// container is created. CRI-O 1.34 has no NRI default validator
+// (20-gpu-nri-required.conf is ignored), so it creates the container
+// without gpu-nri's answer; the claim spec's guard mount (dra.GuardDir,
+// from a source that does not exist, which only gpu-nri's answer removes)
+// makes runc fail it, with the guard's path in the kubelet's
+// CreateContainerError, instead of starting it without its GPU. Once
+// gpu-nri is back the kubelet's retry gets the claim's GPU.
+func (s *k8sSuite) testCRIOFailClosed(t *testing.T) {
+	s.claimPod(t, "dra", "failclosed", 1, "", 20)
 	require.NoError(t, eventually(60*time.Second, func() error {
 		var p corev1.Pod
-		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failopen"); err != nil {
+		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failclosed"); err != nil {
 			return err
 		}
 		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
 			return fmt.Errorf("init container not running: %+v", p.Status.InitContainerStatuses)
 		}
-		_, uid = s.allocated(t, "dra", "failopen")
 		return nil
 	}))
+	_, uid := s.allocated(t, "dra", "failclosed")
 	require.Contains(t, s.checkpointClaims(t), uid, "prepared before the init container ran")
 	_, err := s.kubectl("-n", "gpu-nri", "patch", "ds", "gpu-nri", "--type=merge",
 		"-p", `{"spec":{"template":{"spec":{"nodeSelector":{"gpu-nri.io/test-no-node":"none"}}}}}`)
 	require.NoError(t, err)
-	t.Cleanup(func() { // before the pod's deletion (registered earlier): unprepare needs the driver
+	restore := func() error {
 		_, _ = s.kubectl("-n", "gpu-nri", "patch", "ds", "gpu-nri", "--type=json",
 			"-p", `[{"op":"remove","path":"/spec/template/spec/nodeSelector/gpu-nri.io~1test-no-node"}]`)
-		if err := s.dsReady(120 * time.Second); err != nil {
-			t.Errorf("gpu-nri back: %v", err)
+		return s.dsReady(120 * time.Second)
+	}
+	restored := false
+	t.Cleanup(func() { // before the pod's deletion (registered earlier): unprepare needs the driver
+		if !restored {
+			if err := restore(); err != nil {
+				t.Errorf("gpu-nri back: %v", err)
+			}
 		}
 	})
-	var gone time.Time
 	require.NoError(t, eventually(60*time.Second, func() error {
 		var l corev1.PodList
 		if err := s.getJSON(&l, "-n", "gpu-nri", "get", "pods"); err != nil {
@@ -225,27 +232,42 @@ func (s *k8sSuite) testCRIOFailOpen(t *testing.T) {
 		if len(l.Items) != 0 {
 			return fmt.Errorf("%d gpu-nri pod(s) left", len(l.Items))
 		}
-		gone = time.Now()
 		return nil
 	}), "gpu-nri off the node")
-	gpus, cuda := s.probe(t, "dra", "failopen")
-	var p corev1.Pod
-	require.NoError(t, s.getJSON(&p, "-n", "dra", "get", "pod", "failopen"))
-	require.Len(t, p.Status.ContainerStatuses, 1)
-	st := p.Status.ContainerStatuses[0].State
-	require.NotNil(t, st.Running)
-	require.True(t, st.Running.StartedAt.After(gone.Add(-time.Second)), "the main container started (%s) after gpu-nri was gone (%s)", st.Running.StartedAt, gone)
-	require.Equal(t, []int{}, gpus, "CRI-O 1.34 started the claim container without its GPU (fail-open)")
-	require.Contains(t, cuda, "dlopen=FAIL")
-	sp := s.spec(t, "dra", "failopen")
-	specGPU, hooks := specGPUs(sp)
-	require.Equal(t, []int{}, specGPU, "no GPU node in the OCI spec")
-	require.Equal(t, []string{}, hooks, "no hook")
-	markers := 0
-	for _, kv := range sp.Process.Env {
-		if strings.HasPrefix(kv, dra.MarkerEnvPrefix) {
-			markers++
+	var msg string
+	require.NoError(t, eventually(90*time.Second, func() error {
+		var p corev1.Pod
+		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failclosed"); err != nil {
+			return err
 		}
-	}
-	require.Equal(t, 1, markers, "only the claim spec's marker variable")
+		if len(p.Status.ContainerStatuses) != 1 {
+			return fmt.Errorf("no main container status yet")
+		}
+		st := p.Status.ContainerStatuses[0].State
+		if st.Running != nil {
+			msg = "" // started: fail-open
+			return nil
+		}
+		if st.Waiting == nil || st.Waiting.Reason != "CreateContainerError" {
+			return fmt.Errorf("main container not failed yet: %+v", st)
+		}
+		msg = st.Waiting.Message
+		return nil
+	}), "the claim container fails while gpu-nri is down")
+	require.NotEmpty(t, msg, "the claim container started while gpu-nri was down (fail-open)")
+	t.Logf("CRI-O's CreateContainerError while gpu-nri is down: %s", msg)
+	require.Contains(t, msg, dra.GuardHostPath, "the runtime's error names the guard's source")
+	require.NoError(t, restore(), "gpu-nri back on the node")
+	restored = true
+	require.NoError(t, eventually(120*time.Second, func() error {
+		var p corev1.Pod
+		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failclosed"); err != nil {
+			return err
+		}
+		if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return fmt.Errorf("main container not running: %+v", p.Status.ContainerStatuses)
+		}
+		return nil
+	}), "the kubelet's retry starts the container once gpu-nri answers")
+	s.checkClaimPod(t, "dra", "failclosed", 1)
 }

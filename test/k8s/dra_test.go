@@ -18,6 +18,7 @@ import (
 	resourcev1 "k8s.io/api/resource/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gpu-nri/gpu-nri/pkg/dra"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -235,10 +236,14 @@ func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int
 	require.Len(t, want, count)
 	require.Equal(t, want, seen, "the container sees exactly the allocated GPUs")
 	require.Equal(t, s.cudaOK(count), cuda)
-	specGPU, hooks := specGPUs(s.spec(t, ns, name))
+	sp := s.spec(t, ns, name)
+	specGPU, hooks := specGPUs(sp)
 	slices.Sort(specGPU)
 	require.Equal(t, want, specGPU, "GPU nodes in the OCI spec, each once")
 	require.Equal(t, []string{s.hookBin()}, hooks, "one createContainer hook")
+	for _, m := range sp.Mounts {
+		require.False(t, strings.HasPrefix(m.Destination, dra.GuardDir), "gpu-nri's answer removed the claim spec's guard mount %s", m.Destination)
+	}
 	var allowed []string
 	for _, g := range want {
 		allowed = append(allowed, "/dev/nvidia"+strconv.Itoa(s.n.host.GPUs[g].Minor))
