@@ -107,6 +107,7 @@ type bench struct {
 	maxLoad   float64                       // highest 1-minute load average seen
 	startLoad float64                       // 1-minute load average when the rounds began
 	load      [2]string                     // load average before and after the rounds
+	dentries  [2]string                     // the kernel's dentry cache (in use, unused) before and after
 	counts    map[string]*counts
 }
 
@@ -187,6 +188,7 @@ func run() error {
 
 	b.settle(settle)
 	b.load[0] = loadavg()
+	b.dentries[0] = dentries()
 	b.startLoad = load1()
 	b.checkBusy()
 	fmt.Printf("== %d interleaved rounds (load %s)\n", rounds, b.load[0])
@@ -227,6 +229,7 @@ func run() error {
 		fmt.Print(".")
 	}
 	b.load[1] = loadavg()
+	b.dentries[1] = dentries()
 	fmt.Printf("\n# rounds: %d s, load %s\n", int(time.Since(t0).Seconds()), b.load[1])
 
 	if os.Getenv("BENCH_COUNTS") != "0" {
@@ -396,6 +399,21 @@ func (b *bench) verify(ctx context.Context, v variant) {
 	}
 	b.fail = append(b.fail, v.key+" does not work")
 	fmt.Printf("  FAIL %s: %v\n%s", v.key, err, out)
+}
+
+// dentries is the kernel's dentry cache size, "<in use> (<unused> unused)"
+// from /proc/sys/fs/dentry-state: quiet runs differed with it
+// (docs/benchmarks-e2e.md), which the load average does not show.
+func dentries() string {
+	data, err := os.ReadFile("/proc/sys/fs/dentry-state")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return "?"
+	}
+	return f[0] + " (" + f[1] + " unused)"
 }
 
 func loadavg() string {
