@@ -196,16 +196,7 @@ func (s *k8sSuite) testCRIOPods(t *testing.T) {
 // gpu-nri is back the kubelet's retry gets the claim's GPU.
 func (s *k8sSuite) testCRIOFailClosed(t *testing.T) {
 	s.claimPod(t, "dra", "failclosed", 1, "", 20)
-	require.NoError(t, eventually(60*time.Second, func() error {
-		var p corev1.Pod
-		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "failclosed"); err != nil {
-			return err
-		}
-		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
-			return fmt.Errorf("init container not running: %+v", p.Status.InitContainerStatuses)
-		}
-		return nil
-	}))
+	s.waitInitRunning(t, "dra", "failclosed")
 	_, uid := s.allocated(t, "dra", "failclosed")
 	require.Contains(t, s.checkpointClaims(t), uid, "prepared before the init container ran")
 	_, err := s.kubectl("-n", "gpu-nri", "patch", "ds", "gpu-nri", "--type=merge",

@@ -149,14 +149,8 @@ func (s *k8sSuite) testDRAMIGLeft(t *testing.T, all []string) {
 		`n=0; while [ ! -e /tmp/go ] && [ $n -lt 600 ]; do n=$((n+1)); sleep 0.2; done`)
 	var held resourcev1.ResourceClaim
 	var heldDev string
+	s.waitInitRunning(t, "dra", "mig-held")
 	require.NoError(t, eventually(60*time.Second, func() error {
-		var p corev1.Pod
-		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "mig-held"); err != nil {
-			return err
-		}
-		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
-			return fmt.Errorf("init container not running: %+v", p.Status.InitContainerStatuses)
-		}
 		heldDev, held = s.claimDevice(t, "dra", "mig-held")
 		if !slices.Contains(s.checkpointClaims(t), string(held.UID)) {
 			return fmt.Errorf("claim %s not prepared", held.Name)

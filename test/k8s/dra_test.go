@@ -265,6 +265,22 @@ func (s *k8sSuite) checkClaimPod(t *testing.T, ns, name string, count int) []int
 	return want
 }
 
+// waitInitRunning waits (60 s) until the one init container of pod ns/name
+// runs: the pod's claims are prepared, its main container not created yet.
+func (s *k8sSuite) waitInitRunning(t *testing.T, ns, name string) {
+	t.Helper()
+	require.NoError(t, eventually(60*time.Second, func() error {
+		var p corev1.Pod
+		if err := s.getJSON(&p, "-n", ns, "get", "pod", name); err != nil {
+			return err
+		}
+		if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
+			return fmt.Errorf("init container of %s/%s not running: %+v", ns, name, p.Status.InitContainerStatuses)
+		}
+		return nil
+	}))
+}
+
 // checkpointClaims are the claim UIDs in gpu-nri's checkpoint on the node.
 // requireUnprepared waits (60 s) until gpu-nri's checkpoint holds no claim
 // and no claim CDI spec is left: every claim unprepared, the node clean.
@@ -425,18 +441,8 @@ func (s *k8sSuite) testDRA(t *testing.T) {
 
 	t.Run("restart between prepare and start", func(t *testing.T) {
 		s.claimPod(t, "dra", "restart", 2, "", 20)
-		var uid string
-		require.NoError(t, eventually(60*time.Second, func() error {
-			var p corev1.Pod
-			if err := s.getJSON(&p, "-n", "dra", "get", "pod", "restart"); err != nil {
-				return err
-			}
-			if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Running == nil {
-				return fmt.Errorf("init container not running: %+v", p.Status.InitContainerStatuses)
-			}
-			_, uid = s.allocated(t, "dra", "restart")
-			return nil
-		}))
+		s.waitInitRunning(t, "dra", "restart")
+		_, uid := s.allocated(t, "dra", "restart")
 		require.Equal(t, []string{uid}, s.checkpointClaims(t), "prepared before the init container ran")
 		old := s.pluginPod(t).Name
 		_, err := s.kubectl("-n", "gpu-nri", "delete", "pod", old, "--wait=true", "--timeout=60s")
