@@ -25,7 +25,10 @@
 // (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
 // before the rounds, default 180), BENCH_COUNTS=0, BENCH_VARIANTS (comma-
 // separated variant keys to run, e.g. plain,lplain,hookless: a scratch A/B;
-// docs/benchmarks-e2e.md is never written from a subset). The bench refuses to
+// docs/benchmarks-e2e.md is never written from a subset), BENCH_CMD (the
+// timed containers' shell command instead of `true`, e.g. "sleep 3": the
+// start of a container that keeps running, whose exit does not overlap the
+// StartContainer call; scratch only). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -102,6 +105,7 @@ type bench struct {
 	rounds    int
 	pass      int
 	fail      []string
+	cmd       string                        // the timed containers' command (`true` unless BENCH_CMD)
 	samples   map[string][][3]time.Duration // key -> (runp, create, start)
 	busy      []string                      // why this run is not a measurement (besides the load)
 	maxLoad   float64                       // highest 1-minute load average seen
@@ -151,7 +155,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, rounds: rounds, samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
+	b := &bench{env: env, rounds: rounds, cmd: "true", samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
+	if c := os.Getenv("BENCH_CMD"); c != "" {
+		b.cmd = c
+	}
 	defer func() {
 		b.stopPlugin()
 		_ = env.Teardown(ctx)
@@ -169,6 +176,9 @@ func run() error {
 	}
 	if os.Getenv("BENCH_VARIANTS") != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
 		return fmt.Errorf("BENCH_VARIANTS runs a subset: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s needs every variant", official)
+	}
+	if b.cmd != "true" && out == official && os.Getenv("BENCH_WRITE") != "0" {
+		return fmt.Errorf("BENCH_CMD changes what is timed: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s times `true`", official)
 	}
 
 	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
@@ -346,10 +356,12 @@ func (b *bench) stopPlugin() {
 
 // sample starts one pod of variant v: the RunPodSandbox, CreateContainer
 // and StartContainer wall times; the pod is removed afterwards (not timed).
-// With cmd != "" it waits for the container and returns its output.
+// cmd "" is a timed sample (b.cmd, not waited for); any other cmd is
+// waited for and its output returned.
 func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, create, start time.Duration, out string, err error) {
-	if cmd == "" {
-		cmd = "true"
+	timed := cmd == ""
+	if timed {
+		cmd = b.cmd
 	}
 	t0 := time.Now()
 	pod, err := b.env.RunPod(ctx, "b-"+v.key, v.handler, v.podAnn)
@@ -367,7 +379,7 @@ func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, create
 		return 0, 0, 0, "", err
 	}
 	t3 := time.Now()
-	if cmd != "true" {
+	if !timed {
 		wctx, cancel := context.WithTimeout(ctx, harness.DefaultTimeout)
 		defer cancel()
 		st, err := pod.WaitExit(wctx, id)

@@ -123,7 +123,7 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("")
 	p("Method: one private containerd with runtime handlers runc, crun and nvidia (`nvidia-container-runtime` as runc's")
 	p("BinaryName, `mode = \"cdi\"`). A sample is CRI RunPodSandbox (host network, no CNI), then CreateContainer +")
-	p("StartContainer of one container running `/bin/sh -c true` in a glibc image; pods are removed between samples (not")
+	p("StartContainer of one container running `/bin/sh -c %s` in a glibc image; pods are removed between samples (not", b.cmd)
 	p("timed). The variants run in three blocks, one per NRI registration state, so that each gpu-nri variant has exactly one")
 	p("gpu-nri registered, as deployed: no plugin (plain, NVIDIA's paths, crun plain), gpu-nri with the hook loader")
 	p("(`gpu-nri-hook` as the hook), gpu-nri hookless. Each round (%d in all, after one warm-up sample per variant) visits", b.rounds)
