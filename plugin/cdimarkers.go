@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
@@ -41,10 +42,8 @@ func unseenCDIMarkers(in *request.Input) error {
 }
 
 func cdiNameSeen(in *request.Input, name string) bool {
-	for _, n := range in.CDIDevices {
-		if n == name {
-			return true
-		}
+	if slices.Contains(in.CDIDevices, name) {
+		return true
 	}
 	for k, v := range in.Annotations {
 		if !strings.HasPrefix(k, request.CDIAnnotationPrefix) {

@@ -414,10 +414,7 @@ func (d *Driver) Grant(podUID string, in *request.Input) (g *engine.Grant, ok bo
 	claims := d.claims
 	d.mu.Unlock()
 	g = &engine.Grant{FromInput: true}
-	var inv struct { // the current inventory, read once when needed
-		ready bool
-		inv   *inventory.Inventory
-	}
+	inv := d.o.Inventory() // the current inventory (an atomic load)
 	var where []string
 	capsSet := false
 	for _, n := range names {
@@ -441,12 +438,9 @@ func (d *Driver) Grant(podUID string, in *request.Input) (g *engine.Grant, ok bo
 		}
 		dev := pc.Devices[i]
 		w := fmt.Sprintf("ResourceClaim %s/%s device %s", pc.Namespace, pc.Name, dev.Device)
-		if !inv.ready {
-			inv.ready, inv.inv = true, d.o.Inventory()
-		}
-		if stale(inv.inv, dev) { // the host changed since prepare: say how, as prepare would
+		if stale(inv, dev) { // the host changed since prepare: say how, as prepare would
 			return nil, true, &request.Error{Who: in.Who(), Input: fmt.Sprintf("%s %q", w, dev.ID),
-				Reason: "changed since the claim was prepared: " + missing(inv.inv, dev.Device)}
+				Reason: "changed since the claim was prepared: " + missing(inv, dev.Device)}
 		}
 		g.Devices = append(g.Devices, dev.ID)
 		where = append(where, w)
