@@ -18,9 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
-	"sigs.k8s.io/yaml"
 
-	"github.com/gpu-nri/gpu-nri/test/harness"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -195,30 +193,11 @@ func (s *k8sSuite) runDevicePluginCase(t *testing.T, bin, dpDir, profile string,
 // (waiting) in the cleanup, so that the next case's plugin can allocate.
 func (s *k8sSuite) resourcePod(t *testing.T, ns, name, res string, n int) {
 	t.Helper()
-	pod := corev1.Pod{
-		TypeMeta:   metaType("v1", "Pod"),
-		ObjectMeta: objectMeta(name, ns),
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: ptr(int64(1)),
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			Containers: []corev1.Container{{
-				Name: "c", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
-				Command: []string{"/bin/sh", "-c", probeScript + "; echo probe-done; exec sleep 3600"},
-				Env:     []corev1.EnvVar{{Name: "NVIDIA_DRIVER_CAPABILITIES", Value: "compute,utility"}},
-				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
-					corev1.ResourceName(res): *resource.NewQuantity(int64(n), resource.DecimalSI)}},
-			}},
-		},
-	}
-	b, err := yaml.Marshal(pod)
-	require.NoError(t, err)
-	f := filepath.Join(s.dir, "pod-"+ns+"-"+name+".yaml")
-	require.NoError(t, os.WriteFile(f, b, 0o644))
-	_, err = s.kubectl("apply", "-f", f)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = s.kubectl("-n", ns, "delete", "pod", name, "--ignore-not-found", "--wait=true", "--timeout=60s")
-	})
+	pod := probePod(ns, name)
+	c := &pod.Spec.Containers[0]
+	c.Env = []corev1.EnvVar{{Name: "NVIDIA_DRIVER_CAPABILITIES", Value: "compute,utility"}}
+	c.Resources.Limits = corev1.ResourceList{corev1.ResourceName(res): *resource.NewQuantity(int64(n), resource.DecimalSI)}
+	s.applyObjects(t, "pod-"+ns+"-"+name+".yaml", pod)
 }
 
 // waitCreateError waits for the pod's container to be refused and returns

@@ -164,20 +164,9 @@ func (s *k8sSuite) claimPodInit(t *testing.T, ns, name, class string, count int,
 	tmpl := resourcev1.ResourceClaimTemplate{TypeMeta: metaType("resource.k8s.io/v1", "ResourceClaimTemplate"),
 		ObjectMeta: objectMeta(name, ns),
 		Spec:       resourcev1.ResourceClaimTemplateSpec{Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{req}}}}}
-	pod := corev1.Pod{
-		TypeMeta:   metaType("v1", "Pod"),
-		ObjectMeta: objectMeta(name, ns),
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: ptr(int64(1)),
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			ResourceClaims:                []corev1.PodResourceClaim{{Name: "gpus", ResourceClaimTemplateName: ptr(name)}},
-			Containers: []corev1.Container{{
-				Name: "c", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
-				Command:   []string{"/bin/sh", "-c", probeScript + "; echo probe-done; exec sleep 3600"},
-				Resources: corev1.ResourceRequirements{Claims: []corev1.ResourceClaim{{Name: "gpus"}}},
-			}},
-		},
-	}
+	pod := probePod(ns, name)
+	pod.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpus", ResourceClaimTemplateName: ptr(name)}}
+	pod.Spec.Containers[0].Resources.Claims = []corev1.ResourceClaim{{Name: "gpus"}}
 	if init != "" {
 		pod.Spec.InitContainers = []corev1.Container{{Name: "wait", Image: harness.ImageRef("glibc"), ImagePullPolicy: corev1.PullNever,
 			Command: []string{"/bin/sh", "-c", init}}}

@@ -408,7 +408,19 @@ func (s *k8sSuite) gpuPod(t *testing.T, ns, name, ann, env string) {
 func (s *k8sSuite) gpuPodEnv(t *testing.T, ns, name, ann string, env []corev1.EnvVar) {
 	t.Helper()
 	s.namespace(t, ns)
-	pod := corev1.Pod{
+	pod := probePod(ns, name)
+	if ann != "" {
+		pod.Annotations = map[string]string{"gpus.gpu-nri.io/pod": ann}
+	}
+	pod.Spec.Containers[0].Env = env
+	s.applyObjects(t, "pod-"+ns+"-"+name+".yaml", pod)
+}
+
+// probePod is the suite's probe pod ns/name: one container "c" of the glibc
+// image running probeScript, then sleeping; no GPU request (the callers
+// add theirs).
+func probePod(ns, name string) corev1.Pod {
+	return corev1.Pod{
 		TypeMeta:   metaType("v1", "Pod"),
 		ObjectMeta: objectMeta(name, ns),
 		Spec: corev1.PodSpec{
@@ -420,19 +432,6 @@ func (s *k8sSuite) gpuPodEnv(t *testing.T, ns, name, ann string, env []corev1.En
 			}},
 		},
 	}
-	if ann != "" {
-		pod.Annotations = map[string]string{"gpus.gpu-nri.io/pod": ann}
-	}
-	pod.Spec.Containers[0].Env = env
-	b, err := yaml.Marshal(pod)
-	require.NoError(t, err)
-	f := filepath.Join(s.dir, "pod-"+ns+"-"+name+".yaml")
-	require.NoError(t, os.WriteFile(f, b, 0o644))
-	_, err = s.kubectl("apply", "-f", f)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = s.kubectl("-n", ns, "delete", "pod", name, "--ignore-not-found", "--wait=true", "--timeout=60s")
-	})
 }
 
 // namespace creates ns unless it exists, and deletes it (waiting) in the cleanup.
