@@ -28,7 +28,10 @@
 // docs/benchmarks-e2e.md is never written from a subset), BENCH_CMD (the
 // timed containers' shell command instead of `true`, e.g. "sleep 3": the
 // start of a container that keeps running, whose exit does not overlap the
-// StartContainer call; scratch only). The bench refuses to
+// StartContainer call; scratch only), BENCH_FS (ext4, the default: the
+// bench's directory on a fresh journaled ext4 on a loop device, as on a
+// production node; root: on the machine's own filesystem, scratch only; see
+// fs.go for why). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -99,6 +102,7 @@ func (b *bench) variants() []variant {
 // bench is one run's state.
 type bench struct {
 	env       *harness.Env
+	fs        string // what the bench's directory lives on (benchFS)
 	nv        *nvidia
 	plugin    *harness.Plugin
 	current   string // registered block
@@ -146,6 +150,15 @@ func run() error {
 	if dir == "" {
 		dir = "/tmp/gpu-nri-bench"
 	}
+	fs, err := mountBenchFS(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := fs.unmount(); err != nil {
+			fmt.Println("#", err)
+		}
+	}()
 	// containerd (and so the shim and nvidia-container-runtime) inherits this.
 	nvConfig := filepath.Join(dir, "etc", "nvidia-container-runtime.toml")
 	if err := os.Setenv("NVIDIA_CTK_CONFIG_FILE_PATH", nvConfig); err != nil {
@@ -155,7 +168,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, rounds: rounds, cmd: "true", samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
+	b := &bench{env: env, fs: fs.desc, rounds: rounds, cmd: "true", samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
 	if c := os.Getenv("BENCH_CMD"); c != "" {
 		b.cmd = c
 	}
@@ -176,6 +189,9 @@ func run() error {
 	}
 	if os.Getenv("BENCH_VARIANTS") != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
 		return fmt.Errorf("BENCH_VARIANTS runs a subset: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s needs every variant", official)
+	}
+	if os.Getenv("BENCH_FS") == "root" && out == official && os.Getenv("BENCH_WRITE") != "0" {
+		return fmt.Errorf("BENCH_FS=root measures this machine's own filesystem: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s is measured on a journaled ext4", official)
 	}
 	if b.cmd != "true" && out == official && os.Getenv("BENCH_WRITE") != "0" {
 		return fmt.Errorf("BENCH_CMD changes what is timed: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s times `true`", official)
