@@ -277,6 +277,22 @@ func Links(libs []inventory.File) []hookproto.Link {
 	return out
 }
 
+// sonames returns the ld.so.cache entries of libs (hookproto.CacheNames),
+// once per path.
+func sonames(libs []inventory.File) []hookproto.Soname {
+	var out []hookproto.Soname
+	seen := map[string]bool{}
+	for _, f := range libs {
+		for _, so := range hookproto.CacheNames(f.Path, f.SONAME, f.Lib32) {
+			if !seen[so.Path] {
+				seen[so.Path] = true
+				out = append(out, so)
+			}
+		}
+	}
+	return out
+}
+
 // folders returns the distinct library directories, 64-bit first.
 func folders(libs []inventory.File) []string {
 	var out []string
@@ -301,6 +317,7 @@ func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hoo
 		Ldconfig:      o.Ldconfig,
 		Folders:       folders(libs),
 		Links:         Links(libs),
+		Sonames:       sonames(libs),
 		DriverVersion: driverVersion,
 		CUDACompat:    o.CUDACompat,
 		HideParams:    o.HideParams,

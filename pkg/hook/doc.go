@@ -15,8 +15,12 @@
 //   - with CUDACompat, puts /usr/local/cuda/compat first (00-compat-gpu-nri.conf)
 //     when the image's libcuda.so.<version> there is newer than the host
 //     driver;
-//   - regenerates /etc/ld.so.cache with the host's ldconfig (a host path,
-//     never the image's);
+//   - makes /etc/ld.so.cache name the injected libraries: when the image's
+//     own cache is fresh (no loader configuration file or directory it
+//     names changed after it) and the plugin passed the Sonames, by adding
+//     their entries to it (cache.go: no exec, the image's entries kept, ours
+//     winning for the same soname); otherwise by regenerating it with the
+//     host's ldconfig (a host path, never the image's);
 //   - with HideParams, binds a read-only copy of the container's
 //     /proc/driver/nvidia/params saying "ModifyDeviceFiles: 0" over it, when
 //     that file exists on procfs (params.go);
@@ -49,7 +53,10 @@
 //     forked into new pid/net/ipc/uts namespaces with an empty environment
 //     and a deadline, creates no links (-X) and writes its cache only into
 //     that tmpfs; the hook then writes the cache into the root through fds.
-//   - Inputs are size-capped (state 1 MiB, config.json 32 MiB, cache 64 MiB).
+//   - Inputs are size-capped (state 1 MiB, config.json 32 MiB, cache 64 MiB,
+//     each loader configuration file 1 MiB, at most 256 of them, 8 levels of
+//     include); the image's cache is parsed by pkg/ldcache (fuzzed, linear,
+//     never panics).
 //
 // # Does not
 //

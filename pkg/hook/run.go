@@ -99,6 +99,7 @@ type Report struct {
 	Compat                     bool   // the image's CUDA compat libraries were put first
 	Musl                       string // the musl path file written, if any
 	Ldconfig                   bool   // the host ldconfig ran
+	CacheMerged                bool   // our entries were added to the image's fresh ld.so.cache instead
 	ParamsHidden               bool   // a copy of /proc/driver/nvidia/params was mounted over it
 }
 
@@ -211,6 +212,20 @@ func apply(ctx context.Context, rootPath string, o hookproto.Options) (Report, e
 	// and only against itself.)
 	if rep.LinksChanged == 0 && rep.FilesChanged == 0 {
 		if c := root.mtime(LdSoCache); c >= 0 && c >= root.mtime(ConfFile) {
+			return rep, nil
+		}
+	}
+	// The image's own cache, fresh, plus our entries: no exec (cache.go).
+	if len(compat) == 0 {
+		cache, ok, err := mergedCache(root, o)
+		if err != nil {
+			return rep, err
+		}
+		if ok {
+			if _, err := root.writeFile(LdSoCache, cache, 0o644); err != nil {
+				return rep, err
+			}
+			rep.CacheMerged = true
 			return rep, nil
 		}
 	}

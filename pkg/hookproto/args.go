@@ -14,6 +14,14 @@ type Link struct {
 	Target, Link string
 }
 
+// Soname is an injected library as ld.so.cache names it: Path is the
+// container path of its SONAME (the library's folder joined with its
+// DT_SONAME, where Links makes the link), Lib32 marks a 32-bit library.
+type Soname struct {
+	Path  string
+	Lib32 bool
+}
+
 // Options is everything one `gpu-nri hook` invocation does. The plugin builds
 // it and turns it into the hook's argv with Args; the hook reads it back with
 // ParseArgs. The two are the only contract between them.
@@ -25,6 +33,10 @@ type Options struct {
 	Folders []string
 	// Links to create.
 	Links []Link
+	// Sonames are the cache entries the injected libraries need: with them
+	// the hook can add the entries to the image's own ld.so.cache instead
+	// of running ldconfig, when that cache is fresh (pkg/hook).
+	Sonames []Soname
 	// DriverVersion is the host driver version (for CUDA compat decisions).
 	DriverVersion string
 	// CUDACompat enables CUDA forward compatibility from /usr/local/cuda/compat.
@@ -45,6 +57,13 @@ func (o Options) Args(bin string) []string {
 	}
 	for _, l := range o.Links {
 		a = append(a, "--link", l.Target+"::"+l.Link)
+	}
+	for _, so := range o.Sonames {
+		if so.Lib32 {
+			a = append(a, "--soname32", so.Path)
+		} else {
+			a = append(a, "--soname", so.Path)
+		}
 	}
 	if o.DriverVersion != "" {
 		a = append(a, "--driver-version", o.DriverVersion)
@@ -87,6 +106,12 @@ func ParseArgs(args []string) (Options, error) {
 				}
 				o.Links = append(o.Links, Link{Target: t, Link: l})
 			}
+		case "--soname", "--soname32":
+			v, err = next(&i, f)
+			if err == nil && (!strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || strings.ContainsAny(v, "\n\x00")) {
+				err = fmt.Errorf("hook: %s %q: want an absolute file path on one line", f, v)
+			}
+			o.Sonames = append(o.Sonames, Soname{Path: v, Lib32: f == "--soname32"})
 		case "--driver-version":
 			v, err = next(&i, f)
 			o.DriverVersion = v

@@ -18,6 +18,7 @@ func TestArgsRoundTrip(t *testing.T) {
 			Ldconfig:      "/sbin/ldconfig",
 			Folders:       []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib/i386-linux-gnu"},
 			Links:         []Link{{Target: "libcuda.so.550.54.14", Link: "/usr/lib/x86_64-linux-gnu/libcuda.so.1"}},
+			Sonames:       []Soname{{Path: "/usr/lib/x86_64-linux-gnu/libcuda.so.1"}, {Path: "/usr/lib/i386-linux-gnu/libcuda.so.1", Lib32: true}},
 			DriverVersion: "550.54.14",
 			CUDACompat:    true,
 			HideParams:    true,
@@ -25,6 +26,7 @@ func TestArgsRoundTrip(t *testing.T) {
 			"gpu-nri", "hook", "--ldconfig", "/sbin/ldconfig",
 			"--folder", "/usr/lib/x86_64-linux-gnu", "--folder", "/usr/lib/i386-linux-gnu",
 			"--link", "libcuda.so.550.54.14::/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+			"--soname", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "--soname32", "/usr/lib/i386-linux-gnu/libcuda.so.1",
 			"--driver-version", "550.54.14", "--cuda-compat", "--hide-params",
 		}},
 	} {
@@ -49,6 +51,8 @@ func TestParseArgsRefuses(t *testing.T) {
 		{"link without separator", []string{"--link", "a"}, `hook: --link "a": want TARGET::LINK`},
 		{"link without target", []string{"--link", "::/a"}, `hook: --link "::/a": want TARGET::LINK`},
 		{"folder without ldconfig", []string{"--folder", "/a"}, "hook: --folder needs --ldconfig"},
+		{"relative soname", []string{"--soname", "libcuda.so.1"}, `hook: --soname "libcuda.so.1": want an absolute file path on one line`},
+		{"soname directory", []string{"--soname32", "/usr/lib/"}, `hook: --soname32 "/usr/lib/": want an absolute file path on one line`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseArgs(tc.args)

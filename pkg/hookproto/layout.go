@@ -131,6 +131,27 @@ func AliasNames(soname string) []string {
 	return nil
 }
 
+// CacheNames returns the ld.so.cache entries ldconfig makes for the library
+// at the container path lib with DT_SONAME soname, given the links Links
+// makes: its folder joined with the SONAME (the file name when it has
+// none), and the alias links ldconfig lists too, the development names
+// (ending in ".so" and a prefix of the SONAME, e.g. libcuda.so; not
+// libGLX_indirect.so.0). pkg/hook's TestMergedCacheMatchesLdconfig checks
+// this rule against the real ldconfig.
+func CacheNames(lib, soname string, lib32 bool) []Soname {
+	if soname == "" || strings.Contains(soname, "/") {
+		return []Soname{{Path: lib, Lib32: lib32}}
+	}
+	dir := path.Dir(lib)
+	out := []Soname{{Path: path.Join(dir, soname), Lib32: lib32}}
+	for _, alias := range AliasNames(soname) {
+		if strings.HasSuffix(alias, ".so") && strings.HasPrefix(soname, alias) {
+			out = append(out, Soname{Path: path.Join(dir, alias), Lib32: lib32})
+		}
+	}
+	return out
+}
+
 // HooklessLibraryPath returns the LD_LIBRARY_PATH value for the hookless
 // fallback: dir first, then the image's value (current) unchanged; current
 // itself when it already lists dir. It never adds an empty element (which

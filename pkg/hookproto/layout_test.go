@@ -86,3 +86,14 @@ func TestAliasNames(t *testing.T) {
 	require.Equal(t, []string{"libcuda.so"}, AliasNames("libcuda.so.1"))
 	require.Nil(t, AliasNames("libnvidia-ml.so.1"))
 }
+
+// TestCacheNames: the SONAME path, and only the development-name aliases
+// (ldconfig lists libcuda.so, never libGLX_indirect.so.0: pkg/hook's
+// TestMergedCacheMatchesLdconfig checks the rule against ldconfig itself).
+func TestCacheNames(t *testing.T) {
+	d := "/usr/lib/x86_64-linux-gnu/"
+	require.Equal(t, []Soname{{Path: d + "libcuda.so.1"}, {Path: d + "libcuda.so"}}, CacheNames(d+"libcuda.so.550.54.14", "libcuda.so.1", false))
+	require.Equal(t, []Soname{{Path: d + "libGLX_nvidia.so.0"}}, CacheNames(d+"libGLX_nvidia.so.550.54.14", "libGLX_nvidia.so.0", false))
+	require.Equal(t, []Soname{{Path: "/usr/lib/i386-linux-gnu/libnvidia-ml.so.1", Lib32: true}}, CacheNames("/usr/lib/i386-linux-gnu/libnvidia-ml.so.550.54.14", "libnvidia-ml.so.1", true))
+	require.Equal(t, []Soname{{Path: d + "libnosoname.so"}}, CacheNames(d+"libnosoname.so", "", false))
+}
