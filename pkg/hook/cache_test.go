@@ -20,7 +20,7 @@ import (
 // cache), an image libcuda.so.1 there that the injected one must shadow,
 // every file dated an hour back, and the cache the image's build would
 // have run ldconfig for, newest.
-func imageRoot(t *testing.T) string {
+func imageRoot(t testing.TB) string {
 	t.Helper()
 	root := glibcRoot(t,
 		"file etc/ld.so.conf include /etc/ld.so.conf.d/*.conf",
