@@ -31,7 +31,8 @@
 // StartContainer call; scratch only), BENCH_FS (ext4, the default: the
 // bench's directory on a fresh journaled ext4 on a loop device, as on a
 // production node; root: on the machine's own filesystem, scratch only; see
-// fs.go for why). The bench refuses to
+// fs.go for why), BENCH_EXPERIMENT=dirmount (adds dirmount.go's variants, a
+// design gpu-nri does not have; scratch only). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -96,7 +97,7 @@ func (b *bench) variants() []variant {
 			variant{key: "chookless", label: "crun, gpu-nri hookless, GPUs 0,2", block: "hookless", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true},
 		)
 	}
-	return vs
+	return append(vs, b.experimentVariants()...)
 }
 
 // bench is one run's state.
@@ -117,6 +118,7 @@ type bench struct {
 	load      [2]string                     // load average before and after the rounds
 	dentries  [2]string                     // the kernel's dentry cache (in use, unused) before and after
 	counts    map[string]*counts
+	dm        *dirmount // BENCH_EXPERIMENT=dirmount (dirmount.go); nil otherwise
 }
 
 func run() error {
@@ -178,6 +180,23 @@ func run() error {
 	}()
 	if b.nv, err = setupNVIDIA(env, nvDir, nvConfig); err != nil {
 		return err
+	}
+	exp, err := experiment()
+	if err != nil {
+		return err
+	}
+	if exp != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
+		return fmt.Errorf("BENCH_EXPERIMENT measures a design gpu-nri does not have: set BENCH_OUT to a scratch file (or BENCH_WRITE=0)")
+	}
+	if exp == "dirmount" {
+		if b.dm, err = setupDirmount(env, dir, env.Containerd.CDIDir()); err != nil {
+			return err
+		}
+		defer func() {
+			if err := b.dm.unmount(); err != nil {
+				fmt.Println("#", err)
+			}
+		}()
 	}
 	env.Containerd.Runtimes = append(env.Containerd.Runtimes, harness.Runtime{Name: "nvidia", Binary: b.nv.runtime})
 	if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: env.Tools.Crun != "" && hybrid()}); err != nil {

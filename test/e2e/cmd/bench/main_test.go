@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -60,4 +61,34 @@ func TestStats(t *testing.T) {
 	require.InDelta(t, 3.0, create, 1e-9)
 	require.InDelta(t, 5.0, start, 1e-9)
 	require.InDelta(t, 8.0, cs, 1e-9)
+}
+
+// BENCH_EXPERIMENT names one known experiment, whose variants appear only
+// when it is set up.
+func TestExperiment(t *testing.T) {
+	t.Setenv("BENCH_EXPERIMENT", "")
+	e, err := experiment()
+	require.NoError(t, err)
+	require.Empty(t, e)
+	require.Empty(t, (&bench{}).experimentVariants())
+	t.Setenv("BENCH_EXPERIMENT", "dirmount")
+	e, err = experiment()
+	require.NoError(t, err)
+	require.Equal(t, "dirmount", e)
+	t.Setenv("BENCH_EXPERIMENT", "farm")
+	_, err = experiment()
+	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the one experiment is dirmount`)
+	vs := (&bench{dm: &dirmount{}}).experimentVariants()
+	want := 4 // xhwcaps is x86-64 only
+	if runtime.GOARCH == "amd64" {
+		want = 5
+	}
+	require.Len(t, vs, want)
+	require.Equal(t, map[string]string{"cdi.k8s.io/xdir": "xdir.example.com/gpu=0,xdir.example.com/gpu=2"}, vs[1].ctrAnn)
+	for _, v := range vs {
+		require.Equal(t, "none", v.block, v.key)
+		require.True(t, v.gpu && v.loads, v.key)
+	}
+	require.True(t, isLibDir("/usr/lib64"))
+	require.False(t, isLibDir("/usr/lib/xorg/modules"))
 }

@@ -140,6 +140,13 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("NVIDIA's specs: `nvidia-ctk cdi generate` %s, for this host. Full spec: %d mounts, %d device", mode, b.nv.full.mounts, b.nv.full.nodes)
 	p("nodes, %d hooks for the container; the floor is the same spec generated with `--disable-hooks all` (%d mounts, %d nodes,", b.nv.full.hooks, b.nv.floor.mounts, b.nv.floor.nodes)
 	p("no hooks: the cost of the mounts alone; the driver is then NOT loadable by SONAME).")
+	if dm := b.dm; dm != nil {
+		p("")
+		p("Experiment dirmount (test/e2e/cmd/bench/dirmount.go; not a gpu-nri mode): through containerd's CDI with no plugin,")
+		p("gpu-nri's hookless edits as generated (%d mounts, %d device nodes) and the same with the library mounts replaced by one", dm.xhl.mounts, dm.xhl.nodes)
+		p("rbind of a host tmpfs at %s holding %d read-only bind-mounted library files and %d SONAME/alias links (%d mounts,", dirmountDest, dm.libs, dm.links, dm.xdir.mounts)
+		p("%d device nodes; LD_LIBRARY_PATH=%s).", dm.xdir.nodes, dirmountDest)
+	}
 	p("")
 	p("## Create+start")
 	p("")
