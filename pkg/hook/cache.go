@@ -210,18 +210,3 @@ func (r *rootFS) glob(pat string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// mtimeAny returns the modification time (ns) of the container path p of
-// any type (symlinks followed inside the root), or -1.
-func (r *rootFS) mtimeAny(p string) int64 {
-	h, err := r.lookup(p)
-	if err != nil {
-		return -1
-	}
-	defer h.Close()
-	st, err := stat(h)
-	if err != nil {
-		return -1
-	}
-	return st.Mtim.Nano()
-}

@@ -353,14 +353,30 @@ func (r *rootFS) statType(p string) (uint32, error) {
 
 // mtime returns the modification time (ns) of the regular file p, or -1.
 func (r *rootFS) mtime(p string) int64 {
-	h, err := r.lookup(p)
-	if err != nil {
-		return -1
-	}
-	defer h.Close()
-	st, err := stat(h)
-	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	st, ok := r.statIn(p)
+	if !ok || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return -1
 	}
 	return st.Mtim.Nano()
+}
+
+// mtimeAny returns the modification time (ns) of the container path p of
+// any type (symlinks followed inside the root), or -1.
+func (r *rootFS) mtimeAny(p string) int64 {
+	st, ok := r.statIn(p)
+	if !ok {
+		return -1
+	}
+	return st.Mtim.Nano()
+}
+
+// statIn stats the container path p (symlinks followed inside the root).
+func (r *rootFS) statIn(p string) (unix.Stat_t, bool) {
+	h, err := r.lookup(p)
+	if err != nil {
+		return unix.Stat_t{}, false
+	}
+	defer h.Close()
+	st, err := stat(h)
+	return st, err == nil
 }
