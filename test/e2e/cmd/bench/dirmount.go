@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -200,7 +201,7 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	wspec.Kind = hwcapsKind
 	wspec.ContainerEdits.Env = spec.ContainerEdits.Env
 	wspec.ContainerEdits.Mounts = kept
-	for _, d := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64"} {
+	for _, d := range libDirs() {
 		wspec.ContainerEdits.Mounts = append(wspec.ContainerEdits.Mounts, &cdi.Mount{HostPath: lib64, ContainerPath: d + "/glibc-hwcaps/x86-64-v2",
 			Type: "bind", Options: []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}})
 	}
@@ -216,10 +217,11 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	return dm, nil
 }
 
-// isLibDir: the 64-bit library directories of gpu-nri's hookless layout.
-func isLibDir(d string) bool {
-	return d == "/usr/lib/x86_64-linux-gnu" || d == "/usr/lib/aarch64-linux-gnu" || d == "/usr/lib64"
-}
+// libDirs are the 64-bit library directories of gpu-nri's hookless layout
+// auto on x86-64, where the experiment runs (xhwcaps is x86-64 only).
+func libDirs() []string { return []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64"} }
+
+func isLibDir(d string) bool { return slices.Contains(libDirs(), d) }
 
 // elfSONAME is the DT_SONAME of the library at p ("" when it has none).
 func elfSONAME(p string) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,40 +108,26 @@ func (f *benchFS) cleanup(cause error) error {
 }
 
 // fsDescribe names the filesystem under path and whether an ext4 one has a
-// journal (from /proc/mounts and /proc/fs/jbd2).
+// journal (from the mount table and /proc/fs/jbd2).
 func fsDescribe(path string) string {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return "unknown"
 	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
+	dev := func(m *mountinfo.Info) (skip, stop bool) {
+		found := m.Major == int(unix.Major(st.Dev)) && m.Minor == int(unix.Minor(st.Dev))
+		return !found, found
+	}
+	ms, err := mountinfo.GetMounts(dev)
+	if err != nil || len(ms) == 0 {
 		return "unknown"
 	}
-	want := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		i := indexOf(fields, "-")
-		if len(fields) < 10 || i < 0 || i+2 >= len(fields) || fields[2] != want {
-			continue
-		}
-		fstype, source := fields[i+1], fields[i+2]
-		if fstype != "ext4" {
-			return fstype + " (" + source + ")"
-		}
-		if _, err := os.Stat(filepath.Join("/proc/fs/jbd2", filepath.Base(source)+"-8")); err == nil {
-			return "ext4 with a journal (" + source + ")"
-		}
-		return "ext4 WITHOUT a journal (" + source + ")"
+	fstype, source := ms[0].FSType, ms[0].Source
+	if fstype != "ext4" {
+		return fstype + " (" + source + ")"
 	}
-	return "unknown"
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
+	if _, err := os.Stat(filepath.Join("/proc/fs/jbd2", filepath.Base(source)+"-8")); err == nil {
+		return "ext4 with a journal (" + source + ")"
 	}
-	return -1
+	return "ext4 WITHOUT a journal (" + source + ")"
 }
