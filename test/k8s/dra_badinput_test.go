@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
@@ -60,6 +59,25 @@ func (s *k8sSuite) testDRABadInput(t *testing.T, all []string) {
 	require.Len(t, s.checkpointClaims(t), 1, "only the neighbour's claim is prepared")
 	restore()
 	s.waitDevices(t, all)
+
+	// GPU 3 back: the kubelet prepares the waiting pod's claim on its next
+	// look at the pod (its sync interval, docs/dra.md) and the pod runs
+	// with GPU 3's node.
+	back := time.Now()
+	require.NoError(t, eventually(150*time.Second, func() error {
+		var p corev1.Pod
+		if err := s.getJSON(&p, "-n", "dra", "get", "pod", "vanished"); err != nil {
+			return err
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("pod dra/vanished is %s", p.Status.Phase)
+		}
+		return nil
+	}), "the pod waiting for GPU 3 runs once it is back")
+	t.Logf("pod dra/vanished Running %.0f s after GPU 3 was back in the slice", time.Since(back).Seconds())
+	_, err := s.kubectl("-n", "dra", "exec", "vanished", "--", "test", "-c", "/dev/nvidia3")
+	require.NoError(t, err, "GPU 3's device node in pod dra/vanished")
+	require.Len(t, s.checkpointClaims(t), 2, "the neighbour's claim and vanished's are prepared")
 }
 
 // requirePrepareFailed: pod ns/name (whose claim is ResourceClaim ns/name)
@@ -141,19 +159,17 @@ func (s *k8sSuite) boundClaimPodOf(t *testing.T, ns, name, class, device string)
 			"request": "gpus", "driver": draDriver, "pool": s.nodeName, "device": device}}}},
 		"reservedFor": []any{map[string]any{"resource": "pods", "name": name, "uid": string(p.UID)}},
 	}}
-	b, err := yaml.Marshal(status)
-	require.NoError(t, err)
-	js, err := yaml.YAMLToJSON(b)
+	js, err := json.Marshal(status)
 	require.NoError(t, err)
 	_, err = s.kubectl("-n", ns, "patch", "resourceclaim", name, "--subresource=status", "--type=merge", "-p", string(js))
 	require.NoError(t, err, "the claim's allocation of %s", device)
 
 	binding := corev1.Binding{TypeMeta: metaType("v1", "Binding"), ObjectMeta: objectMeta(name, ns),
 		Target: corev1.ObjectReference{Kind: "Node", Name: s.nodeName}}
-	b, err = json.Marshal(binding)
+	js, err = json.Marshal(binding)
 	require.NoError(t, err)
 	f := filepath.Join(s.dir, "dra-"+ns+"-"+name+"-binding.json")
-	require.NoError(t, os.WriteFile(f, b, 0o644))
+	require.NoError(t, os.WriteFile(f, js, 0o644))
 	_, err = s.kubectl("create", "--raw", "/api/v1/namespaces/"+ns+"/pods/"+name+"/binding", "-f", f)
 	require.NoError(t, err, "binding pod %s/%s to %s", ns, name, s.nodeName)
 }
