@@ -1,7 +1,6 @@
 package main
 
 import (
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 
+	"github.com/gpu-nri/gpu-nri/pkg/cdispec"
 	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
+	"github.com/gpu-nri/gpu-nri/pkg/ldcache"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
 
@@ -152,8 +153,8 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 				return nil, err
 			}
 			dm.libs++
-			so, err := elfSONAME(m.HostPath)
-			if err != nil {
+			so, err := ldcache.ReadSONAME(m.HostPath)
+			if err != nil && !errors.Is(err, ldcache.ErrNoSONAME) {
 				return nil, err
 			}
 			sonames = append(sonames, hookproto.CacheNames(path.Join(dirmountDest, file), so, false)...)
@@ -170,7 +171,8 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	if err := unix.Mount("", dm.root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
 		return nil, fmt.Errorf("make %s rprivate: %w", dm.root, err)
 	}
-	if err := writeSpec(filepath.Join(cdiDir, "xhl.json"), &spec); err != nil {
+	xhlPath, err := cdispec.Write(&spec, cdiDir, cdispec.FormatJSON)
+	if err != nil {
 		return nil, err
 	}
 	dspec := spec
@@ -178,7 +180,8 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	dspec.ContainerEdits.Mounts = append(kept, &cdi.Mount{HostPath: lib64, ContainerPath: dirmountDest, Type: "bind",
 		Options: []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}})
 	dspec.ContainerEdits.Env = append(append([]string{}, spec.ContainerEdits.Env...), "LD_LIBRARY_PATH="+dirmountDest)
-	if err := writeSpec(filepath.Join(cdiDir, "xdir.json"), &dspec); err != nil {
+	xdirPath, err := cdispec.Write(&dspec, cdiDir, cdispec.FormatJSON)
+	if err != nil {
 		return nil, err
 	}
 	timeout := 10
@@ -186,7 +189,7 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	tspec := dspec
 	tspec.Kind = trueKind
 	tspec.ContainerEdits.Hooks = []*cdi.Hook{{HookName: "createContainer", Path: "/bin/true", Args: []string{"true"}, Env: hookEnv, Timeout: &timeout}}
-	if err := writeSpec(filepath.Join(cdiDir, "xtrue.json"), &tspec); err != nil {
+	if _, err := cdispec.Write(&tspec, cdiDir, cdispec.FormatJSON); err != nil {
 		return nil, err
 	}
 	hspec := dspec
@@ -194,7 +197,7 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	hspec.ContainerEdits.Env = spec.ContainerEdits.Env
 	ho := hookproto.Options{Ldconfig: "/sbin/ldconfig", Folders: []string{dirmountDest}, Sonames: dedupSonames(sonames), DriverVersion: env.Host.Options.DriverVersion}
 	hspec.ContainerEdits.Hooks = []*cdi.Hook{{HookName: "createContainer", Path: env.Bins.Hook, Args: ho.Args("gpu-nri"), Env: hookEnv, Timeout: &timeout}}
-	if err := writeSpec(filepath.Join(cdiDir, "xdirhook.json"), &hspec); err != nil {
+	if _, err := cdispec.Write(&hspec, cdiDir, cdispec.FormatJSON); err != nil {
 		return nil, err
 	}
 	wspec := dspec
@@ -205,13 +208,13 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 		wspec.ContainerEdits.Mounts = append(wspec.ContainerEdits.Mounts, &cdi.Mount{HostPath: lib64, ContainerPath: d + "/glibc-hwcaps/x86-64-v2",
 			Type: "bind", Options: []string{"ro", "nosuid", "nodev", "rbind", "rprivate"}})
 	}
-	if err := writeSpec(filepath.Join(cdiDir, "xhwcaps.json"), &wspec); err != nil {
+	if _, err := cdispec.Write(&wspec, cdiDir, cdispec.FormatJSON); err != nil {
 		return nil, err
 	}
-	if dm.xhl, err = countSpec(filepath.Join(cdiDir, "xhl.json"), "nvml"); err != nil {
+	if dm.xhl, err = countSpec(xhlPath, "nvml"); err != nil {
 		return nil, err
 	}
-	if dm.xdir, err = countSpec(filepath.Join(cdiDir, "xdir.json"), "nvml"); err != nil {
+	if dm.xdir, err = countSpec(xdirPath, "nvml"); err != nil {
 		return nil, err
 	}
 	return dm, nil
@@ -222,20 +225,6 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 func libDirs() []string { return []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64"} }
 
 func isLibDir(d string) bool { return slices.Contains(libDirs(), d) }
-
-// elfSONAME is the DT_SONAME of the library at p ("" when it has none).
-func elfSONAME(p string) (string, error) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	names, err := f.DynString(elf.DT_SONAME)
-	if err != nil || len(names) == 0 {
-		return "", err
-	}
-	return names[0], nil
-}
 
 func dedupSonames(in []hookproto.Soname) []hookproto.Soname {
 	var out []hookproto.Soname
@@ -265,14 +254,6 @@ func bindFile(src, dst string) error {
 		return fmt.Errorf("remount %s read-only: %w", dst, err)
 	}
 	return nil
-}
-
-func writeSpec(p string, s *cdi.Spec) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, data, 0o644)
 }
 
 // unmount detaches the directory and everything mounted in it.
