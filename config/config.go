@@ -197,6 +197,19 @@ type Injection struct {
 	// "debian", "rhel", or "fallback" (only /usr/local/nvidia/lib64, found
 	// through LD_LIBRARY_PATH, which gpu-nri then prepends).
 	HooklessLayout hookproto.Layout `json:"hooklessLayout"`
+	// LibraryDir, when set (default "", off), is a HOST directory the daemon
+	// owns: for each inventory and capability set it builds there, off the
+	// create path, one read-only directory holding the driver's 64-bit
+	// libraries (each bind-mounted once on the host) and their SONAME and
+	// alias links, and a container then gets that directory as ONE mount at
+	// /usr/local/nvidia/lib64 instead of a mount per library file. Hook mode
+	// adds the directory's libraries to the image's ld.so.cache; hookless
+	// mode prepends the directory to LD_LIBRARY_PATH. The libraries are then
+	// not at the host's paths in the container (docs/requests.md). The
+	// daemon must share the runtime's mount namespace, or propagate its
+	// mounts to it (a Bidirectional hostPath in a DaemonSet). Must be
+	// absolute; `gpu-nri install --uninstall` removes what is left there.
+	LibraryDir string `json:"libraryDir"`
 	// HookPath is the HOST path of the gpu-nri binary that runtimes execute as
 	// a createContainer hook (default "/usr/local/bin/gpu-nri-hook", the hook-only
 	// binary; the full gpu-nri binary takes the same argv but starts slower).
@@ -495,6 +508,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(Loaders(), c.Injection.Loader) {
 		bad("injection.loader", "must be one of %s, got %q", joined(Loaders()), c.Injection.Loader)
+	}
+	if d := c.Injection.LibraryDir; d != "" && (!path.IsAbs(d) || path.Clean(d) != d || d == "/") {
+		bad("injection.libraryDir", "must be a clean absolute path other than /, got %q", d)
 	}
 	if _, err := hookproto.ParseLayout(string(c.Injection.HooklessLayout)); err != nil {
 		bad("injection.hooklessLayout", "%v", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 	"github.com/gpu-nri/gpu-nri/pkg/metrics"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 	"github.com/gpu-nri/gpu-nri/pkg/request"
@@ -61,6 +62,7 @@ type state struct {
 	cfg    *config.Config
 	engine *engine.Engine
 	host   *hostsrc.Host
+	libdir *libdir.Manager // nil unless injection.libraryDir is set
 }
 
 // New builds the plugin and discovers the host once. A host without a driver
@@ -86,14 +88,23 @@ func (p *Plugin) newState(cfg *config.Config) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin: %w", err)
 	}
-	h, err := hostsrc.Open(cfg, append([]hostsrc.Option{hostsrc.WithCDIAutoRefresh()}, p.opts.HostOptions...)...)
+	hostOpts := append([]hostsrc.Option{hostsrc.WithCDIAutoRefresh()}, p.opts.HostOptions...)
+	var ld *libdir.Manager
+	if dir := cfg.Injection.LibraryDir; dir != "" {
+		ld, err = libdir.New(dir, cfg.Host.View, libdir.WithSets(libdirSets(cfg)...))
+		if err != nil {
+			return nil, fmt.Errorf("plugin: injection.libraryDir: %w", err)
+		}
+		hostOpts = append(hostOpts, hostsrc.WithLibraryDirs(ld))
+	}
+	h, err := hostsrc.Open(cfg, hostOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("plugin: %w", err)
 	}
 	if err := h.CDIErr(); err != nil {
 		p.log.WithError(err).Warn("some CDI specs could not be loaded; the valid ones are served")
 	}
-	return &state{cfg: cfg, engine: eng, host: h}, nil
+	return &state{cfg: cfg, engine: eng, host: h, libdir: ld}, nil
 }
 
 // Ready reports whether the plugin is registered with a runtime and has an
@@ -331,14 +342,42 @@ func (p *Plugin) watchLoop(ctx context.Context) {
 	}
 }
 
+// libdirSets are the capability sets whose library directories are built
+// for every inventory before a container asks: the configured defaults,
+// NVIDIA's images' compute,utility, and every supported capability (what
+// NVIDIA_DRIVER_CAPABILITIES=all asks for).
+func libdirSets(cfg *config.Config) [][]inventory.Capability {
+	conv := func(in []string) []inventory.Capability {
+		out := make([]inventory.Capability, len(in))
+		for i, c := range in {
+			out[i] = inventory.Capability(c)
+		}
+		return out
+	}
+	return [][]inventory.Capability{conv(cfg.Injection.DefaultCapabilities),
+		{inventory.Compute, inventory.Utility}, conv(cfg.Injection.SupportedCapabilities)}
+}
+
 // runWatcher polls the host for st until ctx ends (no polling when
-// host.refreshInterval is 0).
+// host.refreshInterval is 0), and keeps st's library directories.
 func (p *Plugin) runWatcher(ctx context.Context, st *state) {
+	if st.libdir != nil {
+		log := p.log.WithField("dir", st.cfg.Injection.LibraryDir)
+		built := make(chan struct{})
+		go func() {
+			defer close(built)
+			st.libdir.Run(ctx, st.host.Inventory, func(err error) {
+				log.WithError(err).Error("library directory not built; those containers get per-file mounts")
+			})
+		}()
+		defer func() { <-built }() // detached when ctx ends
+	}
 	p.opts.Metrics.SetComputeReady(st.host.Inventory()) // the state's inventory, refreshed or not
 	p.writeOwnSpec(st)
 	p.publishDRA(ctx, st)
 	interval := st.cfg.Host.RefreshInterval.Std()
 	if interval <= 0 {
+		<-ctx.Done()
 		return
 	}
 	st.host.Watcher().Run(ctx, interval, func(old, cur *inventory.Inventory, err error) {
@@ -419,7 +458,10 @@ func (p *Plugin) writeOwnSpec(st *state) {
 // the connection closes, since the runtime starts a new instance.
 func (p *Plugin) Run(ctx context.Context) error {
 	preRegistered := os.Getenv("NRI_PLUGIN_SOCKET") != ""
-	go p.watchLoop(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { defer close(watching); p.watchLoop(ctx) }()
+	defer func() { cancel(); <-watching }() // the library directories are detached before Run returns
 	cfg := p.state.Load().cfg
 	backoff := cfg.Plugin.ReconnectMin.Std()
 	for {

@@ -31,6 +31,11 @@ type Selection struct {
 	// ImageLibraryPath is the container's LD_LIBRARY_PATH (empty when unknown,
 	// as in a CDI spec): the hookless fallback layout puts its directory first.
 	ImageLibraryPath string
+	// LibraryDir is the host path of a directory built for
+	// PlanDir(inv, Capabilities) (pkg/libdir); empty: every library is
+	// mounted file by file. The plan's libraries then arrive as one mount at
+	// LibraryDirPath.
+	LibraryDir string
 }
 
 // Options shape the edits.
@@ -148,13 +153,33 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 
 	// Files of the requested capabilities, in config.AllCapabilities order.
 	fileOpts := fileMountOptions()
-	var libs []inventory.File
+	var libs, dirLibs []inventory.File // mounted file by file; in the library directory
+	var inDir map[string]bool
+	if sel.LibraryDir != "" {
+		plan := PlanDir(inv, sel.Capabilities)
+		inDir = make(map[string]bool, len(plan.Files))
+		for _, f := range plan.Files {
+			inDir[f.path] = true
+		}
+		if len(plan.Files) > 0 && !b.seenMount[LibraryDirPath] {
+			b.seenMount[LibraryDirPath] = true
+			b.e.Mounts = append(b.e.Mounts, &cdi.Mount{HostPath: sel.LibraryDir, ContainerPath: LibraryDirPath,
+				Options: fileOpts, Type: "bind"})
+		}
+	}
 	for _, c := range config.AllCapabilities() {
 		if !caps[c] {
 			continue
 		}
 		for _, f := range inv.Libraries[c] {
-			if b.mount(f, fileOpts) {
+			switch {
+			case inDir[f.Path]:
+				if !b.seenMount[f.Path] {
+					b.seenMount[f.Path] = true
+					f.Path = path.Join(LibraryDirPath, path.Base(f.Path))
+					dirLibs = append(dirLibs, f)
+				}
+			case b.mount(f, fileOpts):
 				libs = append(libs, f)
 			}
 		}
@@ -183,18 +208,24 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	b.e.Env = []string{"NVIDIA_VISIBLE_DEVICES=" + VisibleDevicesAfter}
 	switch o.Loader {
 	case config.LoaderHookless:
-		for _, m := range hooklessMounts(libs, o.HooklessLayout, fileOpts) {
-			if !b.seenMount[m.ContainerPath] {
-				b.seenMount[m.ContainerPath] = true
-				b.e.Mounts = append(b.e.Mounts, m)
+		// With the library directory, the libraries outside it (subdirectories,
+		// 32-bit) keep their own mounts; the fallback layout's SONAME copies
+		// would land inside the read-only directory, so there are none.
+		if len(dirLibs) == 0 || o.HooklessLayout != hookproto.LayoutFallback {
+			for _, m := range hooklessMounts(libs, o.HooklessLayout, fileOpts) {
+				if !b.seenMount[m.ContainerPath] {
+					b.seenMount[m.ContainerPath] = true
+					b.e.Mounts = append(b.e.Mounts, m)
+				}
 			}
 		}
-		if o.HooklessLayout == hookproto.LayoutFallback {
+		if o.HooklessLayout == hookproto.LayoutFallback || len(dirLibs) > 0 {
 			b.e.Env = append(b.e.Env, "LD_LIBRARY_PATH="+hookproto.HooklessLibraryPath(sel.ImageLibraryPath, hookproto.HooklessDir))
 		}
 	default:
-		if len(libs) > 0 {
-			b.e.Hooks = append(b.e.Hooks, loaderHook(libs, inv.DriverVersion, o))
+		if len(libs)+len(dirLibs) > 0 {
+			// The directory has its links already (and is read-only).
+			b.e.Hooks = append(b.e.Hooks, loaderHook(append(dirLibs, libs...), Links(libs), inv.DriverVersion, o))
 		}
 	}
 	for g := range b.gids {
@@ -312,11 +343,11 @@ func folders(libs []inventory.File) []string {
 	return out
 }
 
-func loaderHook(libs []inventory.File, driverVersion string, o Options) *cdi.Hook {
+func loaderHook(libs []inventory.File, links []hookproto.Link, driverVersion string, o Options) *cdi.Hook {
 	ho := hookproto.Options{
 		Ldconfig:      o.Ldconfig,
 		Folders:       folders(libs),
-		Links:         Links(libs),
+		Links:         links,
 		Sonames:       sonames(libs),
 		DriverVersion: driverVersion,
 		CUDACompat:    o.CUDACompat,

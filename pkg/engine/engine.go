@@ -240,6 +240,9 @@ func (e *Engine) evaluate(h Host, q Query) (*Result, error) {
 		if warning != "" {
 			res.Warnings = append(res.Warnings, warning)
 		}
+		if e.cfg.Injection.LibraryDir != "" {
+			sel.LibraryDir = h.LibraryDir(inv, sel.Capabilities)
+		}
 		res.Selection = sel
 		res.Edits = edits.Build(inv, sel, e.editOpts)
 	}

@@ -28,10 +28,16 @@ type Host interface {
 	// CDI specs write it), for CDI device nodes that omit major/minor. It
 	// returns an error wrapping fs.ErrNotExist when there is none.
 	StatNode(hostPath string) (inventory.NodeInfo, error)
+	// LibraryDir returns the host path of a library directory built for
+	// edits.PlanDir(inv, caps) (config injection.libraryDir), or "" when
+	// there is none: the libraries are then mounted file by file. The
+	// daemon's answer does no I/O (pkg/libdir).
+	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string
 }
 
 // Fixed is a Host that serves inv (nil: no driver) as it is: no
-// rediscovery, no third-party CDI devices, no node reads. `gpu-nri cdi
+// rediscovery, no third-party CDI devices, no node reads, no library
+// directories. `gpu-nri cdi
 // generate` decides for one inventory with it; tests build theirs with
 // inventory.New.
 func Fixed(inv *inventory.Inventory) Host { return fixed{inv} }
@@ -41,6 +47,7 @@ type fixed struct{ inv *inventory.Inventory }
 func (f fixed) Inventory() *inventory.Inventory { return f.inv }
 func (fixed) RefreshIfStale() (bool, error)     { return false, nil }
 func (fixed) CDIDevice(string) *cdiapi.Device   { return nil }
+func (fixed) LibraryDir(*inventory.Inventory, []inventory.Capability) string { return "" }
 func (fixed) StatNode(string) (inventory.NodeInfo, error) {
 	return inventory.NodeInfo{}, errors.New("no device node reader (a fixed inventory)")
 }

@@ -26,6 +26,7 @@ type options struct {
 	facts       func(*inventory.Inventory) error
 	noFacts     bool
 	autoRefresh bool
+	libdirs     LibraryDirs
 }
 
 // WithNodeStater reads device nodes with s instead of stat(2) (fixture
@@ -57,6 +58,23 @@ func WithGPUFacts(f func(*inventory.Inventory) error) Option {
 // no UUID: only their "<gpu>:<mig>" index names them).
 func WithoutFacts() Option {
 	return func(o *options) error { o.noFacts = true; return nil }
+}
+
+// LibraryDirs answers Host.LibraryDir: pkg/libdir's Manager in the daemon
+// (no I/O), a lookup of the directories on disk in one-shot tools.
+type LibraryDirs interface {
+	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string
+}
+
+// WithLibraryDirs serves the library directories of d (none without it).
+func WithLibraryDirs(d LibraryDirs) Option {
+	return func(o *options) error {
+		if d == nil {
+			return errors.New("hostsrc: WithLibraryDirs: nil")
+		}
+		o.libdirs = d
+		return nil
+	}
 }
 
 // WithCDIAutoRefresh keeps the CDI cache current as spec files change (the
@@ -109,6 +127,7 @@ type Host struct {
 	watcher *inventory.Watcher
 	cdi     *cdiapi.Cache
 	cdiErr  error
+	libdirs LibraryDirs
 }
 
 var _ engine.Host = (*Host)(nil)
@@ -125,7 +144,7 @@ func Open(cfg *config.Config, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostsrc: inventory: %w", err)
 	}
-	h := &Host{view: cfg.Host.View, stater: o.stater, watcher: w}
+	h := &Host{view: cfg.Host.View, stater: o.stater, watcher: w, libdirs: o.libdirs}
 	if len(cfg.Injection.CDISpecDirs) > 0 {
 		dirs := make([]string, len(cfg.Injection.CDISpecDirs))
 		for i, d := range cfg.Injection.CDISpecDirs {
@@ -161,6 +180,15 @@ func (h *Host) CDIDevice(name string) *cdiapi.Device {
 		return nil
 	}
 	return h.cdi.GetDevice(name)
+}
+
+// LibraryDir returns the library directory of caps for inv, "" without
+// WithLibraryDirs.
+func (h *Host) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string {
+	if h.libdirs == nil {
+		return ""
+	}
+	return h.libdirs.LibraryDir(inv, caps)
 }
 
 // StatNode describes the host device node at hostPath, read where the

@@ -88,7 +88,11 @@ type Daemon struct {
 	Config  *config.Config
 	Host    *simhost.Host
 	Logs    *Logs
+	stop    func()
 }
+
+// Stop ends the plugin's Run and waits for it (also done at test cleanup).
+func (d *Daemon) Stop() { d.stop() }
 
 // Start configures gpu-nri for h (hook at /opt/gpu-nri/bin/gpu-nri, a
 // private CDI spec dir, no background polling, JSON logs at debug into
@@ -143,12 +147,16 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config), plugOpts 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
 	require.Eventually(t, func() bool { return p.Ready() == nil }, 10*time.Second, 10*time.Millisecond, "plugin never registered")
-	d := &Daemon{Runtime: r, Plugin: p, Config: cfg, Host: h, Logs: logs}
+	d := &Daemon{Runtime: r, Plugin: p, Config: cfg, Host: h, Logs: logs, stop: stop}
 	// The plugin is ready once it answered Synchronize, but the runtime only
 	// sends it requests after it has processed that answer: probe with a
 	// GPU request until the plugin visibly takes part (an adjustment or its

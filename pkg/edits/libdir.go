@@ -1,0 +1,119 @@
+package edits
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
+	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+)
+
+// LibraryDirPath is where a container gets the library directory
+// (config injection.libraryDir): the directory NVIDIA's CUDA images list in
+// LD_LIBRARY_PATH.
+const LibraryDirPath = hookproto.HooklessDir
+
+// DirPlan is what one library directory holds: the 64-bit libraries of a
+// capability set that live directly in a default loader directory, each under
+// its own file name, and the relative links that make them loadable by SONAME
+// and alias names. The daemon builds it on the host (pkg/libdir); Build, given
+// its host path in Selection.LibraryDir, mounts it instead of those files.
+type DirPlan struct {
+	// Name identifies the plan: the capability set and a digest of Files
+	// and Links, so that a directory built for one plan is never used for
+	// another (a new driver, a changed file set).
+	Name string
+	// Files are the libraries, by file name in the directory.
+	Files []DirFile
+	// Links are relative symbolic links in the directory (Target is a file
+	// name, Link a name in the directory).
+	Links []hookproto.Link
+}
+
+// DirFile is one library of a DirPlan.
+type DirFile struct {
+	// HostPath is the host file that is bind-mounted there.
+	HostPath string
+	// Name is its file name in the directory (its file name on the host).
+	Name string
+	// SONAME is its ELF DT_SONAME.
+	SONAME string
+	// path is its container path without the directory (inventory.File.Path),
+	// which Build matches.
+	path string
+}
+
+// PlanDir returns the library directory of caps on inv. A library is in it
+// when it is 64-bit, has a SONAME, sits directly in a default loader directory
+// (not in a subdirectory such as vdpau/ or xorg/modules/, where its users look
+// for it by path) and no earlier library has its file name; the others keep
+// their own mounts. It is deterministic and does no I/O. A plan without files
+// has Name "".
+func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
+	want := map[inventory.Capability]bool{}
+	for _, c := range caps {
+		want[c] = true
+	}
+	var capNames []string
+	var p DirPlan
+	seen := map[string]bool{}
+	links := map[string]bool{}
+	for _, c := range config.AllCapabilities() {
+		if !want[c] {
+			continue
+		}
+		capNames = append(capNames, string(c))
+		for _, f := range inv.Libraries[c] {
+			dir, base := path.Split(f.Path)
+			if f.Lib32 || f.SONAME == "" || strings.Contains(f.SONAME, "/") || !loaderDir(path.Clean(dir)) || seen[base] {
+				continue
+			}
+			seen[base] = true
+			p.Files = append(p.Files, DirFile{HostPath: f.HostPath, Name: base, SONAME: f.SONAME, path: f.Path})
+		}
+	}
+	if len(p.Files) == 0 {
+		return DirPlan{}
+	}
+	addLink := func(target, link string) {
+		if !seen[link] && !links[link] {
+			links[link] = true
+			p.Links = append(p.Links, hookproto.Link{Target: target, Link: link})
+		}
+	}
+	for _, f := range p.Files {
+		if f.SONAME != f.Name {
+			addLink(f.Name, f.SONAME)
+		}
+		for _, alias := range hookproto.AliasNames(f.SONAME) {
+			addLink(f.SONAME, alias)
+		}
+	}
+	h := sha256.New()
+	for _, f := range p.Files {
+		h.Write([]byte("f\x00" + f.HostPath + "\x00" + f.Name + "\x00" + f.SONAME + "\n"))
+	}
+	for _, l := range p.Links {
+		h.Write([]byte("l\x00" + l.Target + "\x00" + l.Link + "\n"))
+	}
+	p.Name = strings.Join(capNames, ".") + "-" + hex.EncodeToString(h.Sum(nil))[:16]
+	return p
+}
+
+// loaderDir reports whether dir is one of the dynamic loader's default
+// 64-bit directories on this architecture.
+func loaderDir(dir string) bool {
+	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
+		"ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu"}[runtime.GOARCH]
+	switch dir {
+	case "/usr/lib64", "/lib64", "/usr/lib", "/lib":
+		return true
+	case "/usr/lib/" + triplet, "/lib/" + triplet:
+		return triplet != ""
+	}
+	return false
+}
