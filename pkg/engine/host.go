@@ -44,9 +44,9 @@ func Fixed(inv *inventory.Inventory) Host { return fixed{inv} }
 
 type fixed struct{ inv *inventory.Inventory }
 
-func (f fixed) Inventory() *inventory.Inventory { return f.inv }
-func (fixed) RefreshIfStale() (bool, error)     { return false, nil }
-func (fixed) CDIDevice(string) *cdiapi.Device   { return nil }
+func (f fixed) Inventory() *inventory.Inventory                              { return f.inv }
+func (fixed) RefreshIfStale() (bool, error)                                  { return false, nil }
+func (fixed) CDIDevice(string) *cdiapi.Device                                { return nil }
 func (fixed) LibraryDir(*inventory.Inventory, []inventory.Capability) string { return "" }
 func (fixed) StatNode(string) (inventory.NodeInfo, error) {
 	return inventory.NodeInfo{}, errors.New("no device node reader (a fixed inventory)")
