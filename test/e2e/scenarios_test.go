@@ -51,6 +51,7 @@ func TestScenarios(t *testing.T) {
 		{name: "loader", run: loaderMatrix},
 		{name: "hostile", run: hostileImages},
 		{name: "hookless", run: hookless},
+		{name: "library-dir", run: libraryDir},
 		{name: "s6-faults", run: s6Faults},
 		{name: "prereg", run: preregistered},
 	}

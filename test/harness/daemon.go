@@ -21,8 +21,10 @@ type daemon struct {
 	log  *os.File
 }
 
-// start runs argv (in a private mount namespace without
-// /sys/fs/cgroup/unified when cgroupV1) in its own session, appending its
+// start runs argv (in its own mount namespace without
+// /sys/fs/cgroup/unified when cgroupV1: a slave of the host's, so that the
+// unmount stays there and later mounts under shared host mounts, Env.SharedDir,
+// still reach it) in its own session, appending its
 // output to logPath, and records its pid in pidFile.
 func (d *daemon) start(argv, env []string, logPath, pidFile string, cgroupV1 bool) error {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -30,7 +32,7 @@ func (d *daemon) start(argv, env []string, logPath, pidFile string, cgroupV1 boo
 		return fmt.Errorf("harness: %w", err)
 	}
 	if cgroupV1 {
-		argv = append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `umount -l /sys/fs/cgroup/unified && exec "$0" "$@"`}, argv...)
+		argv = append([]string{"unshare", "--mount", "--propagation", "slave", "sh", "-c", `umount -l /sys/fs/cgroup/unified && exec "$0" "$@"`}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf

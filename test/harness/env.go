@@ -122,6 +122,9 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	// A previous run's containerd (E2E_KEEP, a killed test) and leftovers.
 	e.Containerd.KillStale()
 	cleanupDir(o.Dir)
+	if err := sharedDir(e.SharedDir()); err != nil {
+		return nil, err
+	}
 	for _, f := range []string{e.Containerd.LogPath(), e.PluginLog()} {
 		if err := os.WriteFile(f, nil, 0o644); err != nil {
 			return nil, fmt.Errorf("harness: %w", err)
@@ -226,13 +229,33 @@ func (e *Env) UseRuntime(r CRIRuntime) error {
 	return nil
 }
 
+// SharedDir is a shared mount made before any runtime starts: a runtime in
+// its own mount namespace (StartOptions.CgroupV1) is its slave, so what a
+// plugin mounts under it later (injection.libraryDir) reaches the runtime,
+// as the host's shared / does on a systemd host.
+func (e *Env) SharedDir() string { return filepath.Join(e.Dir, "shared") }
+
+// sharedDir makes dir a shared bind mount of itself.
+func sharedDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("harness: bind %s: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("harness: make %s shared: %w", dir, err)
+	}
+	return nil
+}
+
 // cleanupDir lazily unmounts every mount under dir and removes the state
 // directories and the suite's empty cgroups.
 func cleanupDir(dir string) {
 	for _, m := range mountsUnder(dir + "/") {
 		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
-	for _, sub := range []string{"ctd/root", "ctd/state", "ctd/tmp", "s", "runc", "crun", "nri", "host", "podlogs", "cdi", "crio"} {
+	for _, sub := range []string{"ctd/root", "ctd/state", "ctd/tmp", "s", "runc", "crun", "nri", "host", "podlogs", "cdi", "crio", "shared"} {
 		_ = os.RemoveAll(filepath.Join(dir, sub))
 	}
 	// CRI-O (cgroupfs) leaves each container's monitor cgroup

@@ -51,6 +51,8 @@ type PluginConfig struct {
 	// DeviceCgroupRules is injection.deviceCgroupRules ("" = gpu-nri's
 	// default, auto).
 	DeviceCgroupRules string
+	// LibraryDir is injection.libraryDir ("" = off).
+	LibraryDir string
 }
 
 // YAML is the config file's text.
@@ -79,6 +81,9 @@ func (pc PluginConfig) YAML() ([]byte, error) {
 	}
 	if pc.DeviceCgroupRules != "" {
 		injection["deviceCgroupRules"] = pc.DeviceCgroupRules
+	}
+	if pc.LibraryDir != "" {
+		injection["libraryDir"] = pc.LibraryDir
 	}
 	logCfg := map[string]any{"level": level}
 	if pc.LogFormat != "" {
