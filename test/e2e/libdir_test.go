@@ -31,7 +31,7 @@ func libraryDir(t *testing.T, rt runtimeCase) {
 func libraryDirMode(t *testing.T, rt runtimeCase, mode string) {
 	e := env(t)
 	ctx := context.Background()
-	usePlugin(t, "") // this test runs its own instance
+	usePlugin(t, "")                                     // this test runs its own instance
 	root := filepath.Join(e.SharedDir(), "libdir-"+mode) // under a shared mount: a runtime in its own mount namespace sees it
 	pc := e.PluginConfig(mode)
 	pc.LibraryDir = root
