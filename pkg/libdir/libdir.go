@@ -103,21 +103,43 @@ func New(root string, view func(string) string, opts ...Option) (*Manager, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("libdir: %w", err)
 	}
+	if _, err := Clean(dir, false); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Clean detaches and removes every directory libdir left in dir (as the
+// caller sees it), and dir itself when removeDir; it returns what it
+// detached. A missing dir is nothing to clean; an entry libdir did not make
+// is an error, and nothing is touched then.
+func Clean(dir string, removeDir bool) ([]string, error) {
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("libdir: %w", err)
 	}
 	for _, e := range ents {
 		if !dirName.MatchString(e.Name()) {
-			return nil, fmt.Errorf("libdir: %s holds %q, which gpu-nri did not make: injection.libraryDir must be a directory of its own", root, e.Name())
+			return nil, fmt.Errorf("libdir: %s holds %q, which gpu-nri did not make: injection.libraryDir must be a directory of its own", dir, e.Name())
 		}
 	}
+	var out []string
 	for _, e := range ents {
-		if err := detach(filepath.Join(dir, e.Name())); err != nil {
-			return nil, fmt.Errorf("libdir: a directory left by an earlier run: %w", err)
+		p := filepath.Join(dir, e.Name())
+		if err := detach(p); err != nil {
+			return out, fmt.Errorf("libdir: a directory left by an earlier run: %w", err)
+		}
+		out = append(out, p)
+	}
+	if removeDir {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return out, fmt.Errorf("libdir: %w", err)
 		}
 	}
-	return m, nil
+	return out, nil
 }
 
 // LibraryDir returns the host path of the directory of caps built from inv, or
@@ -412,4 +434,17 @@ func Find(root string, view func(string) string, plan edits.DirPlan) string {
 		best, bestN = filepath.Join(root, base), n
 	}
 	return best
+}
+
+// Disk answers hostsrc.LibraryDirs from the directories on disk (Find): for
+// one-shot tools such as `gpu-nri explain`, which show what the daemon
+// running with the same root would inject.
+type Disk struct {
+	Root string              // host path
+	View func(string) string // where the caller sees a host path
+}
+
+// LibraryDir returns Find's directory for caps on inv.
+func (d Disk) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string {
+	return Find(d.Root, d.View, edits.PlanDir(inv, caps))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/explain"
 	"github.com/gpu-nri/gpu-nri/pkg/hostsrc"
+	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 	"github.com/gpu-nri/gpu-nri/pkg/nriadjust"
 	"github.com/gpu-nri/gpu-nri/plugin"
 )
@@ -224,7 +225,11 @@ func (f *explainFlags) run(cmd *cobra.Command, base []hostsrc.Option) error {
 	// answer: GPU requests then fail with the daemon's "no NVIDIA driver"
 	// error. Broken third-party CDI specs do not stop gpu-nri's own
 	// devices; the valid ones are served, as in the daemon.
-	h, err := hostsrc.Open(cfg, f.host.hostOptions(base)...)
+	hostOpts := f.host.hostOptions(base)
+	if dir := cfg.Injection.LibraryDir; dir != "" { // the daemon's directories, as they are on disk now
+		hostOpts = append(hostOpts, hostsrc.WithLibraryDirs(libdir.Disk{Root: dir, View: cfg.Host.View}))
+	}
+	h, err := hostsrc.Open(cfg, hostOpts...)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/install"
+	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 )
 
 type installFlags struct {
@@ -78,6 +80,36 @@ func hookBesideExecutable() string {
 		return ""
 	}
 	return p
+}
+
+// cleanLibraryDir detaches what the daemon left in the installed
+// configuration's injection.libraryDir (a daemon that ended normally left
+// nothing; one killed did).
+func cleanLibraryDir(w io.Writer, root string, dryRun bool) error {
+	data, err := os.ReadFile(filepath.Join(root, install.ConfigPath))
+	if err != nil {
+		return nil // no installed configuration: nothing of ours to find
+	}
+	cfg, err := config.Parse(data)
+	if err != nil || cfg.Injection.LibraryDir == "" {
+		return nil
+	}
+	dir := filepath.Join(root, cfg.Injection.LibraryDir)
+	if dryRun {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			_, _ = fmt.Fprintln(w, "would detach", filepath.Join(dir, e.Name()))
+		}
+		return nil
+	}
+	done, err := libdir.Clean(dir, true)
+	for _, d := range done {
+		_, _ = fmt.Fprintln(w, "detach", d)
+	}
+	if err != nil {
+		return fmt.Errorf("injection.libraryDir: %w", err)
+	}
+	return nil
 }
 
 func printChanges(w io.Writer, r *install.Result, dryRun bool, nothing string) {
@@ -190,7 +222,9 @@ func newUninstallCmd() *cobra.Command {
 		Short: "Remove what 'gpu-nri install' put on this host",
 		Long: `Remove exactly the files 'gpu-nri install' recorded in <root>/var/lib/gpu-nri/install.json
 (a file changed since is kept and reported), then the directories it created when empty. With the
-systemd unit installed and --root /, the service is stopped and disabled first.`,
+systemd unit installed and --root /, the service is stopped and disabled first. When the installed
+configuration sets injection.libraryDir, the library directories a daemon left there (one killed
+before it could detach them) are detached and the directory removed.`,
 		Example: `  sudo gpu-nri uninstall --dry-run
   sudo gpu-nri uninstall`,
 		Args: cobra.NoArgs,
@@ -205,6 +239,9 @@ systemd unit installed and --root /, the service is stopped and disabled first.`
 				if err := f.systemctl(w, "disable", "--now", "gpu-nri.service"); err != nil {
 					_, _ = fmt.Fprintln(w, "warning:", err)
 				}
+			}
+			if err := cleanLibraryDir(w, f.root, f.dryRun); err != nil {
+				return err
 			}
 			r, err := install.Uninstall(o...)
 			if r != nil {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func TestInstallCommand(t *testing.T) {
@@ -81,5 +84,53 @@ func TestInstallCommandWithoutHookBinary(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "opt/gpu-nri/bin/gpu-nri-hook")); err == nil {
 		t.Error("gpu-nri-hook installed with --hook-binary none")
+	}
+}
+
+// uninstall detaches what a daemon killed before it could clean up left in
+// the installed configuration's injection.libraryDir.
+func TestUninstallDetachesLibraryDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root (CI runs as root)")
+	}
+	root := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "gpu-nri")
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	for p, data := range map[string]string{bin: "binary", cfg: "injection:\n  libraryDir: /run/gpu-nri/lib\n"} {
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := func(cmd *cobra.Command, args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	exec(newInstallCmd(), "--root", root, "--binary", bin, "--hook-binary", bin, "--mode", "pre-registered", "--config", cfg)
+	left := filepath.Join(root, "run/gpu-nri/lib/compute.utility-0123456789abcdef.7")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("t", left, "tmpfs", 0, "size=16k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(left, unix.MNT_DETACH) })
+	if out := exec(newUninstallCmd(), "--root", root, "--dry-run"); !strings.Contains(out, "would detach "+left+"\n") {
+		t.Errorf("dry-run uninstall output:\n%s", out)
+	}
+	if _, err := os.Stat(left); err != nil {
+		t.Errorf("the dry run removed %s: %v", left, err)
+	}
+	if out := exec(newUninstallCmd(), "--root", root); !strings.Contains(out, "detach "+left+"\n") {
+		t.Errorf("uninstall output:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "run/gpu-nri/lib")); !os.IsNotExist(err) {
+		t.Errorf("the library directory root is still there: %v", err)
 	}
 }
