@@ -10,7 +10,10 @@
 //     full, NVIDIA's nvidia-container-runtime in CDI mode, crun plain;
 //   - hook (gpu-nri, hook loader, gpu-nri-hook as the hook): plain, GPUs
 //     0,2 on runc and on crun;
-//   - hookless (gpu-nri, hookless loader): plain, GPUs 0,2 on runc and crun.
+//   - hookless (gpu-nri, hookless loader): plain, GPUs 0,2 on runc and crun;
+//   - hookdir, hooklessdir (gpu-nri with injection.libraryDir, hook and
+//     hookless loader): GPUs 0,2 on runc, the libraries as one directory
+//     mount (sampled once the daemon has built its directories).
 //
 // A round visits the blocks in a rotating order (switching the registered
 // plugin, not timed) and runs each block's variants in a rotating order; a
@@ -51,6 +54,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
 
@@ -76,7 +80,20 @@ type variant struct {
 }
 
 // Blocks in the order of the first round.
-var blocks = []string{"none", "hook", "hookless"}
+var blocks = []string{"none", "hook", "hookless", "hookdir", "hooklessdir"}
+
+// loaderOf is the injection.loader of a block's gpu-nri.
+func loaderOf(blk string) string { return strings.TrimSuffix(blk, "dir") }
+
+// libraryDirOf is injection.libraryDir of a block's gpu-nri ("" = off).
+func (b *bench) libraryDirOf(blk string) string {
+	if !strings.HasSuffix(blk, "dir") {
+		return ""
+	}
+	// Under the suite's shared mount, so that containerd, in its own mount
+	// namespace when crun runs, sees the directories gpu-nri mounts.
+	return filepath.Join(b.env.SharedDir(), "libdir-"+blk)
+}
 
 func (b *bench) variants() []variant {
 	gpus := map[string]string{"gpus.gpu-nri.io/pod": "0,2"}
@@ -89,6 +106,8 @@ func (b *bench) variants() []variant {
 		{key: "hook", label: "gpu-nri hooked (gpu-nri-hook), GPUs 0,2", block: "hook", podAnn: gpus, gpu: true, loads: true},
 		{key: "lplain", label: "runc, plain container, gpu-nri (hookless) registered", block: "hookless"},
 		{key: "hookless", label: "gpu-nri hookless, GPUs 0,2", block: "hookless", podAnn: gpus, gpu: true, loads: true},
+		{key: "hookdir", label: "gpu-nri hooked, injection.libraryDir (one directory mount), GPUs 0,2", block: "hookdir", podAnn: gpus, gpu: true, loads: true},
+		{key: "hooklessdir", label: "gpu-nri hookless, injection.libraryDir (one directory mount), GPUs 0,2", block: "hooklessdir", podAnn: gpus, gpu: true, loads: true},
 	}
 	if b.env.Tools.Crun != "" {
 		vs = append(vs,
@@ -363,7 +382,8 @@ func (b *bench) register(ctx context.Context, blk string) error {
 	if blk == "none" {
 		return nil
 	}
-	cfg := b.env.PluginConfig(blk)
+	cfg := b.env.PluginConfig(loaderOf(blk))
+	cfg.LibraryDir = b.libraryDirOf(blk)
 	cfg.LogLevel = "info"
 	// gpu-nri reads its own (empty) CDI directory, not containerd's, which
 	// holds NVIDIA's specs for the NVIDIA variants.
@@ -376,7 +396,33 @@ func (b *bench) register(ctx context.Context, blk string) error {
 		return fmt.Errorf("gpu-nri (%s): %w", blk, err)
 	}
 	b.plugin = p
+	if cfg.LibraryDir != "" {
+		return waitLibraryDirs(cfg.LibraryDir)
+	}
 	return nil
+}
+
+// waitLibraryDirs waits until gpu-nri has built its directories for the
+// default capabilities and `all` (built right after start; a container
+// created before gets the per-file mounts).
+func waitLibraryDirs(root string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ents, _ := os.ReadDir(root)
+		n := 0
+		for _, e := range ents {
+			if libdir.Complete(filepath.Join(root, e.Name())) {
+				n++
+			}
+		}
+		if n >= 2 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gpu-nri built %d of its 2 library directories in %s within 30s", n, root)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (b *bench) stopPlugin() {
@@ -431,9 +477,16 @@ func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, create
 // verify: a GPU variant really gives GPU device nodes and (unless it is
 // NVIDIA's spec without hooks) a loadable driver.
 func (b *bench) verify(ctx context.Context, v variant) {
-	_, _, _, out, err := b.sample(ctx, v, "cudatest; ls /dev/nvidia0 /dev/nvidia2")
+	script := "cudatest; ls /dev/nvidia0 /dev/nvidia2"
+	if b.libraryDirOf(v.block) != "" { // the libraries came as the one directory mount
+		script += "; grep -c ' /usr/local/nvidia/lib64 ' /proc/self/mountinfo | sed 's/^/libdir mounts: /'"
+	}
+	_, _, _, out, err := b.sample(ctx, v, script)
 	first := strings.TrimSpace(strings.Split(out, "\n")[0])
 	ok := err == nil && strings.Contains(out, "/dev/nvidia0\n") && strings.Contains(out, "/dev/nvidia2\n")
+	if b.libraryDirOf(v.block) != "" {
+		ok = ok && strings.Contains(out, "libdir mounts: 1\n")
+	}
 	if v.loads {
 		ok = ok && strings.Contains(first, "dlopen=ok lib=libcuda.so.1 devices=")
 	} else {

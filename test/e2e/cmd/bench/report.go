@@ -52,7 +52,9 @@ func basePlain(v variant) string {
 
 // blockPlain is the plain runc container of v's block (same plugin registered).
 func blockPlain(v variant) string {
-	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain"}[v.block]
+	// The directory blocks' registered plain is the same NRI round trip as
+	// their loader's block.
+	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain"}[v.block]
 }
 
 func first(bin string, n int, args ...string) string {
@@ -125,9 +127,11 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("Method: one private containerd with runtime handlers runc, crun and nvidia (`nvidia-container-runtime` as runc's")
 	p("BinaryName, `mode = \"cdi\"`). A sample is CRI RunPodSandbox (host network, no CNI), then CreateContainer +")
 	p("StartContainer of one container running `/bin/sh -c %s` in a glibc image; pods are removed between samples (not", b.cmd)
-	p("timed). The variants run in three blocks, one per NRI registration state, so that each gpu-nri variant has exactly one")
+	p("timed). The variants run in five blocks, one per NRI registration state, so that each gpu-nri variant has exactly one")
 	p("gpu-nri registered, as deployed: no plugin (plain, NVIDIA's paths, crun plain), gpu-nri with the hook loader")
-	p("(`gpu-nri-hook` as the hook), gpu-nri hookless. Each round (%d in all, after one warm-up sample per variant) visits", b.rounds)
+	p("(`gpu-nri-hook` as the hook), gpu-nri hookless, and both loaders with `injection.libraryDir` (the driver's libraries as")
+	p("one mount of a daemon-built directory at /usr/local/nvidia/lib64; sampled once the daemon has built it). Each round")
+	p("(%d in all, after one warm-up sample per variant) visits", b.rounds)
 	p("the blocks in a rotating order and runs a block's variants in a rotating order. Medians in milliseconds (create: CRI CreateContainer, where NRI's")
 	p("CreateContainer round trip happens; start: StartContainer, where the runtime mounts and runs the hooks); \"vs plain\"")
 	p("compares with the plain container of the same runtime with no plugin registered, \"vs block plain\" with the plain")
@@ -172,6 +176,8 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("Overheads over plain runc (create+start medians, ms): NVIDIA's mount floor %+.1f, NVIDIA's full spec %+.1f,", over("nvfloor", "plain"), over("nvcdi", "plain"))
 	p("nvidia-container-runtime %+.1f; gpu-nri hooked %+.1f (%s of nvidia-container-runtime's), hookless %+.1f (%s).", nvrt,
 		over("hook", "plain"), frac(over("hook", "plain")), over("hookless", "plain"), frac(over("hookless", "plain")))
+	p("With injection.libraryDir: hooked %+.1f (%s), hookless %+.1f (%s).", over("hookdir", "plain"), frac(over("hookdir", "plain")),
+		over("hooklessdir", "plain"), frac(over("hooklessdir", "plain")))
 	p("Targets (issue 14): hookless <= 1.10x plain, hooked <= 1.15x.")
 	if len(b.counts) > 0 {
 		p("")
