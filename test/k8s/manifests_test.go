@@ -179,6 +179,7 @@ var renderings = []struct {
 }{
 	{"standalone", "deploy/kubernetes/overlays/standalone", nil, "standalone"},
 	{"kubernetes-strict", "deploy/kubernetes/overlays/kubernetes-strict", []string{"--set", "policyProfile=kubernetes-strict"}, "kubernetes-strict"},
+	{"library-dir", "deploy/kubernetes/overlays/library-dir", []string{"--set", "libraryDir=/run/gpu-nri/lib"}, "standalone"},
 }
 
 // TestKustomizeStrict: base and overlays build and decode strictly, and the
@@ -199,6 +200,36 @@ func TestKustomizeStrict(t *testing.T) {
 }
 
 // checkDaemonSet asserts what docs/deploy.md promises about the pod.
+// checkLibraryDirContainer: with injection.libraryDir the daemon's container
+// is privileged (Kubernetes allows a Bidirectional mount only there), keeps a
+// read-only root file system, and mounts the host's directory, and only it,
+// Bidirectional where the daemon sees it (host.root + libraryDir).
+func checkLibraryDirContainer(t *testing.T, c corev1.Container, vols map[string]corev1.Volume, cfg *config.Config) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil || sc.Privileged == nil || !*sc.Privileged || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("container %s with injection.libraryDir: want privileged with a read-only root file system: %+v", c.Name, sc)
+	}
+	found := false
+	for _, m := range c.VolumeMounts {
+		bidi := m.MountPropagation != nil && *m.MountPropagation == corev1.MountPropagationBidirectional
+		if m.MountPath != filepath.Join(cfg.Host.Root, cfg.Injection.LibraryDir) {
+			if bidi {
+				t.Errorf("%s is mounted Bidirectional: only the library directory may be", m.MountPath)
+			}
+			continue
+		}
+		found = true
+		hp := vols[m.Name].HostPath
+		if !bidi || m.ReadOnly || hp == nil || hp.Path != cfg.Injection.LibraryDir {
+			t.Errorf("library directory mount %+v (volume %+v): want the host's %s, read-write, Bidirectional", m, vols[m.Name], cfg.Injection.LibraryDir)
+		}
+	}
+	if !found {
+		t.Errorf("injection.libraryDir %s is not mounted at %s", cfg.Injection.LibraryDir, filepath.Join(cfg.Host.Root, cfg.Injection.LibraryDir))
+	}
+}
+
 func checkDaemonSet(t *testing.T, objs objects, profile string) {
 	t.Helper()
 	ds := daemonSet(t, objs)
@@ -262,12 +293,16 @@ func checkDaemonSet(t *testing.T, objs objects, profile string) {
 	}
 	for _, c := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
 		sc := c.SecurityContext
-		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		if c.Name == "gpu-nri" && cfg.Injection.LibraryDir != "" {
+			// injection.libraryDir: privileged, for the Bidirectional mount of the directory, and
+			// nothing else loosened.
+			checkLibraryDirContainer(t, c, vols, cfg)
+		} else if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 			sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 {
 			t.Errorf("container %s: security context not tight: %+v", c.Name, sc)
 		}
-		if sc != nil && sc.Privileged != nil && *sc.Privileged {
+		if sc != nil && sc.Privileged != nil && *sc.Privileged && (c.Name != "gpu-nri" || cfg.Injection.LibraryDir == "") {
 			t.Errorf("container %s is privileged", c.Name)
 		}
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {

@@ -48,6 +48,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- $owned := dict "host" (dict "root" "/host") "plugin" (dict "socket" "/var/run/nri/nri.sock") "injection" (dict "hookPath" (printf "%s/gpu-nri-hook" (trimSuffix "/" .Values.hookDir))) "metrics" (dict "address" (printf ":%d" (int .Values.metricsPort))) -}}
 {{- $cfg = mergeOverwrite $cfg $owned -}}
+{{- with .Values.libraryDir -}}
+{{- $cfg = mergeOverwrite $cfg (dict "injection" (dict "libraryDir" .)) -}}
+{{- end -}}
 {{- if .Values.dra.enabled -}}
 {{- $kubelet := trimSuffix "/" .Values.dra.kubeletDir -}}
 {{- $dra := dict "dra" (dict "enabled" true "driverName" .Values.dra.driverName "kubeletRegistryDir" (printf "%s/plugins_registry" $kubelet) "pluginDir" (printf "%s/plugins/%s" $kubelet .Values.dra.driverName) "cdiSpecDir" "/var/run/cdi") -}}
