@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
-	"runtime"
 	"strings"
 
 	"github.com/gpu-nri/gpu-nri/config"
@@ -48,10 +47,11 @@ type DirFile struct {
 }
 
 // PlanDir returns the library directory of caps on inv. A library is in it
-// when it is 64-bit, has a SONAME, sits directly in a default loader directory
-// (not in a subdirectory such as vdpau/ or xorg/modules/, where its users look
-// for it by path) and no earlier library has its file name; the others keep
-// their own mounts. It is deterministic and does no I/O. A plan without files
+// when it is 64-bit, has a SONAME, is not in a directory where its users look
+// for it by path (vdpau/, gbm/, the X.Org module directories: byPath) and no
+// earlier library has its file name; the others keep their own mounts. A
+// library found by SONAME anywhere else (the loader's directories, Debian's
+// nvidia/current) is loaded from the directory instead. It is deterministic and does no I/O. A plan without files
 // has Name "".
 func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 	want := map[inventory.Capability]bool{}
@@ -69,7 +69,7 @@ func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 		capNames = append(capNames, string(c))
 		for _, f := range inv.Libraries[c] {
 			dir, base := path.Split(f.Path)
-			if f.Lib32 || f.SONAME == "" || strings.Contains(f.SONAME, "/") || !loaderDir(path.Clean(dir)) || seen[base] {
+			if f.Lib32 || f.SONAME == "" || strings.Contains(f.SONAME, "/") || byPath(path.Clean(dir)) || seen[base] {
 				continue
 			}
 			seen[base] = true
@@ -104,16 +104,13 @@ func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 	return p
 }
 
-// loaderDir reports whether dir is one of the dynamic loader's default
-// 64-bit directories on this architecture.
-func loaderDir(dir string) bool {
-	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu",
-		"ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu"}[runtime.GOARCH]
-	switch dir {
-	case "/usr/lib64", "/lib64", "/usr/lib", "/lib":
+// byPath reports whether dir is a directory whose libraries are opened by
+// path, not by SONAME: libvdpau's vdpau/, GBM's gbm/ and the X.Org server's
+// module directories (nvidia/xorg, xorg/modules/...).
+func byPath(dir string) bool {
+	switch path.Base(dir) {
+	case "vdpau", "gbm":
 		return true
-	case "/usr/lib/" + triplet, "/lib/" + triplet:
-		return triplet != ""
 	}
-	return false
+	return strings.Contains(dir+"/", "/xorg/")
 }

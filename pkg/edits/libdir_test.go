@@ -18,6 +18,9 @@ func withSubdirLib(t *testing.T) *inventory.Inventory {
 	i := inv(t)
 	i.Libraries[inventory.Video] = []inventory.File{{HostPath: "/drv/usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.550.54.14",
 		Path: "/usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.550.54.14", SONAME: "libvdpau_nvidia.so.1", Capability: inventory.Video}}
+	// Debian's packaged driver: found by SONAME (ld.so.conf.d, alternatives), so in the directory.
+	i.Libraries[inventory.Utility] = append(i.Libraries[inventory.Utility], inventory.File{HostPath: "/drv/usr/lib/x86_64-linux-gnu/nvidia/current/libnvidia-cfg.so.550.54.14",
+		Path: "/usr/lib/x86_64-linux-gnu/nvidia/current/libnvidia-cfg.so.550.54.14", SONAME: "libnvidia-cfg.so.1", Capability: inventory.Utility})
 	i.Libraries[inventory.Compat32] = []inventory.File{{HostPath: "/drv/usr/lib/i386-linux-gnu/libcuda.so.550.54.14",
 		Path: "/usr/lib/i386-linux-gnu/libcuda.so.550.54.14", SONAME: "libcuda.so.1", Capability: inventory.Compat32, Lib32: true, BaseCapability: inventory.Compute}}
 	return i
@@ -30,13 +33,15 @@ func TestPlanDir(t *testing.T) {
 	var names []string
 	for _, f := range p.Files {
 		names = append(names, f.Name)
-		require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/"+f.Name, f.HostPath)
 	}
-	require.Equal(t, []string{"libcuda.so.550.54.14", "libnvidia-ml.so.550.54.14"}, names, "compute then utility; no subdirectory, no 32-bit library")
+	require.Equal(t, []string{"libcuda.so.550.54.14", "libnvidia-ml.so.550.54.14", "libnvidia-cfg.so.550.54.14"}, names,
+		"compute then utility; nothing opened by path (vdpau/), no 32-bit library")
+	require.Equal(t, "/drv/usr/lib/x86_64-linux-gnu/nvidia/current/libnvidia-cfg.so.550.54.14", p.Files[2].HostPath)
 	require.Equal(t, []hookproto.Link{
 		{Target: "libcuda.so.550.54.14", Link: "libcuda.so.1"},
 		{Target: "libcuda.so.1", Link: "libcuda.so"},
 		{Target: "libnvidia-ml.so.550.54.14", Link: "libnvidia-ml.so.1"},
+		{Target: "libnvidia-cfg.so.550.54.14", Link: "libnvidia-cfg.so.1"},
 	}, p.Links)
 	require.Regexp(t, `^compat32\.compute\.utility\.video-[0-9a-f]{16}$`, p.Name)
 	require.Equal(t, p, edits.PlanDir(i, []inventory.Capability{inventory.Compat32, inventory.Video, inventory.Compute, inventory.Utility}), "order of caps does not matter")

@@ -91,7 +91,7 @@ nri_plugin_config_dir = %q
 	_, err = cl.kubectl("label", "node", cl.nodeName, "nvidia.com/gpu.present=true", "--overwrite")
 	require.NoError(t, err)
 	require.NoError(t, n.importPluginImage("k8s-1", n.bin))
-	s := &k8sSuite{cl}
+	s := &k8sSuite{cluster: cl}
 
 	t.Run("gpu-pods", s.testCRIOPods)
 	t.Run("dra", s.testDRA)

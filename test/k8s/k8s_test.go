@@ -178,6 +178,10 @@ func ptr[T any](v T) *T { return &v }
 // k8sSuite is the cluster fixture its scenarios share.
 type k8sSuite struct {
 	*cluster
+	// libraryDir, when set, is injection.libraryDir of the overlays the
+	// suite applies, a host path under the test bed's shared mount
+	// (testLibraryDir).
+	libraryDir string
 }
 
 func testCluster(t *testing.T, n *node) {
@@ -193,7 +197,7 @@ func testCluster(t *testing.T, n *node) {
 	require.NoError(t, err)
 	require.NoError(t, n.importPluginImage("k8s-1", n.bin))
 	require.NoError(t, n.importPluginImage("k8s-2", n.bin2))
-	s := &k8sSuite{c}
+	s := &k8sSuite{cluster: c}
 
 	t.Run("apply-k", s.testApply)
 	t.Run("gpu-pods", s.testGPUPods)
@@ -204,6 +208,7 @@ func testCluster(t *testing.T, n *node) {
 	t.Run("device-plugin", s.testDevicePlugin)
 	t.Run("dra", s.testDRA)
 	t.Run("dra-helm", s.testDRAHelm)
+	t.Run("library-dir", s.testLibraryDir)
 }
 
 // testConfig is the overlay's config.yaml pointed at the simulated host (host
@@ -229,7 +234,11 @@ func (s *k8sSuite) testConfig(overlay string) ([]byte, error) {
 	host["root"] = "/host"
 	cfg["host"] = host
 	cfg["plugin"] = map[string]any{"socket": "/var/run/nri/nri.sock", "reconnectMin": "200ms", "reconnectMax": "1s"}
-	cfg["injection"] = map[string]any{"hookPath": s.hookBin(), "cdiSpecDirs": []string{s.n.cdiDir()}}
+	inj := map[string]any{"hookPath": s.hookBin(), "cdiSpecDirs": []string{s.n.cdiDir()}}
+	if s.libraryDir != "" {
+		inj["libraryDir"] = s.libraryDir
+	}
+	cfg["injection"] = inj
 	cfg["log"] = map[string]any{"level": "debug", "format": "json"}
 	cfg["metrics"] = map[string]any{"address": ":9494"}
 	return yaml.Marshal(cfg)
@@ -288,6 +297,11 @@ func (s *k8sSuite) makeOverlay(name, overlay, tag string) (string, error) {
 		return "", err
 	}
 	rp := s.n.runtimePatch(filepath.Dir(s.hookBin()))
+	if s.libraryDir != "" { // the overlay's /run/gpu-nri/lib moved under the test bed's shared mount
+		rp.volumes += fmt.Sprintf("          - {name: library-dir, hostPath: {path: %s, type: DirectoryOrCreate}}\n", s.libraryDir)
+		rp.mounts += "            - {mountPath: /host/run/gpu-nri/lib, $patch: delete}\n"
+		rp.mounts += fmt.Sprintf("            - {name: library-dir, mountPath: /host%s, mountPropagation: Bidirectional}\n", s.libraryDir)
+	}
 	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
