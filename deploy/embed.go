@@ -12,6 +12,12 @@ import _ "embed" // for go:embed
 //go:embed systemd/gpu-nri.service
 var SystemdUnit []byte
 
+// SystemdLibraryDirDropIn is deploy/systemd/library-dir.conf, the unit's
+// drop-in when the configuration sets injection.libraryDir.
+//
+//go:embed systemd/library-dir.conf
+var SystemdLibraryDirDropIn []byte
+
 // HostConfig is deploy/host/config.yaml, the configuration installed when
 // none is given.
 //

@@ -8,7 +8,9 @@
 //
 // Guarantees: every path emitted as a source (DeviceNode.HostPath,
 // Mount.HostPath, Hook.Path) is a host path taken from the inventory or the
-// configuration, never from the container; every mount is read-only,
+// configuration (or, for Selection.LibraryDir, a directory the daemon built
+// from the inventory under injection.libraryDir: PlanDir says what it
+// holds), never from the container; every mount is read-only,
 // nosuid, nodev, rbind, rprivate (sockets add noexec) except the host's CUDA
 // MPS pipe directory, which MPS clients must write to (read-write, nosuid,
 // nodev, noexec, only with compute); device nodes carry the

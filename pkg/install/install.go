@@ -37,6 +37,9 @@ const (
 	DefaultBinDir   = "/usr/local/bin"
 	ConfigPath      = "/etc/gpu-nri/config.yaml"
 	UnitPath        = "/etc/systemd/system/gpu-nri.service"
+	// DropInPath is the unit's drop-in when the configuration sets
+	// injection.libraryDir (deploy.SystemdLibraryDirDropIn).
+	DropInPath = "/etc/systemd/system/gpu-nri.service.d/library-dir.conf"
 	PluginDir       = "/opt/nri/plugins"
 	PluginConfigDir = "/etc/nri/conf.d"
 	ManifestPath    = "/var/lib/gpu-nri/install.json"
@@ -307,7 +310,8 @@ func Install(binary string, opts ...Option) (*Result, error) {
 			cfg = hostConfig(res.HookPath)
 		}
 	}
-	if _, err := config.Parse(cfg); err != nil {
+	parsed, err := config.Parse(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("install: the configuration to install is not valid: %w", err)
 	}
 	if keepConfig && (old == nil || !old.has(ConfigPath)) {
@@ -319,6 +323,9 @@ func Install(binary string, opts ...Option) (*Result, error) {
 	case External:
 		unit := bytes.ReplaceAll(deploy.SystemdUnit, []byte(defaultBinPath), []byte(binPath))
 		want = append(want, file{path: UnitPath, content: unit, mode: 0o644, kind: "unit"})
+		if parsed.Injection.LibraryDir != "" { // the unit's own mount namespace would keep the directories from the runtime
+			want = append(want, file{path: DropInPath, content: deploy.SystemdLibraryDirDropIn, mode: 0o644, kind: "unit"})
+		}
 	case PreRegistered:
 		name := o.index + "-gpu-nri"
 		want = append(want,

@@ -486,3 +486,77 @@ func TestShippedHostFilesParse(t *testing.T) {
 		t.Error("unit ExecStart changed: update install's substitutions")
 	}
 }
+
+// A configuration with injection.libraryDir gets the unit's drop-in, which
+// leaves the service in the host's mount namespace; without it the drop-in
+// goes, and uninstall removes it.
+func TestInstallLibraryDirDropIn(t *testing.T) {
+	root := t.TempDir()
+	bin := fakeBinary(t, "v1")
+	with := []byte("injection:\n  libraryDir: /run/gpu-nri/lib\n")
+	res, err := Install(bin, WithRoot(root), WithMode(External), WithConfig(with))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, DropInPath))
+	if err != nil || !bytes.Equal(got, deploy.SystemdLibraryDirDropIn) {
+		t.Fatalf("drop-in %s: %v\n%s", DropInPath, err, got)
+	}
+	if !res.Unit {
+		t.Error("the drop-in is a unit change (daemon-reload, restart)")
+	}
+	if _, err := Install(bin, WithRoot(root), WithMode(External), WithConfig([]byte("log:\n  format: json\n"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, DropInPath)); !os.IsNotExist(err) {
+		t.Errorf("the drop-in stays without injection.libraryDir: %v", err)
+	}
+	if _, err := Install(bin, WithRoot(root), WithMode(External), WithConfig(with)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Uninstall(WithRoot(root)); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("uninstall left %v", entries)
+	}
+	if _, err := Install(bin, WithRoot(t.TempDir()), WithMode(PreRegistered), WithConfig(with)); err != nil {
+		t.Fatal(err) // the runtime starts it in its own namespace: no unit, no drop-in
+	}
+}
+
+// The drop-in turns off every setting of the shipped unit that gives the
+// service a mount namespace of its own (systemd.exec(5): the service's mounts
+// then do not reach the host), and grants CAP_SYS_ADMIN only.
+func TestLibraryDirDropInCoversTheUnit(t *testing.T) {
+	settings := func(data []byte) map[string]string {
+		out := map[string]string{}
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	unit, drop := settings(deploy.SystemdUnit), settings(deploy.SystemdLibraryDirDropIn)
+	// Settings that set up a mount namespace when on (systemd.exec(5), "Sandboxing").
+	namespaced := []string{"ProtectSystem", "ProtectHome", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+		"ProtectControlGroups", "ProtectHostname", "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "PrivateTmp",
+		"PrivateDevices", "PrivateMounts", "ProtectProc", "ProcSubset", "BindPaths", "BindReadOnlyPaths", "TemporaryFileSystem",
+		"MountFlags", "RootDirectory", "RootImage", "PrivateUsers", "ProtectClock"}
+	for _, k := range namespaced {
+		v, inUnit := unit[k]
+		if !inUnit || v == "no" || v == "" {
+			continue
+		}
+		if k == "ProtectClock" { // a device and system-call filter, no mount namespace
+			continue
+		}
+		if d, ok := drop[k]; !ok || (d != "no" && d != "") {
+			t.Errorf("the unit sets %s=%s and the drop-in does not turn it off (%q)", k, v, d)
+		}
+	}
+	if drop["CapabilityBoundingSet"] != "CAP_SYS_ADMIN" {
+		t.Errorf("drop-in CapabilityBoundingSet=%q, want CAP_SYS_ADMIN only", drop["CapabilityBoundingSet"])
+	}
+}

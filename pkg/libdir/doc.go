@@ -13,7 +13,8 @@
 // Guarantees: LibraryDir, the only call on the create path, does no I/O and takes
 // no lock (an atomic load and a map read); it answers only for the inventory
 // a directory was built from, so a new driver never gets an old directory,
-// and a miss asks Run, without blocking, to build it. All file system work is
+// and a miss asks Run, without blocking, to build it. Run also looks for a
+// new inventory every 250 ms and builds the configured sets for it. All file system work is
 // in Run's goroutine. A directory reused for a new inventory is first checked
 // to still bind the same files (device and inode); one no longer wanted is
 // detached after a grace period, so that a container whose adjustment already
