@@ -34,12 +34,12 @@ const (
 
 // Host paths.
 const (
-	DefaultBinDir   = "/usr/local/bin"
-	ConfigPath      = "/etc/gpu-nri/config.yaml"
-	UnitPath        = "/etc/systemd/system/gpu-nri.service"
+	DefaultBinDir = "/usr/local/bin"
+	ConfigPath    = "/etc/gpu-nri/config.yaml"
+	UnitPath      = "/etc/systemd/system/gpu-nri.service"
 	// DropInPath is the unit's drop-in when the configuration sets
 	// injection.libraryDir (deploy.SystemdLibraryDirDropIn).
-	DropInPath = "/etc/systemd/system/gpu-nri.service.d/library-dir.conf"
+	DropInPath      = "/etc/systemd/system/gpu-nri.service.d/library-dir.conf"
 	PluginDir       = "/opt/nri/plugins"
 	PluginConfigDir = "/etc/nri/conf.d"
 	ManifestPath    = "/var/lib/gpu-nri/install.json"
