@@ -19,6 +19,7 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
+	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 )
 
 // Severity of a finding.
@@ -106,8 +107,9 @@ func Run(ctx context.Context, o Options) *Report {
 	d.driver()
 	rt := d.runtime()
 	d.socket(ctx, rt)
-	d.registration(ctx)
+	ready := d.registration(ctx)
 	d.hook()
+	d.libraryDir(ready)
 	d.r.Healthy = true
 	for _, f := range d.r.Findings {
 		if f.Severity == Warn || f.Severity == Fail {
@@ -517,11 +519,11 @@ func (d *doctor) socket(ctx context.Context, rt runtimeInfo) {
 	d.add("connection", OK, "", "NRI socket %s accepts connections", sock)
 }
 
-func (d *doctor) registration(ctx context.Context) {
+func (d *doctor) registration(ctx context.Context) (ready bool) {
 	addr := d.cfg.Metrics.Address
 	if addr == "" {
 		d.add("registration", Info, "set metrics.address (e.g. :9464) to let doctor ask the daemon's /readyz", "gpu-nri's registration is not checked: metrics.address is not configured")
-		return
+		return false
 	}
 	host := addr
 	if strings.HasPrefix(host, ":") {
@@ -533,21 +535,22 @@ func (d *doctor) registration(ctx context.Context) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		d.add("registration", Fail, "fix metrics.address", "metrics.address %q: %v", addr, err)
-		return
+		return false
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.add("registration", Fail, "start the daemon (gpu-nri run) or check its logs", "gpu-nri's /readyz at %s did not answer: %v", url, err)
-		return
+		return false
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	text := strings.TrimSpace(string(body))
 	if resp.StatusCode != http.StatusOK {
 		d.add("registration", Fail, "check the daemon's logs and the runtime's NRI configuration above", "gpu-nri is not ready (%s %d): %s", url, resp.StatusCode, text)
-		return
+		return false
 	}
 	d.add("registration", OK, "", "gpu-nri is registered with the runtime and has an inventory (%s)", url)
+	return true
 }
 
 func (d *doctor) hook() {
@@ -561,6 +564,42 @@ func (d *doctor) hook() {
 		d.executable("hook", inj.LdconfigPath, "injection.ldconfigPath", "install glibc's ldconfig there, or set injection.ldconfigPath")
 	} else {
 		d.add("hook", OK, "", "injection.loader is hookless: no hook binary needed")
+	}
+}
+
+// libraryDir checks injection.libraryDir as the runtime sees the host: with
+// the daemon ready, its directories must be there, or its mounts do not reach
+// the runtime (and every container gets per-file mounts).
+func (d *doctor) libraryDir(ready bool) {
+	root := d.cfg.Injection.LibraryDir
+	if root == "" {
+		return
+	}
+	dir := d.view(root)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.add("library-dir", Fail, "", "injection.libraryDir %s: %v", root, err)
+		return
+	}
+	complete := 0
+	for _, e := range ents {
+		if !libdir.Ours(e.Name()) {
+			d.add("library-dir", Fail, "give gpu-nri a directory of its own (e.g. /run/gpu-nri/lib)",
+				"injection.libraryDir %s holds %q, which gpu-nri did not make: the daemon refuses to start", root, e.Name())
+			return
+		}
+		if libdir.Complete(filepath.Join(dir, e.Name())) {
+			complete++
+		}
+	}
+	switch {
+	case complete > 0:
+		d.add("library-dir", OK, "", "injection.libraryDir %s holds %d library directories the daemon built: containers get the libraries as one mount", root, complete)
+	case ready:
+		d.add("library-dir", Warn, "Kubernetes: mount the host directory at host.root+injection.libraryDir with mountPropagation: Bidirectional (deploy/kubernetes/overlays/library-dir); host install: the systemd drop-in gpu-nri install adds (gpu-nri.service.d/library-dir.conf), and a shared mount at that directory",
+			"gpu-nri is running but injection.libraryDir %s holds no library directory here: its mounts do not reach this mount namespace, so every container gets per-file mounts", root)
+	default:
+		d.add("library-dir", Info, "", "injection.libraryDir %s: no library directory yet (the daemon builds them when it runs)", root)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -531,4 +532,45 @@ func TestHookBinaryNoNoteForGPUNRIHook(t *testing.T) {
 	r := n.run(t)
 	require.True(t, find(r, "hook", doctor.OK, "gpu-nri-hook is present and executable"), r.Text())
 	require.False(t, find(r, "hook", doctor.Info, "full gpu-nri binary"), "no note when hookPath names gpu-nri-hook:\n%s", r.Text())
+}
+
+// injection.libraryDir: with the daemon ready, no directory where the
+// runtime looks means its mounts do not reach the runtime (warn); a built one
+// is fine; anything gpu-nri did not make fails; without a ready daemon, info.
+func TestLibraryDirFindings(t *testing.T) {
+	n := newNode(t, simhost.Options{GPUs: 2})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			_, _ = fmt.Fprintln(w, "ok")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	n.write(t, n.containerd, healthyV3)
+	n.serveCRI(t, "containerd", "v2.2.0")
+	root := filepath.Join(t.TempDir(), "lib")
+	n.cfg.Injection.LibraryDir = root
+
+	r := n.run(t)
+	require.True(t, find(r, "library-dir", doctor.Info, "no library directory yet"), r.Text())
+
+	n.cfg.Metrics.Address = strings.TrimPrefix(srv.URL, "http://")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	r = n.run(t)
+	require.True(t, find(r, "library-dir", doctor.Warn, "its mounts do not reach this mount namespace"), r.Text())
+	require.False(t, r.Healthy)
+
+	if os.Geteuid() == 0 { // a complete directory is a read-only tmpfs
+		d := filepath.Join(root, "compute.utility-0123456789abcdef.1")
+		require.NoError(t, os.Mkdir(d, 0o755))
+		require.NoError(t, unix.Mount("t", d, "tmpfs", unix.MS_RDONLY, "size=16k"))
+		t.Cleanup(func() { _ = unix.Unmount(d, unix.MNT_DETACH) })
+		r = n.run(t)
+		require.True(t, find(r, "library-dir", doctor.OK, "holds 1 library directories"), r.Text())
+	}
+
+	require.NoError(t, os.WriteFile(filepath.Join(root, "notes.txt"), nil, 0o644))
+	r = n.run(t)
+	require.True(t, find(r, "library-dir", doctor.Fail, `holds "notes.txt", which gpu-nri did not make`), r.Text())
 }

@@ -31,6 +31,10 @@ const pollInterval = 250 * time.Millisecond
 // dirName matches the directories libdir makes: <plan name>.<n>.
 var dirName = regexp.MustCompile(`^[a-z0-9.]+-[0-9a-f]{16}\.[0-9]+$`)
 
+// Ours reports whether name (an entry of a root) is a directory name libdir
+// makes.
+func Ours(name string) bool { return dirName.MatchString(name) }
+
 // Manager builds and serves the library directories under one root.
 type Manager struct {
 	root  string              // host path of the root (what specs name)
@@ -122,7 +126,7 @@ func Clean(dir string, removeDir bool) ([]string, error) {
 		return nil, fmt.Errorf("libdir: %w", err)
 	}
 	for _, e := range ents {
-		if !dirName.MatchString(e.Name()) {
+		if !Ours(e.Name()) {
 			return nil, fmt.Errorf("libdir: %s holds %q, which gpu-nri did not make: injection.libraryDir must be a directory of its own", dir, e.Name())
 		}
 	}
