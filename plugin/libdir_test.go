@@ -13,6 +13,8 @@ import (
 
 	"github.com/gpu-nri/gpu-nri/config"
 	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
+	"github.com/gpu-nri/gpu-nri/pkg/metrics"
+	"github.com/gpu-nri/gpu-nri/plugin"
 	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
@@ -31,11 +33,12 @@ func TestScenarioLibraryDir(t *testing.T) {
 			dir, root := filepath.Join(tmp, "host"), filepath.Join(tmp, "lib")
 			h, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 2})
 			require.NoError(t, err)
+			m := metrics.New("test")
 			d := nritest.Start(t, h, func(c *config.Config) {
 				c.Injection.Loader = loader
 				c.Injection.LibraryDir = root
 				c.Host.RefreshInterval = config.Duration(50 * time.Millisecond)
-			})
+			}, func(o *plugin.Options) { o.Metrics = m })
 			try := func(env ...string) (*api.ContainerAdjustment, error) {
 				pod := &api.PodSandbox{Id: "p", Name: "p", Namespace: "default"}
 				ctr := &api.Container{Id: "c", PodSandboxId: "p", Name: "c", Env: append([]string{"NVIDIA_VISIBLE_DEVICES=0"}, env...)}
@@ -80,6 +83,12 @@ func TestScenarioLibraryDir(t *testing.T) {
 			}
 			// NVIDIA_DRIVER_CAPABILITIES=all is built before any container asks.
 			require.NotEmpty(t, dirMount(create("NVIDIA_DRIVER_CAPABILITIES=all")))
+			// A set nobody asked for yet: per-file mounts (counted), then the directory.
+			require.Empty(t, dirMount(create("NVIDIA_DRIVER_CAPABILITIES=utility")))
+			files := libraryMounts(t, m, "files")
+			require.GreaterOrEqual(t, files, 1.0)
+			require.Eventually(t, func() bool { return dirMount(create("NVIDIA_DRIVER_CAPABILITIES=utility")) != "" }, 5*time.Second, 20*time.Millisecond)
+			require.GreaterOrEqual(t, libraryMounts(t, m, "directory"), 3.0)
 
 			h2, err := simhost.Build(simhost.Options{Dir: dir, GPUs: 2, DriverVersion: "570.86.15"})
 			require.NoError(t, err)
@@ -102,6 +111,24 @@ func TestScenarioLibraryDir(t *testing.T) {
 			require.Empty(t, ents, "the daemon's end detaches its directories")
 		})
 	}
+}
+
+// libraryMounts reads gpu_nri_library_mounts_total{how}.
+func libraryMounts(t *testing.T, m *metrics.Metrics, how string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "gpu_nri_library_mounts_total" {
+			for _, mt := range mf.GetMetric() {
+				if mt.GetLabel()[0].GetValue() == how {
+					return mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no gpu_nri_library_mounts_total{how=%q}", how)
+	return 0
 }
 
 func hostLib(t *testing.T, h *simhost.Host, soname string) string {

@@ -260,6 +260,10 @@ func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) 
 			n = len(a.Result.Devices)
 		}
 		m.ObserveCreate(a.Outcome, n, d)
+		if r := a.Result; a.Outcome == engine.OutcomeInjected && r != nil && len(r.Selection.Capabilities) > 0 &&
+			p.state.Load().cfg.Injection.LibraryDir != "" {
+			m.ObserveLibraryMounts(r.Selection.LibraryDir != "")
+		}
 	}
 	if a.Outcome == engine.OutcomeNotGPU {
 		if p.log.IsLevelEnabled(logrus.DebugLevel) { // the common case costs no fields

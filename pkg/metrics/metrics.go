@@ -44,6 +44,7 @@ type Metrics struct {
 	connected     prometheus.Gauge
 	reconnects    prometheus.Counter
 	buildInfo     *prometheus.GaugeVec
+	libraryMounts *prometheus.CounterVec
 	watchdog      *watchdog // watchdog.go
 }
 
@@ -85,6 +86,10 @@ func New(version string) *Metrics {
 			Name: "gpu_nri_nri_reconnects_total",
 			Help: "Reconnections to the runtime after it closed the NRI connection.",
 		}),
+		libraryMounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gpu_nri_library_mounts_total",
+			Help: "With injection.libraryDir: injected containers that got the driver's libraries as the daemon's directory (directory) or, while its directory was not built yet, as per-file mounts (files).",
+		}, []string{"how"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gpu_nri_build_info",
 			Help: "Build information of the running gpu-nri; always 1.",
@@ -93,14 +98,29 @@ func New(version string) *Metrics {
 	m.watchdog = newWatchdog() // watchdog.go
 	m.reg.MustRegister(m.watchdog.collectors()...)
 	m.reg.MustRegister(m.createSeconds, m.containers, m.devices, m.refreshes, m.refreshErrors, m.computeReady,
-		m.connected, m.reconnects, m.buildInfo,
+		m.connected, m.reconnects, m.buildInfo, m.libraryMounts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range outcomes() {
 		m.containers.WithLabelValues(o)
 		m.createSeconds.WithLabelValues(o)
 	}
+	m.libraryMounts.WithLabelValues("directory")
+	m.libraryMounts.WithLabelValues("files")
 	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
+}
+
+// ObserveLibraryMounts records, with injection.libraryDir on, whether an
+// injected container got the library directory (or per-file mounts).
+func (m *Metrics) ObserveLibraryMounts(directory bool) {
+	if m == nil {
+		return
+	}
+	how := "files"
+	if directory {
+		how = "directory"
+	}
+	m.libraryMounts.WithLabelValues(how).Inc()
 }
 
 // Registry returns the registry holding every metric (for tests and for
