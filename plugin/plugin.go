@@ -262,7 +262,7 @@ func (p *Plugin) audit(in *request.Input, a *nriadjust.Answer, d time.Duration) 
 		m.ObserveCreate(a.Outcome, n, d)
 		if r := a.Result; a.Outcome == engine.OutcomeInjected && r != nil && len(r.Selection.Capabilities) > 0 &&
 			p.state.Load().cfg.Injection.LibraryDir != "" {
-			m.ObserveLibraryMounts(r.Selection.LibraryDir != "")
+			m.ObserveLibraryMounts(r.Selection.LibraryDir != nil)
 		}
 	}
 	if a.Outcome == engine.OutcomeNotGPU {

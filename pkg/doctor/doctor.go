@@ -581,17 +581,14 @@ func (d *doctor) libraryDir(ready bool) {
 		d.add("library-dir", Fail, "", "injection.libraryDir %s: %v", root, err)
 		return
 	}
-	complete := 0
 	for _, e := range ents {
 		if !libdir.Ours(e.Name()) {
 			d.add("library-dir", Fail, "give gpu-nri a directory of its own (e.g. /run/gpu-nri/lib)",
 				"injection.libraryDir %s holds %q, which gpu-nri did not make: the daemon refuses to start", root, e.Name())
 			return
 		}
-		if libdir.Complete(filepath.Join(dir, e.Name())) {
-			complete++
-		}
 	}
+	complete := len(libdir.Built(dir))
 	switch {
 	case complete > 0:
 		d.add("library-dir", OK, "", "injection.libraryDir %s holds %d library directories the daemon built: containers get the libraries as one mount", root, complete)

@@ -148,14 +148,7 @@ const healthyV3 = `version = 3
 
 func TestHealthyNode(t *testing.T) {
 	n := newNode(t, simhost.Options{GPUs: 2})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/readyz" {
-			_, _ = fmt.Fprintln(w, "ok")
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
+	srv := readyServer(t)
 	n.cfg.Metrics.Address = strings.TrimPrefix(srv.URL, "http://")
 	n.write(t, n.containerd, healthyV3)
 	n.serveCRI(t, "containerd", "v2.2.0")
@@ -539,14 +532,7 @@ func TestHookBinaryNoNoteForGPUNRIHook(t *testing.T) {
 // is fine; anything gpu-nri did not make fails; without a ready daemon, info.
 func TestLibraryDirFindings(t *testing.T) {
 	n := newNode(t, simhost.Options{GPUs: 2})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/readyz" {
-			_, _ = fmt.Fprintln(w, "ok")
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
+	srv := readyServer(t)
 	n.write(t, n.containerd, healthyV3)
 	n.serveCRI(t, "containerd", "v2.2.0")
 	root := filepath.Join(t.TempDir(), "lib")
@@ -573,4 +559,18 @@ func TestLibraryDirFindings(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "notes.txt"), nil, 0o644))
 	r = n.run(t)
 	require.True(t, find(r, "library-dir", doctor.Fail, `holds "notes.txt", which gpu-nri did not make`), r.Text())
+}
+
+// readyServer is a daemon whose /readyz says ok.
+func readyServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			_, _ = fmt.Fprintln(w, "ok")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -36,5 +36,15 @@ func BenchmarkBuild(b *testing.B) {
 				}
 			}
 		})
+		dir := sel
+		dir.LibraryDir = &edits.BuiltDir{HostPath: "/run/gpu-nri/lib/x", Plan: edits.PlanDir(inv, sel.Capabilities)} // as the daemon keeps it
+		b.Run(string(loader)+"-librarydir", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if e := edits.Build(inv, dir, o); len(e.Mounts) == 0 {
+					b.Fatal("no mounts")
+				}
+			}
+		})
 	}
 }

@@ -31,11 +31,10 @@ type Selection struct {
 	// ImageLibraryPath is the container's LD_LIBRARY_PATH (empty when unknown,
 	// as in a CDI spec): the hookless fallback layout puts its directory first.
 	ImageLibraryPath string
-	// LibraryDir is the host path of a directory built for
-	// PlanDir(inv, Capabilities) (pkg/libdir); empty: every library is
-	// mounted file by file. The plan's libraries then arrive as one mount at
-	// LibraryDirPath.
-	LibraryDir string
+	// LibraryDir is a directory built for PlanDir(inv, Capabilities)
+	// (pkg/libdir); nil: every library is mounted file by file. Its plan's
+	// libraries then arrive as one mount at LibraryDirPath.
+	LibraryDir *BuiltDir
 }
 
 // Options shape the edits.
@@ -155,17 +154,11 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	fileOpts := fileMountOptions()
 	var libs, dirLibs []inventory.File // mounted file by file; in the library directory
 	var inDir map[string]bool
-	if sel.LibraryDir != "" {
-		plan := PlanDir(inv, sel.Capabilities)
-		inDir = make(map[string]bool, len(plan.Files))
-		for _, f := range plan.Files {
-			inDir[f.path] = true
-		}
-		if len(plan.Files) > 0 && !b.seenMount[LibraryDirPath] {
-			b.seenMount[LibraryDirPath] = true
-			b.e.Mounts = append(b.e.Mounts, &cdi.Mount{HostPath: sel.LibraryDir, ContainerPath: LibraryDirPath,
-				Options: fileOpts, Type: "bind"})
-		}
+	if d := sel.LibraryDir; d != nil && len(d.Plan.Files) > 0 {
+		inDir = d.Plan.in
+		b.seenMount[LibraryDirPath] = true
+		b.e.Mounts = append(b.e.Mounts, &cdi.Mount{HostPath: d.HostPath, ContainerPath: LibraryDirPath,
+			Options: fileOpts, Type: "bind"})
 	}
 	for _, c := range config.AllCapabilities() {
 		if !caps[c] {

@@ -17,10 +17,10 @@ import (
 const LibraryDirPath = hookproto.HooklessDir
 
 // DirPlan is what one library directory holds: the 64-bit libraries of a
-// capability set that live directly in a default loader directory, each under
-// its own file name, and the relative links that make them loadable by SONAME
-// and alias names. The daemon builds it on the host (pkg/libdir); Build, given
-// its host path in Selection.LibraryDir, mounts it instead of those files.
+// capability set that are loaded by SONAME (PlanDir), each under its own file
+// name, and the relative links that make them loadable by SONAME and alias
+// names. The daemon builds it on the host (pkg/libdir); Build, given the built
+// directory in Selection.LibraryDir, mounts it instead of those files.
 type DirPlan struct {
 	// Name identifies the plan: the capability set and a digest of Files
 	// and Links, so that a directory built for one plan is never used for
@@ -31,6 +31,17 @@ type DirPlan struct {
 	// Links are relative symbolic links in the directory (Target is a file
 	// name, Link a name in the directory).
 	Links []hookproto.Link
+	// in holds the container paths (inventory.File.Path) of Files, which
+	// Build replaces by the directory.
+	in map[string]bool
+}
+
+// BuiltDir is a directory built on the host for Plan (pkg/libdir), as the
+// daemon computed it once per inventory and capability set.
+type BuiltDir struct {
+	// HostPath is the directory's host path (the mount's source).
+	HostPath string
+	Plan     DirPlan
 }
 
 // DirFile is one library of a DirPlan.
@@ -41,9 +52,6 @@ type DirFile struct {
 	Name string
 	// SONAME is its ELF DT_SONAME.
 	SONAME string
-	// path is its container path without the directory (inventory.File.Path),
-	// which Build matches.
-	path string
 }
 
 // PlanDir returns the library directory of caps on inv. A library is in it
@@ -51,15 +59,15 @@ type DirFile struct {
 // for it by path (vdpau/, gbm/, the X.Org module directories: byPath) and no
 // earlier library has its file name; the others keep their own mounts. A
 // library found by SONAME anywhere else (the loader's directories, Debian's
-// nvidia/current) is loaded from the directory instead. It is deterministic and does no I/O. A plan without files
-// has Name "".
+// nvidia/current) is loaded from the directory instead. It is deterministic
+// and does no I/O. A plan without files has Name "".
 func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 	want := map[inventory.Capability]bool{}
 	for _, c := range caps {
 		want[c] = true
 	}
 	var capNames []string
-	var p DirPlan
+	p := DirPlan{in: map[string]bool{}}
 	seen := map[string]bool{}
 	links := map[string]bool{}
 	for _, c := range config.AllCapabilities() {
@@ -73,7 +81,8 @@ func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 				continue
 			}
 			seen[base] = true
-			p.Files = append(p.Files, DirFile{HostPath: f.HostPath, Name: base, SONAME: f.SONAME, path: f.Path})
+			p.in[f.Path] = true
+			p.Files = append(p.Files, DirFile{HostPath: f.HostPath, Name: base, SONAME: f.SONAME})
 		}
 	}
 	if len(p.Files) == 0 {

@@ -56,7 +56,8 @@ func TestPlanDir(t *testing.T) {
 func TestBuildLibraryDir(t *testing.T) {
 	i := withSubdirLib(t)
 	caps := []inventory.Capability{inventory.Compute, inventory.Utility, inventory.Video}
-	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: caps, LibraryDir: "/run/gpu-nri/lib/x", ImageLibraryPath: "/opt/lib"}
+	sel := edits.Selection{GPUs: []*inventory.GPU{&i.GPUs[0]}, Capabilities: caps, ImageLibraryPath: "/opt/lib",
+		LibraryDir: &edits.BuiltDir{HostPath: "/run/gpu-nri/lib/x", Plan: edits.PlanDir(i, caps)}}
 	mountsOf := func(o edits.Options) (map[string]string, []string, *hookproto.Options) {
 		e := edits.Build(i, sel, o)
 		m := map[string]string{}
@@ -106,7 +107,7 @@ func TestBuildLibraryDir(t *testing.T) {
 		require.NotRegexp(t, `^/usr/local/nvidia/lib64/`, p, "nothing mounted inside the read-only directory")
 	}
 
-	sel.LibraryDir = ""
+	sel.LibraryDir = nil
 	m, _, _ = mountsOf(opts())
 	require.NotContains(t, m, "/usr/local/nvidia/lib64")
 	require.Contains(t, m, "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", "no directory: per-file mounts")

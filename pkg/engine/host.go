@@ -5,6 +5,7 @@ import (
 
 	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
+	"github.com/gpu-nri/gpu-nri/pkg/edits"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 )
 
@@ -28,11 +29,11 @@ type Host interface {
 	// CDI specs write it), for CDI device nodes that omit major/minor. It
 	// returns an error wrapping fs.ErrNotExist when there is none.
 	StatNode(hostPath string) (inventory.NodeInfo, error)
-	// LibraryDir returns the host path of a library directory built for
-	// edits.PlanDir(inv, caps) (config injection.libraryDir), or "" when
+	// LibraryDir returns the library directory built for
+	// edits.PlanDir(inv, caps) (config injection.libraryDir), or nil when
 	// there is none: the libraries are then mounted file by file. The
-	// daemon's answer does no I/O (pkg/libdir).
-	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string
+	// daemon's answer does no I/O and computes no plan (pkg/libdir).
+	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) *edits.BuiltDir
 }
 
 // Fixed is a Host that serves inv (nil: no driver) as it is: no
@@ -44,10 +45,10 @@ func Fixed(inv *inventory.Inventory) Host { return fixed{inv} }
 
 type fixed struct{ inv *inventory.Inventory }
 
-func (f fixed) Inventory() *inventory.Inventory                              { return f.inv }
-func (fixed) RefreshIfStale() (bool, error)                                  { return false, nil }
-func (fixed) CDIDevice(string) *cdiapi.Device                                { return nil }
-func (fixed) LibraryDir(*inventory.Inventory, []inventory.Capability) string { return "" }
+func (f fixed) Inventory() *inventory.Inventory                                       { return f.inv }
+func (fixed) RefreshIfStale() (bool, error)                                           { return false, nil }
+func (fixed) CDIDevice(string) *cdiapi.Device                                         { return nil }
+func (fixed) LibraryDir(*inventory.Inventory, []inventory.Capability) *edits.BuiltDir { return nil }
 func (fixed) StatNode(string) (inventory.NodeInfo, error) {
 	return inventory.NodeInfo{}, errors.New("no device node reader (a fixed inventory)")
 }

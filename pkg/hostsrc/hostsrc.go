@@ -8,6 +8,7 @@ import (
 	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/gpu-nri/gpu-nri/config"
+	"github.com/gpu-nri/gpu-nri/pkg/edits"
 	"github.com/gpu-nri/gpu-nri/pkg/engine"
 	"github.com/gpu-nri/gpu-nri/pkg/inventory"
 	"github.com/gpu-nri/gpu-nri/pkg/nvmlfacts"
@@ -63,7 +64,7 @@ func WithoutFacts() Option {
 // LibraryDirs answers Host.LibraryDir: pkg/libdir's Manager in the daemon
 // (no I/O), a lookup of the directories on disk in one-shot tools.
 type LibraryDirs interface {
-	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string
+	LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) *edits.BuiltDir
 }
 
 // WithLibraryDirs serves the library directories of d (none without it).
@@ -182,11 +183,11 @@ func (h *Host) CDIDevice(name string) *cdiapi.Device {
 	return h.cdi.GetDevice(name)
 }
 
-// LibraryDir returns the library directory of caps for inv, "" without
+// LibraryDir returns the library directory of caps for inv, nil without
 // WithLibraryDirs.
-func (h *Host) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string {
+func (h *Host) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) *edits.BuiltDir {
 	if h.libdirs == nil {
-		return ""
+		return nil
 	}
 	return h.libdirs.LibraryDir(inv, caps)
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -73,7 +74,7 @@ func (s capSet) caps() []inventory.Capability {
 // index is what LibraryDir reads: the directories built for one inventory.
 type index struct {
 	inv  *inventory.Inventory
-	dirs map[capSet]string // host paths
+	dirs map[capSet]*edits.BuiltDir // nil: no directory (empty plan, build failed, too many sets)
 }
 
 // Option configures a Manager.
@@ -146,10 +147,10 @@ func Clean(dir string, removeDir bool) ([]string, error) {
 	return out, nil
 }
 
-// LibraryDir returns the host path of the directory of caps built from inv, or
-// "" when there is none yet, in which case Run is asked to build it. It does
-// no I/O and never blocks.
-func (m *Manager) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string {
+// LibraryDir returns the directory of caps built from inv (its plan computed
+// once, when it was built), or nil when there is none, in which case Run is
+// asked to build it unless it tried already. It does no I/O and never blocks.
+func (m *Manager) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) *edits.BuiltDir {
 	s := setOf(caps)
 	if ix := m.index.Load(); ix != nil && ix.inv == inv {
 		if d, ok := ix.dirs[s]; ok {
@@ -160,14 +161,14 @@ func (m *Manager) LibraryDir(inv *inventory.Inventory, caps []inventory.Capabili
 	case m.want <- s:
 	default: // Run is behind; a later container asks again
 	}
-	return ""
+	return nil
 }
 
 // built is one directory Run made.
 type built struct {
-	host, local string // host path; where the daemon sees it
-	plan        edits.DirPlan
-	unused      time.Time // when the current index stopped naming it (zero: named)
+	edits.BuiltDir
+	local  string    // where the daemon sees it
+	unused time.Time // when the current index stopped naming it (zero: named)
 }
 
 // Run builds the directories of current()'s inventory until ctx ends, then
@@ -202,18 +203,19 @@ func (m *Manager) Run(ctx context.Context, current func() *inventory.Inventory, 
 }
 
 type runner struct {
-	m      *Manager
-	byPlan map[string]*built
-	wanted []capSet // asked for by containers, in order
-	seq    int
-	fresh  map[string]bool // plans checked against the host for the indexed inventory
-	report func(error)
+	m       *Manager
+	byPlan  map[string]*built // the current directory of each plan
+	retired []*built          // directories replaced under the same plan name, until their grace ends
+	wanted  []capSet          // asked for by containers, in order
+	seq     int
+	fresh   map[string]bool // plans checked against the host for the indexed inventory
+	report  func(error)
 }
 
 // rebuild builds (or reuses) the directory of every set wanted so far for inv
 // and installs the index LibraryDir reads.
 func (r *runner) rebuild(inv *inventory.Inventory) {
-	ix := &index{inv: inv, dirs: map[capSet]string{}}
+	ix := &index{inv: inv, dirs: map[capSet]*edits.BuiltDir{}}
 	r.fresh = map[string]bool{}
 	if inv != nil {
 		for _, s := range append(slices.Clone(r.m.sets), r.wanted...) {
@@ -234,13 +236,13 @@ func (r *runner) add(inv *inventory.Inventory, s capSet) {
 	if _, ok := ix.dirs[s]; ok {
 		return
 	}
-	next := &index{inv: inv, dirs: make(map[capSet]string, len(ix.dirs)+1)}
+	next := &index{inv: inv, dirs: make(map[capSet]*edits.BuiltDir, len(ix.dirs)+1)}
 	for k, v := range ix.dirs {
 		next.dirs[k] = v
 	}
 	if len(r.m.sets)+len(r.wanted) >= maxSets {
 		r.report(fmt.Errorf("libdir: more than %d capability sets asked for; %v keeps per-file mounts", maxSets, s.caps()))
-		next.dirs[s] = ""
+		next.dirs[s] = nil
 	} else {
 		r.wanted = append(r.wanted, s)
 		next.dirs[s] = r.dirOf(inv, s)
@@ -249,19 +251,19 @@ func (r *runner) add(inv *inventory.Inventory, s capSet) {
 	r.mark()
 }
 
-// dirOf returns the host path of s's directory for inv, "" when its plan is
-// empty or the directory cannot be built (reported).
-func (r *runner) dirOf(inv *inventory.Inventory, s capSet) string {
+// dirOf returns s's directory for inv, nil when its plan is empty or the
+// directory cannot be built (reported).
+func (r *runner) dirOf(inv *inventory.Inventory, s capSet) *edits.BuiltDir {
 	plan := edits.PlanDir(inv, s.caps())
 	if plan.Name == "" {
-		return ""
+		return nil
 	}
 	b, err := r.ensure(plan)
 	if err != nil {
 		r.report(err)
-		return ""
+		return nil
 	}
-	return b.host
+	return &b.BuiltDir
 }
 
 // mark starts the grace period of every directory the index no longer names.
@@ -269,13 +271,15 @@ func (r *runner) mark() {
 	named := map[string]bool{}
 	if ix := r.m.index.Load(); ix != nil {
 		for _, d := range ix.dirs {
-			named[d] = true
+			if d != nil {
+				named[d.HostPath] = true
+			}
 		}
 	}
 	now := time.Now()
 	for _, b := range r.byPlan {
 		switch {
-		case named[b.host]:
+		case named[b.HostPath]:
 			b.unused = time.Time{}
 		case b.unused.IsZero():
 			b.unused = now
@@ -298,26 +302,21 @@ func (r *runner) ensure(plan edits.DirPlan) (*built, error) {
 		// A file was replaced under the same name: a new directory; the old
 		// one is detached after the grace period like any other.
 		delete(r.byPlan, plan.Name)
-		r.retire(b)
+		b.unused = time.Now()
+		r.retired = append(r.retired, b)
 	}
 	r.seq++
 	name := plan.Name + "." + strconv.Itoa(r.seq)
-	b := &built{host: filepath.Join(r.m.root, name), local: filepath.Join(r.m.view(r.m.root), name), plan: plan}
+	b := &built{BuiltDir: edits.BuiltDir{HostPath: filepath.Join(r.m.root, name), Plan: plan}, local: filepath.Join(r.m.view(r.m.root), name)}
 	if err := r.build(b); err != nil {
 		if derr := detach(b.local); derr != nil {
 			err = errors.Join(err, derr)
 		}
-		return nil, fmt.Errorf("libdir: building %s: %w", b.host, err)
+		return nil, fmt.Errorf("libdir: building %s: %w", b.HostPath, err)
 	}
 	r.byPlan[plan.Name] = b
 	r.fresh[plan.Name] = true
 	return b, nil
-}
-
-// retired holds directories replaced under the same plan name.
-func (r *runner) retire(b *built) {
-	b.unused = time.Now()
-	r.byPlan[b.host] = b // keyed by path: never matched as a plan again
 }
 
 func (r *runner) build(b *built) error {
@@ -327,7 +326,7 @@ func (r *runner) build(b *built) error {
 	if err := unix.Mount("gpu-nri-lib", b.local, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64k"); err != nil {
 		return fmt.Errorf("mounting a tmpfs: %w", err)
 	}
-	for _, f := range b.plan.Files {
+	for _, f := range b.Plan.Files {
 		dst := filepath.Join(b.local, f.Name)
 		fd, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -344,7 +343,7 @@ func (r *runner) build(b *built) error {
 			return fmt.Errorf("making %s read-only: %w", dst, err)
 		}
 	}
-	for _, l := range b.plan.Links {
+	for _, l := range b.Plan.Links {
 		if err := os.Symlink(l.Target, filepath.Join(b.local, l.Link)); err != nil {
 			return err
 		}
@@ -357,7 +356,7 @@ func (r *runner) build(b *built) error {
 
 // same checks that b's files still bind the host's files of the same names.
 func (r *runner) same(b *built) error {
-	for _, f := range b.plan.Files {
+	for _, f := range b.Plan.Files {
 		var in, host unix.Stat_t
 		if err := unix.Stat(filepath.Join(b.local, f.Name), &in); err != nil {
 			return err
@@ -374,24 +373,37 @@ func (r *runner) same(b *built) error {
 
 // expire detaches the directories unused for longer than the grace period.
 func (r *runner) expire(now time.Time) {
+	over := func(b *built) bool { return !b.unused.IsZero() && now.Sub(b.unused) >= r.m.grace }
 	for k, b := range r.byPlan {
-		if b.unused.IsZero() || now.Sub(b.unused) < r.m.grace {
-			continue
-		}
-		delete(r.byPlan, k)
-		if err := detach(b.local); err != nil {
-			r.report(fmt.Errorf("libdir: %w", err))
+		if over(b) {
+			delete(r.byPlan, k)
+			r.detach(b)
 		}
 	}
+	r.retired = slices.DeleteFunc(r.retired, func(b *built) bool {
+		if over(b) {
+			r.detach(b)
+			return true
+		}
+		return false
+	})
 }
 
 func (r *runner) detachAll() {
 	r.m.index.Store(nil)
 	for k, b := range r.byPlan {
 		delete(r.byPlan, k)
-		if err := detach(b.local); err != nil {
-			r.report(fmt.Errorf("libdir: %w", err))
-		}
+		r.detach(b)
+	}
+	for _, b := range r.retired {
+		r.detach(b)
+	}
+	r.retired = nil
+}
+
+func (r *runner) detach(b *built) {
+	if err := detach(b.local); err != nil {
+		r.report(fmt.Errorf("libdir: %w", err))
 	}
 }
 
@@ -420,22 +432,34 @@ func Complete(dir string) bool {
 	return st.Type == unix.TMPFS_MAGIC && st.Flags&unix.ST_RDONLY != 0
 }
 
-// Find returns the host path of the newest complete directory of plan under
-// root (a host path the caller sees at view(root)), or "". It reads the file
-// system: for one-shot tools (`gpu-nri explain`), never the create path.
-func Find(root string, view func(string) string, plan edits.DirPlan) string {
-	if plan.Name == "" {
-		return ""
+// Built returns the complete directories in dir (as the caller sees it),
+// by name: what the daemon has built there and the runtime can mount.
+func Built(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if Complete(filepath.Join(dir, e.Name())) {
+			out = append(out, e.Name())
+		}
 	}
-	matches, _ := filepath.Glob(filepath.Join(view(root), plan.Name+".*"))
-	best, bestN := "", -1
-	for _, mth := range matches {
-		base := filepath.Base(mth)
-		n, err := strconv.Atoi(base[len(plan.Name)+1:])
-		if err != nil || n <= bestN || !Complete(mth) {
+	return out
+}
+
+// Find returns the newest complete directory of plan under root (a host
+// path the caller sees at view(root)), or nil. It reads the file system: for
+// one-shot tools (`gpu-nri explain`), never the create path.
+func Find(root string, view func(string) string, plan edits.DirPlan) *edits.BuiltDir {
+	if plan.Name == "" {
+		return nil
+	}
+	var best *edits.BuiltDir
+	bestN := -1
+	for _, name := range Built(view(root)) {
+		n, err := strconv.Atoi(strings.TrimPrefix(name, plan.Name+"."))
+		if !strings.HasPrefix(name, plan.Name+".") || err != nil || n <= bestN {
 			continue
 		}
-		best, bestN = filepath.Join(root, base), n
+		best, bestN = &edits.BuiltDir{HostPath: filepath.Join(root, name), Plan: plan}, n
 	}
 	return best
 }
@@ -449,6 +473,6 @@ type Disk struct {
 }
 
 // LibraryDir returns Find's directory for caps on inv.
-func (d Disk) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) string {
+func (d Disk) LibraryDir(inv *inventory.Inventory, caps []inventory.Capability) *edits.BuiltDir {
 	return Find(d.Root, d.View, edits.PlanDir(inv, caps))
 }

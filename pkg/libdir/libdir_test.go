@@ -77,8 +77,12 @@ func TestManager(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	var d string
-	require.Eventually(t, func() bool { d = m.LibraryDir(v1, cu); return d != "" }, 5*time.Second, 10*time.Millisecond, "the default set is built without a request")
-	require.Equal(t, d, libdir.Find(root, view, edits.PlanDir(v1, cu)), "Find sees the same directory")
+	require.Eventually(t, func() bool { d = lookup(m, v1, cu); return d != "" }, 5*time.Second, 10*time.Millisecond, "the default set is built without a request")
+	found := libdir.Find(root, view, edits.PlanDir(v1, cu))
+	require.NotNil(t, found)
+	require.Equal(t, d, found.HostPath, "Find sees the same directory")
+	require.Equal(t, m.LibraryDir(v1, cu).Plan, found.Plan, "with the same plan")
+	require.Contains(t, libdir.Built(root), filepath.Base(d), "Built lists it")
 	require.True(t, libdir.Complete(d))
 	same(t, filepath.Join(d, "libcuda.so.550.54.14"), v1.Libraries[inventory.Compute][0].HostPath)
 	same(t, filepath.Join(d, "libnvidia-ml.so.1"), v1.Libraries[inventory.Utility][0].HostPath)
@@ -91,9 +95,9 @@ func TestManager(t *testing.T) {
 
 	// Another set: a miss, then built on request.
 	c := []inventory.Capability{inventory.Compute}
-	require.Empty(t, m.LibraryDir(v1, c))
+	require.Empty(t, lookup(m, v1, c))
 	var dc string
-	require.Eventually(t, func() bool { dc = m.LibraryDir(v1, c); return dc != "" }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { dc = lookup(m, v1, c); return dc != "" }, 5*time.Second, 10*time.Millisecond)
 	require.NoFileExists(t, filepath.Join(dc, "libnvidia-ml.so.1"), "only the set's libraries")
 
 	// A new driver: the old inventory gets nothing, the new one new
@@ -101,8 +105,8 @@ func TestManager(t *testing.T) {
 	v2 := host(t, tmp, "560.1")
 	cur.Store(v2)
 	var d2 string
-	require.Eventually(t, func() bool { d2 = m.LibraryDir(v2, cu); return d2 != "" && m.LibraryDir(v2, c) != "" }, 5*time.Second, 10*time.Millisecond)
-	require.Empty(t, m.LibraryDir(v1, cu), "never an old inventory's directory")
+	require.Eventually(t, func() bool { d2 = lookup(m, v2, cu); return d2 != "" && lookup(m, v2, c) != "" }, 5*time.Second, 10*time.Millisecond)
+	require.Empty(t, lookup(m, v1, cu), "never an old inventory's directory")
 	same(t, filepath.Join(d2, "libcuda.so.1"), v2.Libraries[inventory.Compute][0].HostPath)
 	require.DirExists(t, d, "kept during the grace period")
 	require.Eventually(t, func() bool { _, err := os.Stat(d); return os.IsNotExist(err) }, 5*time.Second, 20*time.Millisecond, "detached after it")
@@ -113,8 +117,8 @@ func TestManager(t *testing.T) {
 	require.NoError(t, os.WriteFile(lib, []byte("reinstalled"), 0o644))
 	v2b := host(t, tmp, "560.1") // rewrites both files: new inodes, same plan names
 	cur.Store(v2b)
-	require.Eventually(t, func() bool { x := m.LibraryDir(v2b, cu); return x != "" && x != d2 }, 5*time.Second, 10*time.Millisecond)
-	same(t, filepath.Join(m.LibraryDir(v2b, cu), "libcuda.so.1"), lib)
+	require.Eventually(t, func() bool { x := lookup(m, v2b, cu); return x != "" && x != d2 }, 5*time.Second, 10*time.Millisecond)
+	same(t, filepath.Join(lookup(m, v2b, cu), "libcuda.so.1"), lib)
 
 	cancel()
 	<-done
@@ -158,10 +162,18 @@ func TestBuildErrorKeepsPerFile(t *testing.T) {
 	go func() { defer close(done); m.Run(ctx, func() *inventory.Inventory { return inv }, e.report) }()
 	require.Eventually(t, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.all) == 1 }, 5*time.Second, 10*time.Millisecond)
 	require.ErrorContains(t, e.all[0], "binding "+inv.Libraries[inventory.Compute][0].HostPath)
-	require.Empty(t, m.LibraryDir(inv, cu), "no directory: the container keeps its per-file mounts")
+	require.Empty(t, lookup(m, inv, cu), "no directory: the container keeps its per-file mounts")
 	ents, err := os.ReadDir(root)
 	require.NoError(t, err)
 	require.Empty(t, ents, "the half-built directory is removed")
 	cancel()
 	<-done
+}
+
+// lookup is m.LibraryDir's host path ("" for none).
+func lookup(m *libdir.Manager, inv *inventory.Inventory, caps []inventory.Capability) string {
+	if d := m.LibraryDir(inv, caps); d != nil {
+		return d.HostPath
+	}
+	return ""
 }

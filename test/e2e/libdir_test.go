@@ -40,16 +40,8 @@ func libraryDirMode(t *testing.T, rt runtimeCase, mode string) {
 	t.Cleanup(func() { _ = p.Stop() })
 	// The default sets are built right after start: wait for them so that
 	// the container below gets the directory, not the per-file mounts.
-	require.Eventually(t, func() bool {
-		ents, _ := os.ReadDir(root)
-		n := 0
-		for _, d := range ents {
-			if libdir.Complete(filepath.Join(root, d.Name())) {
-				n++
-			}
-		}
-		return n >= 2 // utility,compute and all
-	}, 15*time.Second, 50*time.Millisecond, "the library directories were never built")
+	require.Eventually(t, func() bool { return len(libdir.Built(root)) >= 2 }, // utility,compute and all
+		15*time.Second, 50*time.Millisecond, "the library directories were never built")
 
 	sync := t.TempDir()
 	script := `cudatest libcuda.so.1; cudatest libcuda.so; echo "LD_LIBRARY_PATH=[${LD_LIBRARY_PATH:-}]"

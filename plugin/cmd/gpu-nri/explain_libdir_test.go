@@ -48,7 +48,7 @@ func TestExplainLibraryDir(t *testing.T) {
 	go func() { defer close(done); m.Run(ctx, hs.Inventory, func(err error) { t.Error(err) }) }()
 	t.Cleanup(func() { cancel(); <-done })
 	require.Eventually(t, func() bool {
-		return m.LibraryDir(hs.Inventory(), []inventory.Capability{inventory.Compute, inventory.Utility}) != ""
+		return m.LibraryDir(hs.Inventory(), []inventory.Capability{inventory.Compute, inventory.Utility}) != nil
 	}, 5*time.Second, 10*time.Millisecond)
 
 	out := explainOut()

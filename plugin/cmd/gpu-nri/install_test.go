@@ -103,14 +103,11 @@ func TestUninstallDetachesLibraryDir(t *testing.T) {
 	}
 	exec := func(cmd *cobra.Command, args ...string) string {
 		t.Helper()
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		cmd.SetArgs(args)
-		if err := cmd.Execute(); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		out, errOut, err := execute(cmd, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s%s", args, err, out, errOut)
 		}
-		return out.String()
+		return out
 	}
 	exec(newInstallCmd(), "--root", root, "--binary", bin, "--hook-binary", bin, "--mode", "pre-registered", "--config", cfg)
 	left := filepath.Join(root, "run/gpu-nri/lib/compute.utility-0123456789abcdef.7")

@@ -408,13 +408,7 @@ func (b *bench) register(ctx context.Context, blk string) error {
 func waitLibraryDirs(root string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ents, _ := os.ReadDir(root)
-		n := 0
-		for _, e := range ents {
-			if libdir.Complete(filepath.Join(root, e.Name())) {
-				n++
-			}
-		}
+		n := len(libdir.Built(root))
 		if n >= 2 {
 			return nil
 		}
