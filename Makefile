@@ -64,7 +64,7 @@ lint: ## golangci-lint (built from the module proxy into .cache/tools) and shell
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...
 
-# BENCH_ROUNDS (default 20), BENCH_OUT=FILE (a scratch file, written even on a busy machine); see test/e2e/cmd/bench.
+# BENCH_ROUNDS (default 40), BENCH_OUT=FILE (a scratch file, written even on a busy machine); see test/e2e/cmd/bench.
 bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless, NVIDIA's spec and runtime, runc and crun; writes docs/benchmarks-e2e.md only on a quiet machine (root)
 	$(GO) run ./test/e2e/cmd/bench
 

@@ -2,7 +2,7 @@
 // through CRI, on the simulated GPU host, with test/harness, beside NVIDIA's
 // own paths, and writes docs/benchmarks-e2e.md (`make bench-e2e`).
 //
-// Variants run in three blocks, one per NRI registration state, so that
+// Variants run in five blocks, one per NRI registration state, so that
 // every gpu-nri variant runs with exactly one gpu-nri instance registered,
 // as deployed:
 //   - none (no NRI plugin): plain (runc), NVIDIA's generated CDI spec
@@ -23,7 +23,15 @@
 // After them, one more sample per variant runs under strace for syscall
 // counts (load-independent; BENCH_COUNTS=0 skips them).
 //
-// Environment: BENCH_ROUNDS (default 20), BENCH_OUT (default
+// Before the rounds the bench syncs and drops the kernel's dentry and inode
+// caches (BENCH_DROP_CACHES=0 keeps them): quiet runs on one VM differed
+// with what earlier suites had left there. Each variant is reported by the
+// ratio of its median to plain's median and by the median of its per-round
+// ratios to plain (the two samples of a round are seconds apart, so slow
+// drift of the machine cancels) with that median's distribution-free 95 %
+// interval.
+//
+// Environment: BENCH_ROUNDS (default 40), BENCH_OUT (default
 // docs/benchmarks-e2e.md; another path is a scratch file), BENCH_WRITE=0
 // (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
 // before the rounds, default 180), BENCH_COUNTS=0, BENCH_VARIANTS (comma-
@@ -53,6 +61,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gpu-nri/gpu-nri/pkg/libdir"
 	"github.com/gpu-nri/gpu-nri/test/harness"
@@ -129,13 +139,14 @@ type bench struct {
 	rounds    int
 	pass      int
 	fail      []string
-	cmd       string                        // the timed containers' command (`true` unless BENCH_CMD)
-	samples   map[string][][3]time.Duration // key -> (runp, create, start)
-	busy      []string                      // why this run is not a measurement (besides the load)
-	maxLoad   float64                       // highest 1-minute load average seen
-	startLoad float64                       // 1-minute load average when the rounds began
-	load      [2]string                     // load average before and after the rounds
-	dentries  [2]string                     // the kernel's dentry cache (in use, unused) before and after
+	cmd       string              // the timed containers' command (`true` unless BENCH_CMD)
+	samples   map[string][]sample // key -> its timed samples
+	busy      []string            // why this run is not a measurement (besides the load)
+	maxLoad   float64             // highest 1-minute load average seen
+	startLoad float64             // 1-minute load average when the rounds began
+	load      [2]string           // load average before and after the rounds
+	dentries  [2]string           // the kernel's dentry cache (in use, unused) before and after
+	dropped   bool                // the dentry and inode caches were dropped before the rounds
 	counts    map[string]*counts
 	dm        *dirmount // BENCH_EXPERIMENT=dirmount (dirmount.go); nil otherwise
 }
@@ -144,7 +155,7 @@ func run() error {
 	if os.Geteuid() != 0 {
 		return errors.New("the benchmark needs root (it runs containerd, runc and mknod)")
 	}
-	rounds, err := envInt("BENCH_ROUNDS", 20)
+	rounds, err := envInt("BENCH_ROUNDS", 40)
 	if err != nil {
 		return err
 	}
@@ -189,7 +200,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, fs: fs.desc, rounds: rounds, cmd: "true", samples: map[string][][3]time.Duration{}, counts: map[string]*counts{}}
+	b := &bench{env: env, fs: fs.desc, rounds: rounds, cmd: "true", samples: map[string][]sample{}, counts: map[string]*counts{}}
 	if c := os.Getenv("BENCH_CMD"); c != "" {
 		b.cmd = c
 	}
@@ -251,6 +262,12 @@ func run() error {
 	}
 
 	b.settle(settle)
+	if os.Getenv("BENCH_DROP_CACHES") != "0" {
+		if err := dropCaches(); err != nil {
+			return err
+		}
+		b.dropped = true
+	}
 	b.load[0] = loadavg()
 	b.dentries[0] = dentries()
 	b.startLoad = load1()
@@ -286,7 +303,7 @@ func run() error {
 					fmt.Printf("# sample %s failed: %v\n", v.key, err)
 					continue
 				}
-				b.samples[v.key] = append(b.samples[v.key], [3]time.Duration{runp, cr, st})
+				b.samples[v.key] = append(b.samples[v.key], sample{round: r, runp: runp, create: cr, start: st})
 			}
 		}
 		b.checkBusy()
@@ -498,6 +515,17 @@ func (b *bench) verify(ctx context.Context, v variant) {
 // dentries is the kernel's dentry cache size, "<in use> (<unused> unused)"
 // from /proc/sys/fs/dentry-state: quiet runs differed with it
 // (docs/benchmarks-e2e.md), which the load average does not show.
+// dropCaches writes back dirty data and drops the kernel's clean dentry and
+// inode caches (not the page cache): quiet runs on the same VM differed
+// with the size of the dentry cache that earlier suites had left.
+func dropCaches() error {
+	unix.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0o200); err != nil {
+		return fmt.Errorf("dropping the dentry and inode caches before the rounds (BENCH_DROP_CACHES=0 skips it): %w", err)
+	}
+	return nil
+}
+
 func dentries() string {
 	data, err := os.ReadFile("/proc/sys/fs/dentry-state")
 	if err != nil {

@@ -54,13 +54,42 @@ func TestSelectVariants(t *testing.T) {
 // The create and start medians are reported beside create+start, which is
 // the median of the per-sample sums.
 func TestStats(t *testing.T) {
-	b := &bench{samples: map[string][][3]time.Duration{"k": {{1e6, 2e6, 10e6}, {1e6, 4e6, 3e6}, {1e6, 3e6, 5e6}}}}
+	b := &bench{samples: map[string][]sample{"k": {{0, 1e6, 2e6, 10e6}, {1, 1e6, 4e6, 3e6}, {2, 1e6, 3e6, 5e6}}}}
 	n, runp, create, start, cs := b.stats("k")
 	require.Equal(t, 3, n)
 	require.InDelta(t, 1.0, runp, 1e-9)
 	require.InDelta(t, 3.0, create, 1e-9)
 	require.InDelta(t, 5.0, start, 1e-9)
 	require.InDelta(t, 8.0, cs, 1e-9)
+}
+
+// Per-round ratios pair samples of the same round only; a round where
+// either sample failed is left out.
+func TestPairedRatios(t *testing.T) {
+	b := &bench{samples: map[string][]sample{
+		"plain": {{0, 0, 1e6, 9e6}, {1, 0, 2e6, 18e6}, {3, 0, 1e6, 9e6}},
+		"gpu":   {{0, 0, 1e6, 10e6}, {1, 0, 2e6, 20e6}, {2, 0, 1e6, 99e6}, {3, 0, 1e6, 12e6}},
+	}}
+	require.InDeltaSlice(t, []float64{1.1, 1.1, 1.3}, b.pairedRatios("gpu", "plain"), 1e-9)
+	require.Equal(t, "-", b.paired("gpu", "plain"), "3 pairs give no 95 % interval")
+}
+
+// The median's interval is the order statistics a binomial(n, 1/2) puts
+// outside with at most 2.5 % on each side: x(1), x(6) for 6 values (1/64
+// each side); x(14), x(27) for 40 (P(X <= 13) = 0.019, P(X <= 14) = 0.040).
+func TestMedianCI(t *testing.T) {
+	_, _, _, ok := medianCI([]float64{1, 2, 3, 4, 5})
+	require.False(t, ok)
+	med, lo, hi, ok := medianCI([]float64{6, 2, 4, 1, 5, 3})
+	require.True(t, ok)
+	require.Equal(t, []float64{3.5, 1, 6}, []float64{med, lo, hi})
+	var x []float64
+	for i := 40; i >= 1; i-- {
+		x = append(x, float64(i))
+	}
+	med, lo, hi, ok = medianCI(x)
+	require.True(t, ok)
+	require.Equal(t, []float64{20.5, 14, 27}, []float64{med, lo, hi})
 }
 
 // BENCH_EXPERIMENT names one known experiment, whose variants appear only

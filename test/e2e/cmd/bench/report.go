@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,14 +25,76 @@ func median(d []time.Duration) float64 {
 	return float64(s[n/2-1]+s[n/2]) / 2e6
 }
 
+// sample is one timed container of a round.
+type sample struct {
+	round               int
+	runp, create, start time.Duration
+}
+
 // stats are the medians of one variant: runp, CreateContainer,
 // StartContainer and create+start (the median of the sums).
 func (b *bench) stats(key string) (n int, runp, create, start, cs float64) {
 	var r, cr, st, c []time.Duration
 	for _, s := range b.samples[key] {
-		r, cr, st, c = append(r, s[0]), append(cr, s[1]), append(st, s[2]), append(c, s[1]+s[2])
+		r, cr, st, c = append(r, s.runp), append(cr, s.create), append(st, s.start), append(c, s.create+s.start)
 	}
 	return len(b.samples[key]), median(r), median(cr), median(st), median(c)
+}
+
+// pairedRatios are key's create+start over base's, round by round (rounds
+// where either sample failed are left out).
+func (b *bench) pairedRatios(key, base string) []float64 {
+	bs := map[int]time.Duration{}
+	for _, s := range b.samples[base] {
+		bs[s.round] = s.create + s.start
+	}
+	var out []float64
+	for _, s := range b.samples[key] {
+		if d, ok := bs[s.round]; ok && d > 0 {
+			out = append(out, float64(s.create+s.start)/float64(d))
+		}
+	}
+	return out
+}
+
+// medianCI is the median of x and a distribution-free interval holding the
+// true median with at least 95 % confidence: the order statistics x(j) and
+// x(n+1-j) for the largest j with P(Binomial(n, 1/2) < j) <= 0.025. ok is
+// false below 6 values, where no such interval exists.
+func medianCI(x []float64) (med, lo, hi float64, ok bool) {
+	n := len(x)
+	if n < 6 {
+		return 0, 0, 0, false
+	}
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	med = s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	// cdf accumulates P(X <= k) for X ~ Binomial(n, 1/2).
+	j, cdf, pk := 0, 0.0, math.Pow(0.5, float64(n))
+	for k := 0; k < n; k++ {
+		cdf += pk
+		if cdf > 0.025 {
+			break
+		}
+		j = k + 1 // P(X < j) = P(X <= k) <= 0.025
+		pk = pk * float64(n-k) / float64(k+1)
+	}
+	if j == 0 {
+		return med, 0, 0, false
+	}
+	return med, s[j-1], s[n-j], true
+}
+
+// paired formats key's per-round ratio to base: "median [lo, hi]".
+func (b *bench) paired(key, base string) string {
+	med, lo, hi, ok := medianCI(b.pairedRatios(key, base))
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f [%.2f, %.2f]", med, lo, hi)
 }
 
 func ratio(a, b float64) string {
@@ -55,6 +118,13 @@ func blockPlain(v variant) string {
 	// The directory blocks' registered plain is the same NRI round trip as
 	// their loader's block.
 	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain"}[v.block]
+}
+
+func (b *bench) dropNote() string {
+	if b.dropped {
+		return "Before the rounds the bench ran sync and dropped the kernel's dentry and inode caches (`echo 2 > drop_caches`)."
+	}
+	return "The kernel's caches were NOT dropped before the rounds (BENCH_DROP_CACHES=0)."
 }
 
 func first(bin string, n int, args ...string) string {
@@ -135,7 +205,10 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("the blocks in a rotating order and runs a block's variants in a rotating order. Medians in milliseconds (create: CRI CreateContainer, where NRI's")
 	p("CreateContainer round trip happens; start: StartContainer, where the runtime mounts and runs the hooks); \"vs plain\"")
 	p("compares with the plain container of the same runtime with no plugin registered, \"vs block plain\" with the plain")
-	p("runc container while the same gpu-nri is registered (the injection alone, without NRI's round trip).")
+	p("runc container while the same gpu-nri is registered (the injection alone, without NRI's round trip). \"per round vs")
+	p("plain\" is the median of the variant's create+start over plain's in the same round (two samples seconds apart, so")
+	p("drift of the machine between rounds cancels), with a distribution-free 95 %% interval of that median (order")
+	p("statistics). %s", b.dropNote())
 	p("")
 	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name; nvidia-ctk runs in a private mount namespace whose `/proc/driver` holds the simulated host's `nvidia-caps/mig-minors`, which NVIDIA reads from that fixed path)"
 	if b.nv.mode != "nvml" {
@@ -154,15 +227,18 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("")
 	p("## Create+start")
 	p("")
-	p("| variant | samples | runp | create | start | create+start | vs plain | vs block plain |")
-	p("|---|---|---|---|---|---|---|---|")
+	p("| variant | samples | runp | create | start | create+start | vs plain | per round vs plain [95 %%] | vs block plain |")
+	p("|---|---|---|---|---|---|---|---|---|")
 	for _, v := range vs {
 		n, runp, cr, st, c := b.stats(v.key)
-		bp := "-"
+		bp, pr := "-", "-"
 		if v.block != "none" && !v.crun {
 			bp = ratio(c, cs(blockPlain(v)))
 		}
-		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s |", v.label, n, runp, cr, st, c, ratio(c, cs(basePlain(v))), bp)
+		if v.key != basePlain(v) {
+			pr = b.paired(v.key, basePlain(v))
+		}
+		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |", v.label, n, runp, cr, st, c, ratio(c, cs(basePlain(v))), pr, bp)
 	}
 	p("")
 	over := func(k, base string) float64 { return cs(k) - cs(base) }
@@ -178,7 +254,9 @@ func (b *bench) report(vs []variant, scratch bool) string {
 		over("hook", "plain"), frac(over("hook", "plain")), over("hookless", "plain"), frac(over("hookless", "plain")))
 	p("With injection.libraryDir: hooked %+.1f (%s), hookless %+.1f (%s).", over("hookdir", "plain"), frac(over("hookdir", "plain")),
 		over("hooklessdir", "plain"), frac(over("hooklessdir", "plain")))
-	p("Targets (issue 14): hookless <= 1.10x plain, hooked <= 1.15x.")
+	r := func(k string) string { return ratio(cs(k), cs("plain")) }
+	p("Targets (issue 14), on \"vs plain\": hookless <= 1.10x plain (here %s, with injection.libraryDir %s), hooked <= 1.15x (here %s,", r("hookless"), r("hooklessdir"), r("hook"))
+	p("with injection.libraryDir %s).", r("hookdir"))
 	if len(b.counts) > 0 {
 		p("")
 		p("## Syscall counts (one traced sample per variant; counts, not timings)")
