@@ -42,7 +42,10 @@ import (
 //     default loader directories (/usr/lib/<triplet> and /usr/lib64), no
 //     LD_LIBRARY_PATH and no hook: glibc >= 2.33 searches that subdirectory
 //     of every directory on its search path, its own defaults included, on
-//     any CPU of that level (x86-64 only; the bench skips it elsewhere).
+//     any CPU of that level (x86-64 only; the bench skips it elsewhere);
+//   - xnodes: xdir's device nodes (and so their cgroup rules) only, no
+//     mounts, no environment; xmounts: xdir's mounts and environment only,
+//     no device nodes: what each half of a GPU container costs.
 //
 // The directory is a tmpfs under the bench's directory holding an empty file
 // per library, each bind-mounted read-only from the simulated host's file,
@@ -54,6 +57,8 @@ const (
 	trueKind     = "xtrue.example.com/gpu"
 	dirhookKind  = "xdirhook.example.com/gpu"
 	hwcapsKind   = "xhwcaps.example.com/gpu"
+	nodesKind    = "xnodes.example.com/gpu"
+	mountsKind   = "xmounts.example.com/gpu"
 	dirmountDest = "/usr/local/nvidia/lib64"
 )
 
@@ -92,6 +97,11 @@ func (b *bench) experimentVariants() []variant {
 		cdiVariant("xtrue", trueKind, "xdir plus a /bin/true createContainer hook"),
 		cdiVariant("xdirhook", dirhookKind, "the directory mount plus gpu-nri-hook merging its ld.so.cache entries (not a gpu-nri mode)"),
 	}
+	nodes := cdiVariant("xnodes", nodesKind, "xdir's device nodes only: no mounts, no env (not a gpu-nri mode)")
+	nodes.loads = false
+	mounts := cdiVariant("xmounts", mountsKind, "xdir's mounts and env only: no device nodes (not a gpu-nri mode)")
+	mounts.noNodes = true
+	vs = append(vs, nodes, mounts)
 	if runtime.GOARCH == "amd64" {
 		vs = append(vs, cdiVariant("xhwcaps", hwcapsKind, "the directory at glibc-hwcaps/x86-64-v2 of both loader directories, no env, no hook (not a gpu-nri mode)"))
 	}
@@ -211,6 +221,9 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	if _, err := cdispec.Write(&wspec, cdiDir, cdispec.FormatJSON); err != nil {
 		return nil, err
 	}
+	if err := writeHalves(&dspec, cdiDir); err != nil {
+		return nil, err
+	}
 	if dm.xhl, err = countSpec(xhlPath, "nvml"); err != nil {
 		return nil, err
 	}
@@ -218,6 +231,37 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 		return nil, err
 	}
 	return dm, nil
+}
+
+// writeHalves writes the xnodes (device nodes only) and xmounts (mounts
+// and environment only) specs from the xdir spec d.
+func writeHalves(d *cdi.Spec, cdiDir string) error {
+	only := func(kind string, nodes bool) *cdi.Spec {
+		s := *d
+		s.Kind = kind
+		keep := func(e cdi.ContainerEdits) cdi.ContainerEdits {
+			if nodes {
+				return cdi.ContainerEdits{DeviceNodes: e.DeviceNodes}
+			}
+			return cdi.ContainerEdits{Env: e.Env, Mounts: e.Mounts}
+		}
+		s.ContainerEdits = keep(d.ContainerEdits)
+		s.Devices = nil
+		for _, dev := range d.Devices {
+			dev.ContainerEdits = keep(dev.ContainerEdits)
+			if len(dev.ContainerEdits.DeviceNodes)+len(dev.ContainerEdits.Mounts)+len(dev.ContainerEdits.Env) == 0 {
+				dev.ContainerEdits.Env = []string{"XDEV_" + dev.Name + "=1"} // CDI refuses a device with no edits
+			}
+			s.Devices = append(s.Devices, dev)
+		}
+		return &s
+	}
+	for _, s := range []*cdi.Spec{only(nodesKind, true), only(mountsKind, false)} {
+		if _, err := cdispec.Write(s, cdiDir, cdispec.FormatJSON); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // libDirs are the 64-bit library directories of gpu-nri's hookless layout

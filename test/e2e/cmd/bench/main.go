@@ -86,6 +86,7 @@ type variant struct {
 	// gpu: the variant injects GPUs (verified with cudatest); loads: the
 	// driver library must load (false for NVIDIA's spec without hooks).
 	gpu, loads bool
+	noNodes    bool // an experiment variant with the mounts but no device nodes
 	crun       bool
 }
 
@@ -489,12 +490,18 @@ func (b *bench) sample(ctx context.Context, v variant, cmd string) (runp, create
 // NVIDIA's spec without hooks) a loadable driver.
 func (b *bench) verify(ctx context.Context, v variant) {
 	script := "cudatest; ls /dev/nvidia0 /dev/nvidia2"
+	if v.noNodes {
+		script = "cudatest; ls /dev/nvidia0 2>&1"
+	}
 	if b.libraryDirOf(v.block) != "" { // the libraries came as the one directory mount
 		script += "; grep -c ' /usr/local/nvidia/lib64 ' /proc/self/mountinfo | sed 's/^/libdir mounts: /'"
 	}
 	_, _, _, out, err := b.sample(ctx, v, script)
 	first := strings.TrimSpace(strings.Split(out, "\n")[0])
 	ok := err == nil && strings.Contains(out, "/dev/nvidia0\n") && strings.Contains(out, "/dev/nvidia2\n")
+	if v.noNodes {
+		ok = err == nil && strings.Contains(out, "No such file")
+	}
 	if b.libraryDirOf(v.block) != "" {
 		ok = ok && strings.Contains(out, "libdir mounts: 1\n")
 	}
@@ -512,9 +519,6 @@ func (b *bench) verify(ctx context.Context, v variant) {
 	fmt.Printf("  FAIL %s: %v\n%s", v.key, err, out)
 }
 
-// dentries is the kernel's dentry cache size, "<in use> (<unused> unused)"
-// from /proc/sys/fs/dentry-state: quiet runs differed with it
-// (docs/benchmarks-e2e.md), which the load average does not show.
 // dropCaches writes back dirty data and drops the kernel's clean dentry and
 // inode caches (not the page cache): quiet runs on the same VM differed
 // with the size of the dentry cache that earlier suites had left.
@@ -526,6 +530,9 @@ func dropCaches() error {
 	return nil
 }
 
+// dentries is the kernel's dentry cache size, "<in use> (<unused> unused)"
+// from /proc/sys/fs/dentry-state: quiet runs differed with it
+// (docs/benchmarks-e2e.md), which the load average does not show.
 func dentries() string {
 	data, err := os.ReadFile("/proc/sys/fs/dentry-state")
 	if err != nil {

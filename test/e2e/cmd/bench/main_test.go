@@ -108,9 +108,9 @@ func TestExperiment(t *testing.T) {
 	_, err = experiment()
 	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the one experiment is dirmount`)
 	vs := (&bench{dm: &dirmount{}}).experimentVariants()
-	want := 4 // xhwcaps is x86-64 only
+	want := 6 // xhwcaps is x86-64 only
 	if runtime.GOARCH == "amd64" {
-		want = 5
+		want = 7
 	}
 	require.Len(t, vs, want)
 	require.Equal(t, map[string]string{"cdi.k8s.io/xdir": "xdir.example.com/gpu=0,xdir.example.com/gpu=2"}, vs[1].ctrAnn)
