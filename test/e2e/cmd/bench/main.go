@@ -13,7 +13,13 @@
 //   - hookless (gpu-nri, hookless loader): plain, GPUs 0,2 on runc and crun;
 //   - hookdir, hooklessdir (gpu-nri with injection.libraryDir, hook and
 //     hookless loader): GPUs 0,2 on runc, the libraries as one directory
-//     mount (sampled once the daemon has built its directories).
+//     mount (sampled once the daemon has built its directories);
+//   - crio, crio-hook, crio-hookless: CRI-O 1.34 (the harness's private
+//     one, the same runc and crun), with no plugin, gpu-nri hooked or
+//     hookless registered with it: plain and GPUs 0,2 on runc and crun. CRI-O
+//     runs after containerd's rounds in a phase of its own (started then,
+//     stopped after), so that it is not running during them; BENCH_CRIO=0
+//     leaves it out.
 //
 // A round visits the blocks in a rotating order (switching the registered
 // plugin, not timed) and runs each block's variants in a rotating order; a
@@ -88,13 +94,22 @@ type variant struct {
 	gpu, loads bool
 	noNodes    bool // an experiment variant with the mounts but no device nodes
 	crun       bool
+	crio       bool // through CRI-O (its own phase, after containerd's rounds)
 }
 
-// Blocks in the order of the first round.
-var blocks = []string{"none", "hook", "hookless", "hookdir", "hooklessdir"}
+// Blocks in the order of the first round: containerd's, then CRI-O's
+// (a phase of its own, so that CRI-O is not running during containerd's).
+var (
+	blocks     = []string{"none", "hook", "hookless", "hookdir", "hooklessdir"}
+	crioBlocks = []string{"crio", "crio-hook", "crio-hookless"}
+)
 
 // loaderOf is the injection.loader of a block's gpu-nri.
-func loaderOf(blk string) string { return strings.TrimSuffix(blk, "dir") }
+func loaderOf(blk string) string { return strings.TrimSuffix(strings.TrimPrefix(blk, "crio-"), "dir") }
+
+// isCRIO: the block's containers run through CRI-O (and its gpu-nri is
+// registered with CRI-O).
+func isCRIO(blk string) bool { return strings.HasPrefix(blk, "crio") }
 
 // libraryDirOf is injection.libraryDir of a block's gpu-nri ("" = off).
 func (b *bench) libraryDirOf(blk string) string {
@@ -127,6 +142,20 @@ func (b *bench) variants() []variant {
 			variant{key: "chookless", label: "crun, gpu-nri hookless, GPUs 0,2", block: "hookless", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true},
 		)
 	}
+	if b.env.CRIO != nil {
+		vs = append(vs,
+			variant{key: "crplain", label: "CRI-O, runc, plain container (no GPU)", block: "crio", crio: true},
+			variant{key: "crhook", label: "CRI-O, runc, gpu-nri hooked, GPUs 0,2", block: "crio-hook", podAnn: gpus, gpu: true, loads: true, crio: true},
+			variant{key: "crhookless", label: "CRI-O, runc, gpu-nri hookless, GPUs 0,2", block: "crio-hookless", podAnn: gpus, gpu: true, loads: true, crio: true},
+		)
+		if b.env.Tools.Crun != "" {
+			vs = append(vs,
+				variant{key: "crcplain", label: "CRI-O, crun, plain container (no GPU)", block: "crio", handler: "crun", crun: true, crio: true},
+				variant{key: "crchook", label: "CRI-O, crun, gpu-nri hooked, GPUs 0,2", block: "crio-hook", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true, crio: true},
+				variant{key: "crchookless", label: "CRI-O, crun, gpu-nri hookless, GPUs 0,2", block: "crio-hookless", handler: "crun", podAnn: gpus, gpu: true, loads: true, crun: true, crio: true},
+			)
+		}
+	}
 	return append(vs, b.experimentVariants()...)
 }
 
@@ -148,6 +177,7 @@ type bench struct {
 	load      [2]string           // load average before and after the rounds
 	dentries  [2]string           // the kernel's dentry cache (in use, unused) before and after
 	dropped   bool                // the dentry and inode caches were dropped before the rounds
+	cgroupV1  bool                // the runtimes run without the cgroup2 mount (crun on a hybrid host)
 	counts    map[string]*counts
 	dm        *dirmount // BENCH_EXPERIMENT=dirmount (dirmount.go); nil otherwise
 }
@@ -197,7 +227,7 @@ func run() error {
 	if err := os.Setenv("NVIDIA_CTK_CONFIG_FILE_PATH", nvConfig); err != nil {
 		return err
 	}
-	env, err := harness.Setup(ctx, harness.Options{Dir: dir, Log: func(f string, a ...any) { fmt.Printf("# setup: "+f+"\n", a...) }})
+	env, err := harness.Setup(ctx, harness.Options{Dir: dir, CRIO: os.Getenv("BENCH_CRIO") != "0", Log: func(f string, a ...any) { fmt.Printf("# setup: "+f+"\n", a...) }})
 	if err != nil {
 		return err
 	}
@@ -230,7 +260,8 @@ func run() error {
 		}()
 	}
 	env.Containerd.Runtimes = append(env.Containerd.Runtimes, harness.Runtime{Name: "nvidia", Binary: b.nv.runtime})
-	if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: env.Tools.Crun != "" && hybrid()}); err != nil {
+	b.cgroupV1 = env.Tools.Crun != "" && hybrid()
+	if err := env.Containerd.Restart(ctx, harness.StartOptions{CgroupV1: b.cgroupV1}); err != nil {
 		return err
 	}
 	vs, err := selectVariants(b.variants(), os.Getenv("BENCH_VARIANTS"))
@@ -247,19 +278,17 @@ func run() error {
 		return fmt.Errorf("BENCH_CMD changes what is timed: set BENCH_OUT to a scratch file (or BENCH_WRITE=0), %s times `true`", official)
 	}
 
-	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
-	for _, blk := range blocks {
-		if err := b.register(ctx, blk); err != nil {
-			return err
-		}
-		for _, v := range vs {
-			if v.block == blk && v.gpu {
-				b.verify(ctx, v)
-			}
+	var ctdVs, crioVs []variant
+	for _, v := range vs {
+		if v.crio {
+			crioVs = append(crioVs, v)
+		} else {
+			ctdVs = append(ctdVs, v)
 		}
 	}
-	if len(b.fail) > 0 {
-		return fmt.Errorf("variants do not work: %s", strings.Join(b.fail, "; "))
+	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
+	if err := b.check(ctx, blocks, ctdVs); err != nil {
+		return err
 	}
 
 	b.settle(settle)
@@ -275,19 +304,81 @@ func run() error {
 	b.checkBusy()
 	fmt.Printf("== %d interleaved rounds (load %s)\n", rounds, b.load[0])
 	t0 := time.Now()
-	for blk := range blocks {
-		if err := b.register(ctx, blocks[blk]); err != nil {
+	if err := b.phase(ctx, blocks, ctdVs); err != nil {
+		return err
+	}
+	if len(crioVs) > 0 {
+		if err := b.crioPhase(ctx, crioVs); err != nil {
+			return err
+		}
+	}
+	b.load[1] = loadavg()
+	b.dentries[1] = dentries()
+	fmt.Printf("\n# rounds: %d s, load %s\n", int(time.Since(t0).Seconds()), b.load[1])
+
+	if os.Getenv("BENCH_COUNTS") != "0" {
+		if err := b.register(ctx, "none"); err != nil {
+			return err
+		}
+		if err := b.countAll(ctx, ctdVs); err != nil {
+			return err
+		}
+	}
+	b.stopPlugin()
+
+	report := b.report(vs, out != official)
+	fmt.Println("== results")
+	if i := strings.Index(report, "| variant"); i >= 0 {
+		fmt.Println(report[i:])
+	}
+	if os.Getenv("BENCH_WRITE") == "0" {
+		return nil
+	}
+	if out == official && b.notMeasured() {
+		return fmt.Errorf("not writing %s: the machine was busy (%s); rerun on a quiet machine, or set BENCH_OUT to a scratch file", out, b.busyReason())
+	}
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("# written to", out)
+	return nil
+}
+
+// check verifies vs's GPU variants, block by block.
+func (b *bench) check(ctx context.Context, blks []string, vs []variant) error {
+	for _, blk := range blks {
+		if err := b.register(ctx, blk); err != nil {
 			return err
 		}
 		for _, v := range vs {
-			if v.block == blocks[blk] {
+			if v.block == blk && v.gpu {
+				b.verify(ctx, v)
+			}
+		}
+	}
+	if len(b.fail) > 0 {
+		return fmt.Errorf("variants do not work: %s", strings.Join(b.fail, "; "))
+	}
+	return nil
+}
+
+// phase runs one warm-up sample of each of vs, then b.rounds rounds, each
+// visiting blks in a rotating order and a block's variants in a rotating
+// order.
+func (b *bench) phase(ctx context.Context, blks []string, vs []variant) error {
+	for _, blk := range blks {
+		if err := b.register(ctx, blk); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.block == blk {
 				_, _, _, _, _ = b.sample(ctx, v, "") // warm-up
 			}
 		}
 	}
-	for r := 0; r < rounds; r++ {
-		for i := range blocks {
-			blk := blocks[(i+r)%len(blocks)]
+	for r := 0; r < b.rounds; r++ {
+		for i := range blks {
+			blk := blks[(i+r)%len(blks)]
 			if err := b.register(ctx, blk); err != nil {
 				return err
 			}
@@ -310,33 +401,29 @@ func run() error {
 		b.checkBusy()
 		fmt.Print(".")
 	}
-	b.load[1] = loadavg()
-	b.dentries[1] = dentries()
-	fmt.Printf("\n# rounds: %d s, load %s\n", int(time.Since(t0).Seconds()), b.load[1])
+	return nil
+}
 
-	if os.Getenv("BENCH_COUNTS") != "0" {
-		if err := b.countAll(ctx, vs); err != nil {
-			return err
-		}
-	}
-	b.stopPlugin()
-
-	report := b.report(vs, out != official)
-	fmt.Println("== results")
-	if i := strings.Index(report, "| variant"); i >= 0 {
-		fmt.Println(report[i:])
-	}
-	if os.Getenv("BENCH_WRITE") == "0" {
-		return nil
-	}
-	if out == official && b.notMeasured() {
-		return fmt.Errorf("not writing %s: the machine was busy (%s); rerun on a quiet machine, or set BENCH_OUT to a scratch file", out, b.busyReason())
-	}
-	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+// crioPhase starts CRI-O (the same runtimes, its own NRI socket), checks
+// and times vs through it, then stops it: containerd's rounds ran without
+// it, and CRI-O's run with containerd idle and no plugin registered there.
+func (b *bench) crioPhase(ctx context.Context, vs []variant) error {
+	if err := b.register(ctx, "none"); err != nil {
 		return err
 	}
-	fmt.Println("# written to", out)
-	return nil
+	c := b.env.CRIO
+	if err := c.Start(ctx, harness.StartOptions{CgroupV1: b.cgroupV1}); err != nil {
+		return fmt.Errorf("CRI-O: %w\n%s", err, c.LogTail(20))
+	}
+	defer func() { _ = c.Stop(ctx) }()
+	fmt.Printf("\n== CRI-O %s: checks, then %d interleaved rounds\n", first(b.env.Tools.Crio, 2, "--version"), b.rounds)
+	if err := b.check(ctx, crioBlocks, vs); err != nil {
+		return err
+	}
+	if err := b.phase(ctx, crioBlocks, vs); err != nil {
+		return err
+	}
+	return b.register(ctx, "none")
 }
 
 // selectVariants keeps the variants whose keys list names (comma-separated;
@@ -392,12 +479,19 @@ func hybrid() bool {
 // register makes blk's gpu-nri the only registered NRI plugin (none for
 // "none").
 func (b *bench) register(ctx context.Context, blk string) error {
-	if b.current == blk && (blk == "none" || b.plugin != nil) {
+	if b.current == blk && (blk == "none" || blk == "crio" || b.plugin != nil) {
 		return nil
 	}
 	b.stopPlugin()
 	b.current = blk
-	if blk == "none" {
+	var rt harness.CRIRuntime = b.env.Containerd
+	if isCRIO(blk) {
+		rt = b.env.CRIO
+	}
+	if err := b.env.UseRuntime(rt); err != nil {
+		return err
+	}
+	if blk == "none" || blk == "crio" {
 		return nil
 	}
 	cfg := b.env.PluginConfig(loaderOf(blk))
@@ -612,6 +706,8 @@ func (b *bench) checkBusy() {
 		switch {
 		case buildProcs[name]:
 			add("another build or test bed was running (" + name + ")")
+		case name == "crio" && b.env.CRIO != nil && pid == b.env.CRIO.Pid():
+			// the bench's own CRI-O
 		case name == "containerd" && pid != ours:
 			add("another containerd was running")
 		case strings.HasSuffix(name, ".test"):

@@ -38,6 +38,20 @@ func TestNotMeasured(t *testing.T) {
 	require.Equal(t, "another containerd was running", b.busyReason())
 }
 
+// CRI-O's blocks use their loader's gpu-nri with CRI-O; the CRI-O and crun
+// rows compare with their own runtime's plain container.
+func TestBlocks(t *testing.T) {
+	require.Equal(t, "hook", loaderOf("crio-hook"))
+	require.Equal(t, "hookless", loaderOf("crio-hookless"))
+	require.Equal(t, "hookless", loaderOf("hooklessdir"))
+	require.True(t, isCRIO("crio") && isCRIO("crio-hook"))
+	require.False(t, isCRIO("hook"))
+	require.Equal(t, "crcplain", basePlain(variant{crio: true, crun: true}))
+	require.Equal(t, "crplain", basePlain(variant{crio: true}))
+	require.Equal(t, "cplain", basePlain(variant{crun: true}))
+	require.Equal(t, "plain", basePlain(variant{}))
+}
+
 // BENCH_VARIANTS keeps a subset in the usual order and names unknown keys.
 func TestSelectVariants(t *testing.T) {
 	vs := []variant{{key: "plain"}, {key: "hook"}, {key: "hookless"}}
@@ -116,7 +130,9 @@ func TestExperiment(t *testing.T) {
 	require.Equal(t, map[string]string{"cdi.k8s.io/xdir": "xdir.example.com/gpu=0,xdir.example.com/gpu=2"}, vs[1].ctrAnn)
 	for _, v := range vs {
 		require.Equal(t, "none", v.block, v.key)
-		require.True(t, v.gpu && v.loads, v.key)
+		require.True(t, v.gpu, v.key)
+		require.Equal(t, v.key != "xnodes", v.loads, v.key)
+		require.Equal(t, v.key == "xmounts", v.noNodes, v.key)
 	}
 	require.True(t, isLibDir("/usr/lib64"))
 	require.False(t, isLibDir("/usr/lib/xorg/modules"))

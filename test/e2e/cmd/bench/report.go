@@ -107,7 +107,12 @@ func ratio(a, b float64) string {
 // basePlain is the plain variant a variant compares with: runc or crun
 // plain with no plugin registered.
 func basePlain(v variant) string {
-	if v.crun {
+	switch {
+	case v.crio && v.crun:
+		return "crcplain"
+	case v.crio:
+		return "crplain"
+	case v.crun:
 		return "cplain"
 	}
 	return "plain"
@@ -209,6 +214,13 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	p("plain\" is the median of the variant's create+start over plain's in the same round (two samples seconds apart, so")
 	p("drift of the machine between rounds cancels), with a distribution-free 95 %% interval of that median (order")
 	p("statistics). %s", b.dropNote())
+	if b.env.CRIO != nil {
+		p("")
+		p("CRI-O %s (the same runc and crun, cgroupfs, NRI enabled) runs after containerd's rounds, in a phase of its own: started", first(e.Tools.Crio, 2, "--version"))
+		p("then, so that it was not running during containerd's rounds, with no plugin registered with containerd, and the same")
+		p("rounds over three blocks (no plugin, gpu-nri hooked, gpu-nri hookless registered with CRI-O); its rows compare with")
+		p("CRI-O's own plain container of the same runtime. Its rows have no syscall counts (the tracer follows containerd).")
+	}
 	p("")
 	mode := "`--mode nvml` (one CDI device per GPU: GPUs 0 and 2 asked by name; nvidia-ctk runs in a private mount namespace whose `/proc/driver` holds the simulated host's `nvidia-caps/mig-minors`, which NVIDIA reads from that fixed path)"
 	if b.nv.mode != "nvml" {
@@ -232,7 +244,7 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	for _, v := range vs {
 		n, runp, cr, st, c := b.stats(v.key)
 		bp, pr := "-", "-"
-		if v.block != "none" && !v.crun {
+		if v.block != "none" && !v.crun && !v.crio {
 			bp = ratio(c, cs(blockPlain(v)))
 		}
 		if v.key != basePlain(v) {
@@ -254,6 +266,10 @@ func (b *bench) report(vs []variant, scratch bool) string {
 		over("hook", "plain"), frac(over("hook", "plain")), over("hookless", "plain"), frac(over("hookless", "plain")))
 	p("With injection.libraryDir: hooked %+.1f (%s), hookless %+.1f (%s).", over("hookdir", "plain"), frac(over("hookdir", "plain")),
 		over("hooklessdir", "plain"), frac(over("hooklessdir", "plain")))
+	if len(b.samples["crplain"]) > 0 {
+		p("CRI-O (over its own plain runc container, create+start medians, ms): gpu-nri hooked %+.1f (%s), hookless %+.1f (%s).",
+			over("crhook", "crplain"), ratio(cs("crhook"), cs("crplain")), over("crhookless", "crplain"), ratio(cs("crhookless"), cs("crplain")))
+	}
 	r := func(k string) string { return ratio(cs(k), cs("plain")) }
 	p("Targets (issue 14), on \"vs plain\": hookless <= 1.10x plain (here %s, with injection.libraryDir %s), hooked <= 1.15x (here %s,", r("hookless"), r("hooklessdir"), r("hook"))
 	p("with injection.libraryDir %s).", r("hookdir"))
