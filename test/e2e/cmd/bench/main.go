@@ -704,10 +704,10 @@ func (b *bench) checkBusy() {
 		}
 		name := strings.TrimSpace(string(comm))
 		switch {
+		case name == "crio" && b.env.CRIO != nil && b.env.CRIO.Running() && descends(pid, b.env.CRIO.Pid()):
+			// the bench's own CRI-O (and what it runs under its own name)
 		case buildProcs[name]:
 			add("another build or test bed was running (" + name + ")")
-		case name == "crio" && b.env.CRIO != nil && pid == b.env.CRIO.Pid():
-			// the bench's own CRI-O
 		case name == "containerd" && pid != ours:
 			add("another containerd was running")
 		case strings.HasSuffix(name, ".test"):
@@ -729,6 +729,28 @@ func (b *bench) busyReason() string {
 		r = append([]string{fmt.Sprintf("1-minute load average %.2f > 1.0 when the rounds began", b.startLoad)}, r...)
 	}
 	return strings.Join(r, "; ")
+}
+
+// descends: pid is root or one of its descendants.
+func descends(pid, root int) bool {
+	for i := 0; pid > 1 && i < 64; i++ {
+		if pid == root {
+			return true
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) < 2 {
+			return false
+		}
+		if pid, err = strconv.Atoi(f[1]); err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // ancestors are this process and its parents (make bench-e2e, go run).

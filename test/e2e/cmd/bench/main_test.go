@@ -38,6 +38,13 @@ func TestNotMeasured(t *testing.T) {
 	require.Equal(t, "another containerd was running", b.busyReason())
 }
 
+func TestDescends(t *testing.T) {
+	require.True(t, descends(os.Getpid(), os.Getpid()))
+	require.True(t, descends(os.Getpid(), os.Getppid()))
+	require.False(t, descends(os.Getppid(), os.Getpid()))
+	require.False(t, descends(os.Getpid(), 1<<30))
+}
+
 // CRI-O's blocks use their loader's gpu-nri with CRI-O; the CRI-O and crun
 // rows compare with their own runtime's plain container.
 func TestBlocks(t *testing.T) {
