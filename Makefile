@@ -65,7 +65,7 @@ bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./plugin/...
 
 # BENCH_ROUNDS (default 40), BENCH_OUT=FILE (a scratch file, written even on a busy machine); see test/e2e/cmd/bench.
-bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless, NVIDIA's spec and runtime, runc and crun; writes docs/benchmarks-e2e.md only on a quiet machine (root)
+bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless, NVIDIA's spec and runtime, runc and crun, CRI-O; writes docs/benchmarks-e2e.md only on a quiet machine (root)
 	$(GO) run ./test/e2e/cmd/bench
 
 demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
