@@ -153,7 +153,7 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 	// Files of the requested capabilities, in config.AllCapabilities order.
 	fileOpts := fileMountOptions()
 	var libs, dirLibs []inventory.File // mounted file by file; in the library directory
-	var inDir map[string]bool
+	var inDir map[string]string
 	if d := sel.LibraryDir; d != nil && len(d.Plan.Files) > 0 {
 		inDir = d.Plan.in
 		b.seenMount[LibraryDirPath] = true
@@ -165,14 +165,13 @@ func Build(inv *inventory.Inventory, sel Selection, o Options) *cdi.ContainerEdi
 			continue
 		}
 		for _, f := range inv.Libraries[c] {
-			switch {
-			case inDir[f.Path]:
+			if p, ok := inDir[f.Path]; ok {
 				if !b.seenMount[f.Path] {
 					b.seenMount[f.Path] = true
-					f.Path = path.Join(LibraryDirPath, path.Base(f.Path))
+					f.Path = p
 					dirLibs = append(dirLibs, f)
 				}
-			case b.mount(f, fileOpts):
+			} else if b.mount(f, fileOpts) {
 				libs = append(libs, f)
 			}
 		}

@@ -31,9 +31,9 @@ type DirPlan struct {
 	// Links are relative symbolic links in the directory (Target is a file
 	// name, Link a name in the directory).
 	Links []hookproto.Link
-	// in holds the container paths (inventory.File.Path) of Files, which
-	// Build replaces by the directory.
-	in map[string]bool
+	// in maps the container path (inventory.File.Path) of each of Files,
+	// which Build replaces by the directory, to its path in the directory.
+	in map[string]string
 }
 
 // BuiltDir is a directory built on the host for Plan (pkg/libdir), as the
@@ -67,7 +67,7 @@ func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 		want[c] = true
 	}
 	var capNames []string
-	p := DirPlan{in: map[string]bool{}}
+	p := DirPlan{in: map[string]string{}}
 	seen := map[string]bool{}
 	links := map[string]bool{}
 	for _, c := range config.AllCapabilities() {
@@ -81,7 +81,7 @@ func PlanDir(inv *inventory.Inventory, caps []inventory.Capability) DirPlan {
 				continue
 			}
 			seen[base] = true
-			p.in[f.Path] = true
+			p.in[f.Path] = path.Join(LibraryDirPath, base)
 			p.Files = append(p.Files, DirFile{HostPath: f.HostPath, Name: base, SONAME: f.SONAME})
 		}
 	}
