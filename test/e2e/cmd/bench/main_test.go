@@ -22,6 +22,10 @@ func TestMedianAndRatio(t *testing.T) {
 	require.InDelta(t, 2.5, median([]time.Duration{4e6, 1e6, 2e6, 3e6}), 1e-9)
 	require.Equal(t, "1.50", ratio(3, 2))
 	require.Equal(t, "n/a", ratio(3, 0))
+	require.Equal(t, "+1.5", overhead(3, 1.5))
+	require.Equal(t, "-0.5", overhead(1, 1.5))
+	require.Equal(t, "n/a", overhead(0, 1.5), "a variant that did not run has no overhead")
+	require.Equal(t, "n/a", overhead(3, 0))
 }
 
 // A run is a measurement only when the load was at or under 1.0 as the

@@ -104,6 +104,15 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f", a/b)
 }
 
+// overhead is a-b in milliseconds, signed, or "n/a" when either variant
+// has no samples (a BENCH_VARIANTS subset).
+func overhead(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%+.1f", a-b)
+}
+
 // basePlain is the plain variant a variant compares with: runc or crun
 // plain with no plugin registered.
 func basePlain(v variant) string {
@@ -253,22 +262,25 @@ func (b *bench) report(vs []variant, scratch bool) string {
 		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |", v.label, n, runp, cr, st, c, ratio(c, cs(basePlain(v))), pr, bp)
 	}
 	p("")
-	over := func(k, base string) float64 { return cs(k) - cs(base) }
-	nvrt := over("nvrt", "plain")
-	frac := func(x float64) string {
-		if nvrt <= 0 {
+	ov := func(k, base string) string { return overhead(cs(k), cs(base)) }
+	nvrt := cs("nvrt") - cs("plain")
+	if cs("nvrt") <= 0 || cs("plain") <= 0 {
+		nvrt = 0
+	}
+	frac := func(k string) string {
+		if nvrt <= 0 || cs(k) <= 0 {
 			return "n/a"
 		}
-		return fmt.Sprintf("%.2f", x/nvrt)
+		return fmt.Sprintf("%.2f", (cs(k)-cs("plain"))/nvrt)
 	}
-	p("Overheads over plain runc (create+start medians, ms): NVIDIA's mount floor %+.1f, NVIDIA's full spec %+.1f,", over("nvfloor", "plain"), over("nvcdi", "plain"))
-	p("nvidia-container-runtime %+.1f; gpu-nri hooked %+.1f (%s of nvidia-container-runtime's), hookless %+.1f (%s).", nvrt,
-		over("hook", "plain"), frac(over("hook", "plain")), over("hookless", "plain"), frac(over("hookless", "plain")))
-	p("With injection.libraryDir: hooked %+.1f (%s), hookless %+.1f (%s).", over("hookdir", "plain"), frac(over("hookdir", "plain")),
-		over("hooklessdir", "plain"), frac(over("hooklessdir", "plain")))
+	p("Overheads over plain runc (create+start medians, ms): NVIDIA's mount floor %s, NVIDIA's full spec %s,", ov("nvfloor", "plain"), ov("nvcdi", "plain"))
+	p("nvidia-container-runtime %s; gpu-nri hooked %s (%s of nvidia-container-runtime's), hookless %s (%s).", ov("nvrt", "plain"),
+		ov("hook", "plain"), frac("hook"), ov("hookless", "plain"), frac("hookless"))
+	p("With injection.libraryDir: hooked %s (%s), hookless %s (%s).", ov("hookdir", "plain"), frac("hookdir"),
+		ov("hooklessdir", "plain"), frac("hooklessdir"))
 	if len(b.samples["crplain"]) > 0 {
-		p("CRI-O (over its own plain runc container, create+start medians, ms): gpu-nri hooked %+.1f (%s), hookless %+.1f (%s).",
-			over("crhook", "crplain"), ratio(cs("crhook"), cs("crplain")), over("crhookless", "crplain"), ratio(cs("crhookless"), cs("crplain")))
+		p("CRI-O (over its own plain runc container, create+start medians, ms): gpu-nri hooked %s (%s), hookless %s (%s).",
+			ov("crhook", "crplain"), ratio(cs("crhook"), cs("crplain")), ov("crhookless", "crplain"), ratio(cs("crhookless"), cs("crplain")))
 	}
 	r := func(k string) string { return ratio(cs(k), cs("plain")) }
 	p("Targets (issue 14), on \"vs plain\": hookless <= 1.10x plain (here %s, with injection.libraryDir %s), hooked <= 1.15x (here %s,", r("hookless"), r("hooklessdir"), r("hook"))
