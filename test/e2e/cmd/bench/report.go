@@ -285,6 +285,13 @@ func (b *bench) report(vs []variant, scratch bool) string {
 	r := func(k string) string { return ratio(cs(k), cs("plain")) }
 	p("Targets (issue 14), on \"vs plain\": hookless <= 1.10x plain (here %s, with injection.libraryDir %s), hooked <= 1.15x (here %s,", r("hookless"), r("hooklessdir"), r("hook"))
 	p("with injection.libraryDir %s).", r("hookdir"))
+	if len(b.samples["hook"]) > 0 && len(b.samples["hookless"]) > 0 {
+		lib := ""
+		if len(b.samples["hookdir"]) > 0 && len(b.samples["hooklessdir"]) > 0 {
+			lib = fmt.Sprintf("; with injection.libraryDir, where both have the same mounts, %s", b.paired("hookdir", "hooklessdir"))
+		}
+		p("The hook loader over hookless, per round [95 %%]: %s%s.", b.paired("hook", "hookless"), lib)
+	}
 	if len(b.counts) > 0 {
 		p("")
 		p("## Syscall counts (one traced sample per variant; counts, not timings)")
