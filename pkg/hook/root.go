@@ -17,13 +17,18 @@ import (
 )
 
 // rootFS is the container root, held as an O_PATH file descriptor. Every
-// lookup below it goes through pathrs-lite (github.com/cyphar/filepath-
-// securejoin/pathrs-lite), which resolves with openat2(RESOLVE_IN_ROOT |
-// RESOLVE_NO_MAGICLINKS) and falls back to its own checked O_PATH walk where
-// openat2 is missing: absolute symlinks and ".." in the image stay inside the
-// root, and /proc magic links are refused. Files are read by reopening the
-// O_PATH handle that was checked (pathrs.Reopen, through a private procfs),
-// never by resolving the path a second time (CVE-2026-24260).
+// lookup below it resolves with openat2(RESOLVE_IN_ROOT |
+// RESOLVE_NO_MAGICLINKS), retried on the kernel's EAGAIN/EXDEV as pathrs-lite
+// (github.com/cyphar/filepath-securejoin/pathrs-lite) retries it, and goes to
+// pathrs-lite's own checked O_PATH walk where openat2 is missing: absolute
+// symlinks and ".." in the image stay inside the root, and /proc magic links
+// are refused. (openat2 is the resolution pathrs-lite's OpenatInRoot itself
+// uses; calling it here skips only the procfs readlink pathrs-lite does to
+// name the handle, a fifth of the hook's time inside runc.) Files are read by
+// reopening the O_PATH handle that was checked (pathrs.Reopen, through a
+// private procfs), never by resolving the path a second time
+// (CVE-2026-24260); a directory is listed through openat2 with O_DIRECTORY,
+// which the kernel refuses for anything else before opening it.
 //
 // Hand-written, each because pathrs-lite lacks it: creating a file or a
 // symlink and renaming it into place (writeFile, symlink: *at syscalls on a
@@ -37,6 +42,40 @@ type rootFS struct {
 	// dirs caches directory handles by container path for one invocation
 	// (29 links in one directory: one lookup). pathrs-lite keeps no cache.
 	dirs map[string]*os.File
+	// noOpenat2 is set once openat2 failed as missing (ENOSYS, or EPERM
+	// from a seccomp filter): every later lookup is pathrs-lite's walk.
+	noOpenat2 bool
+}
+
+// openat2Retries bounds the retries of a scoped lookup the kernel answered
+// with EAGAIN (a rename or mount somewhere during a ".." walk) or EXDEV
+// (complete_walk's check that the result is in the root), as pathrs-lite's.
+const openat2Retries = 128
+
+// openInRoot resolves the container path p below the root with
+// openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) and flags (O_CLOEXEC
+// added). ok is false, and the caller must use pathrs-lite, when openat2 is
+// not available.
+func (r *rootFS) openInRoot(p string, flags int) (f *os.File, ok bool, err error) {
+	if r.noOpenat2 {
+		return nil, false, nil
+	}
+	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(r.fd(), p, how)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), p), true, nil
+		case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM):
+			r.noOpenat2 = true
+			return nil, false, nil
+		case (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EXDEV)) && try < openat2Retries:
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		}
+		return nil, true, &os.PathError{Op: "openat2", Path: p, Err: err}
+	}
 }
 
 func openRoot(p string) (*rootFS, error) {
@@ -76,6 +115,9 @@ func (r *rootFS) cachedDir(p string) (*os.File, error) {
 // lookup returns an O_PATH handle of the container path p, a final symlink
 // followed inside the root only.
 func (r *rootFS) lookup(p string) (*os.File, error) {
+	if f, ok, err := r.openInRoot(p, unix.O_PATH); ok {
+		return f, err
+	}
 	return pathrs.OpenatInRoot(r.root, p)
 }
 
@@ -85,6 +127,11 @@ func (r *rootFS) lookup(p string) (*os.File, error) {
 // create something elsewhere.
 func (r *rootFS) mkdirAll(p string) (*os.File, error) {
 	p = path.Clean("/" + p)
+	// The usual case, a directory the image has: one openat2. Anything else
+	// (missing, a file or a dangling symlink in the way) is pathrs-lite's.
+	if d, ok, err := r.openInRoot(p, unix.O_PATH|unix.O_DIRECTORY); ok && err == nil {
+		return d, nil
+	}
 	d, err := pathrs.MkdirAllHandle(r.root, p, 0o755)
 	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 		// A file, a dangling symlink or a magic link where a directory
@@ -297,20 +344,16 @@ func (r *rootFS) symlink(target, link string) (changed bool, err error) {
 // readDirNames lists the container directory p; nil when it does not exist
 // or is not a directory.
 func (r *rootFS) readDirNames(p string) ([]string, error) {
-	h, err := r.lookup(p)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+	// O_DIRECTORY: the kernel answers ENOTDIR for a FIFO or device before
+	// it would open it (fs/namei.c do_open), so nothing but a directory is
+	// ever opened here.
+	f, ok, err := r.openInRoot(p, unix.O_RDONLY|unix.O_DIRECTORY)
+	if !ok {
+		f, err = r.reopenDir(p)
+	}
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || (err == nil && f == nil) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
-	}
-	defer h.Close()
-	if st, err := stat(h); err != nil {
-		return nil, fmt.Errorf("hook: stat %s in container root: %w", p, err)
-	} else if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, nil
-	}
-	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, fmt.Errorf("hook: open directory %s in container root: %w", p, err)
 	}
@@ -320,6 +363,23 @@ func (r *rootFS) readDirNames(p string) ([]string, error) {
 		return nil, fmt.Errorf("hook: list %s in container root: %w", p, err)
 	}
 	return names, nil
+}
+
+// reopenDir is readDirNames' open where openat2 is missing: pathrs-lite's
+// walk, the type checked on the O_PATH handle, then pathrs.Reopen. A nil file
+// and nil error: p is not a directory.
+func (r *rootFS) reopenDir(p string) (*os.File, error) {
+	h, err := pathrs.OpenatInRoot(r.root, p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if st, err := stat(h); err != nil {
+		return nil, fmt.Errorf("hook: stat %s in container root: %w", p, err)
+	} else if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, nil
+	}
+	return pathrs.Reopen(h, unix.O_RDONLY|unix.O_DIRECTORY)
 }
 
 // exists reports whether the container path p exists (following symlinks

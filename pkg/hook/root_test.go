@@ -33,47 +33,77 @@ func TestRootMkdirAll(t *testing.T) {
 		{name: "dangling relative symlink", plant: []string{"link etc missing"}, mk: "/etc", errno: unix.ENOTDIR},
 		{name: "regular file in the way", plant: []string{"file etc x"}, mk: "/etc/x", errno: unix.ENOTDIR},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			tree(t, dir, tc.plant...)
-			r, err := openRoot(dir)
-			require.NoError(t, err)
-			defer r.Close()
-			d, err := r.mkdirAll(tc.mk)
-			if tc.errno != 0 {
-				require.ErrorIs(t, err, tc.errno)
-				require.ErrorIs(t, err, ErrHostileRoot)
-				require.ErrorContains(t, err, tc.mk)
-				_, serr := os.Lstat(filepath.Join(host.Sentinel, "new"))
-				require.True(t, os.IsNotExist(serr), "nothing created on the host")
-				_, serr = os.Lstat(filepath.Join(dir, "missing"))
-				require.True(t, os.IsNotExist(serr), "the dangling link's target is not created")
-				return
-			}
-			require.NoError(t, err)
-			defer d.Close()
-			fi, err := os.Lstat(filepath.Join(dir, tc.made))
-			require.NoError(t, err)
-			require.True(t, fi.IsDir())
-			var want, got unix.Stat_t
-			require.NoError(t, unix.Stat(filepath.Join(dir, tc.made), &want))
-			require.NoError(t, unix.Fstat(int(d.Fd()), &got))
-			require.Equal(t, want.Ino, got.Ino, "the handle is the directory made")
-		})
+		for _, walk := range lookups {
+			t.Run(tc.name+"/"+walk.name, func(t *testing.T) {
+				dir := t.TempDir()
+				tree(t, dir, tc.plant...)
+				r, err := openRoot(dir)
+				require.NoError(t, err)
+				defer r.Close()
+				r.noOpenat2 = walk.noOpenat2
+				mkdirAllCase(t, r, dir, host, tc.mk, tc.made, tc.errno)
+			})
+		}
 	}
+}
+
+// lookups are the two ways rootFS resolves a path: openat2 itself, and
+// pathrs-lite's own walk (kernels or seccomp filters without openat2).
+var lookups = []struct {
+	name      string
+	noOpenat2 bool
+}{{"openat2", false}, {"pathrs-lite walk", true}}
+
+func mkdirAllCase(t *testing.T, r *rootFS, dir string, host hostGuard, mk, made string, errno unix.Errno) {
+	t.Helper()
+	d, err := r.mkdirAll(mk)
+	if errno != 0 {
+		require.ErrorIs(t, err, errno)
+		require.ErrorIs(t, err, ErrHostileRoot)
+		require.ErrorContains(t, err, mk)
+		_, serr := os.Lstat(filepath.Join(host.Sentinel, "new"))
+		require.True(t, os.IsNotExist(serr), "nothing created on the host")
+		_, serr = os.Lstat(filepath.Join(dir, "missing"))
+		require.True(t, os.IsNotExist(serr), "the dangling link's target is not created")
+		return
+	}
+	require.NoError(t, err)
+	defer d.Close()
+	fi, err := os.Lstat(filepath.Join(dir, made))
+	require.NoError(t, err)
+	require.True(t, fi.IsDir())
+	var want, got unix.Stat_t
+	require.NoError(t, unix.Stat(filepath.Join(dir, made), &want))
+	require.NoError(t, unix.Fstat(int(d.Fd()), &got))
+	require.Equal(t, want.Ino, got.Ino, "the handle is the directory made")
+	// Asked again, the directory now exists: the same one, found
+	// (openat2's fast path when it is there).
+	d2, err := r.mkdirAll(mk)
+	require.NoError(t, err)
+	defer d2.Close()
+	require.NoError(t, unix.Fstat(int(d2.Fd()), &got))
+	require.Equal(t, want.Ino, got.Ino, "an existing directory is found, not made")
 }
 
 // TestRootReads: the read-side helpers refuse or skip what is not a regular
 // file or directory without blocking, and never leave the root.
 func TestRootReads(t *testing.T) {
 	requireRoot(t)
+	for _, walk := range lookups {
+		t.Run(walk.name, func(t *testing.T) { rootReads(t, walk.noOpenat2) })
+	}
+}
+
+func rootReads(t *testing.T, noOpenat2 bool) {
 	host := guardHost(t)
 	dir := t.TempDir()
 	tree(t, dir, "file etc/conf hello", "fifo etc/fifo", "link etc/out "+host.Sentinel+"/secret",
-		"link etc/rel ../../../../etc/conf", "file lib x", "link etc/magic /proc/self/root/etc/passwd")
+		"link etc/rel ../../../../etc/conf", "file lib x", "link etc/magic /proc/self/root/etc/passwd",
+		"dir usr/lib/real", "file usr/lib/real/a x", "link usr/lib/up ../../../../usr/lib/real", "link usr/lib/hostdir "+host.Sentinel)
 	r, err := openRoot(dir)
 	require.NoError(t, err)
 	defer r.Close()
+	r.noOpenat2 = noOpenat2
 
 	b, ok, err := r.readFile("/etc/rel", 100)
 	require.NoError(t, err)
@@ -100,6 +130,20 @@ func TestRootReads(t *testing.T) {
 	names, err := r.readDirNames("/lib")
 	require.NoError(t, err)
 	require.Nil(t, names, "a file where a directory is listed reads as empty")
+
+	go func() { names, err := r.readDirNames("/etc/fifo"); require.Nil(t, names); done <- err }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a FIFO where a directory is listed reads as empty")
+	case <-time.After(10 * time.Second):
+		t.Fatal("readDirNames blocked on a FIFO")
+	}
+	names, err = r.readDirNames("/usr/lib/up")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, names, "a relative symlink to a directory is clamped to the root")
+	names, err = r.readDirNames("/usr/lib/hostdir")
+	require.NoError(t, err)
+	require.Nil(t, names, "an absolute symlink to a host directory resolves inside the root, where nothing is")
 
 	typ, err := r.statType("/etc/fifo")
 	require.NoError(t, err)
