@@ -34,11 +34,14 @@
 // # Guarantees
 //
 //   - Every operation on the container root goes through file descriptors:
-//     an O_PATH fd on the root; every lookup and directory creation by
-//     github.com/cyphar/filepath-securejoin/pathrs-lite (OpenatInRoot,
-//     MkdirAllHandle: openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), or its
-//     own checked walk without openat2); files read by reopening the checked
-//     handle (pathrs.Reopen, through a private procfs); *at syscalls relative
+//     an O_PATH fd on the root; every lookup by
+//     openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) (the resolution of
+//     github.com/cyphar/filepath-securejoin/pathrs-lite's OpenatInRoot,
+//     called directly), or pathrs-lite's own checked walk where openat2 is
+//     missing; missing directories created by pathrs-lite's MkdirAllHandle;
+//     files read by reopening the checked handle (pathrs.Reopen, through a
+//     private procfs), directories listed through openat2(O_DIRECTORY),
+//     which never opens anything else; *at syscalls relative
 //     to a directory handle for what pathrs-lite lacks: symlinks and files
 //     created under a fresh temp name and renamed into place. An image
 //     symlink can never lead a write outside the root; a symlink at a path we

@@ -24,7 +24,7 @@ import (
 // symlinks and ".." in the image stay inside the root, and /proc magic links
 // are refused. (openat2 is the resolution pathrs-lite's OpenatInRoot itself
 // uses; calling it here skips only the procfs readlink pathrs-lite does to
-// name the handle, a fifth of the hook's time inside runc.) Files are read by
+// name the handle, about 15 % of the hook's time inside runc.) Files are read by
 // reopening the O_PATH handle that was checked (pathrs.Reopen, through a
 // private procfs), never by resolving the path a second time
 // (CVE-2026-24260); a directory is listed through openat2 with O_DIRECTORY,
