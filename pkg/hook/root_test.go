@@ -131,10 +131,16 @@ func rootReads(t *testing.T, noOpenat2 bool) {
 	require.NoError(t, err)
 	require.Nil(t, names, "a file where a directory is listed reads as empty")
 
-	go func() { names, err := r.readDirNames("/etc/fifo"); require.Nil(t, names); done <- err }()
+	type listing struct {
+		names []string
+		err   error
+	}
+	listed := make(chan listing, 1)
+	go func() { n, err := r.readDirNames("/etc/fifo"); listed <- listing{n, err} }()
 	select {
-	case err := <-done:
-		require.NoError(t, err, "a FIFO where a directory is listed reads as empty")
+	case l := <-listed:
+		require.NoError(t, l.err)
+		require.Nil(t, l.names, "a FIFO where a directory is listed reads as empty")
 	case <-time.After(10 * time.Second):
 		t.Fatal("readDirNames blocked on a FIFO")
 	}
