@@ -53,6 +53,9 @@ type PluginConfig struct {
 	DeviceCgroupRules string
 	// LibraryDir is injection.libraryDir ("" = off).
 	LibraryDir string
+	// Env is added to the gpu-nri process's environment (NAME=value; not
+	// part of the config file), e.g. GOMAXPROCS=1 for a bench experiment.
+	Env []string
 }
 
 // YAML is the config file's text.
@@ -152,6 +155,9 @@ func StartPlugin(ctx context.Context, bin, cfgPath, logPath string, cfg PluginCo
 	}
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(cfg.Env) > 0 {
+		cmd.Env = append(os.Environ(), cfg.Env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

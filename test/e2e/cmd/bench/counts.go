@@ -48,7 +48,7 @@ func (b *bench) countAll(ctx context.Context, vs []variant) error {
 		return nil
 	}
 	fmt.Println("== syscall counts (one traced sample per variant)")
-	for _, blk := range blocks {
+	for _, blk := range b.ctdBlocks() {
 		if err := b.register(ctx, blk); err != nil {
 			return err
 		}

@@ -80,14 +80,17 @@ func cdiVariant(key, kind, label string) variant {
 // experiment returns BENCH_EXPERIMENT ("" or "dirmount").
 func experiment() (string, error) {
 	switch e := os.Getenv("BENCH_EXPERIMENT"); e {
-	case "", "dirmount":
+	case "", "dirmount", "procs":
 		return e, nil
 	default:
-		return "", fmt.Errorf("BENCH_EXPERIMENT=%q: the one experiment is dirmount", e)
+		return "", fmt.Errorf("BENCH_EXPERIMENT=%q: the experiments are dirmount and procs", e)
 	}
 }
 
 func (b *bench) experimentVariants() []variant {
+	if b.exp == "procs" {
+		return procsVariants()
+	}
 	if b.dm == nil {
 		return nil
 	}
@@ -309,4 +312,21 @@ func (dm *dirmount) unmount() error {
 		return fmt.Errorf("unmount %s: %w", dm.root, err)
 	}
 	return nil
+}
+
+// BENCH_EXPERIMENT=procs: gpu-nri hookless (per-file mounts and with
+// injection.libraryDir) once more, its process run with GOMAXPROCS=1, to
+// measure whether the Go scheduler's thread hand-offs are part of NRI's
+// CreateContainer round trip on a small VM.
+const procs1 = "-p1"
+
+var procs1Blocks = []string{"hookless" + procs1, "hooklessdir" + procs1}
+
+func procsVariants() []variant {
+	gpus := map[string]string{"gpus.gpu-nri.io/pod": "0,2"}
+	return []variant{
+		{key: "lplain" + procs1, label: "experiment: runc, plain container, gpu-nri (hookless, GOMAXPROCS=1) registered", block: "hookless" + procs1},
+		{key: "hookless" + procs1, label: "experiment: gpu-nri hookless, GOMAXPROCS=1, GPUs 0,2", block: "hookless" + procs1, podAnn: gpus, gpu: true, loads: true},
+		{key: "hooklessdir" + procs1, label: "experiment: gpu-nri hookless, injection.libraryDir, GOMAXPROCS=1, GPUs 0,2", block: "hooklessdir" + procs1, podAnn: gpus, gpu: true, loads: true},
+	}
 }

@@ -39,7 +39,8 @@
 //
 // Environment: BENCH_ROUNDS (default 40), BENCH_OUT (default
 // docs/benchmarks-e2e.md; another path is a scratch file), BENCH_WRITE=0
-// (print only), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
+// (print only), BENCH_SAMPLES=FILE (every timed sample as TSV, for paired
+// comparisons the report does not make), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
 // before the rounds, default 180), BENCH_COUNTS=0, BENCH_VARIANTS (comma-
 // separated variant keys to run, e.g. plain,lplain,hookless: a scratch A/B;
 // docs/benchmarks-e2e.md is never written from a subset), BENCH_CMD (the
@@ -49,7 +50,9 @@
 // bench's directory on a fresh journaled ext4 on a loop device, as on a
 // production node; root: on the machine's own filesystem, scratch only; see
 // fs.go for why), BENCH_EXPERIMENT=dirmount (adds dirmount.go's variants, a
-// design gpu-nri does not have; scratch only). The bench refuses to
+// design gpu-nri does not have; scratch only) or BENCH_EXPERIMENT=procs (the
+// hookless blocks again with GOMAXPROCS=1 in gpu-nri's process; scratch
+// only). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -105,7 +108,9 @@ var (
 )
 
 // loaderOf is the injection.loader of a block's gpu-nri.
-func loaderOf(blk string) string { return strings.TrimSuffix(strings.TrimPrefix(blk, "crio-"), "dir") }
+func loaderOf(blk string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(blk, procs1), "crio-"), "dir")
+}
 
 // isCRIO: the block's containers run through CRI-O (and its gpu-nri is
 // registered with CRI-O).
@@ -113,7 +118,7 @@ func isCRIO(blk string) bool { return strings.HasPrefix(blk, "crio") }
 
 // libraryDirOf is injection.libraryDir of a block's gpu-nri ("" = off).
 func (b *bench) libraryDirOf(blk string) string {
-	if !strings.HasSuffix(blk, "dir") {
+	if !strings.HasSuffix(strings.TrimSuffix(blk, procs1), "dir") {
 		return ""
 	}
 	// Under the suite's shared mount, so that containerd, in its own mount
@@ -180,6 +185,16 @@ type bench struct {
 	cgroupV1  bool                // the runtimes run without the cgroup2 mount (crun on a hybrid host)
 	counts    map[string]*counts
 	dm        *dirmount // BENCH_EXPERIMENT=dirmount (dirmount.go); nil otherwise
+	exp       string    // BENCH_EXPERIMENT
+}
+
+// ctdBlocks are the containerd blocks of this run: blocks, plus
+// procs1Blocks under BENCH_EXPERIMENT=procs.
+func (b *bench) ctdBlocks() []string {
+	if b.exp == "procs" {
+		return append(append([]string(nil), blocks...), procs1Blocks...)
+	}
+	return blocks
 }
 
 func run() error {
@@ -246,6 +261,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	b.exp = exp
 	if exp != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
 		return fmt.Errorf("BENCH_EXPERIMENT measures a design gpu-nri does not have: set BENCH_OUT to a scratch file (or BENCH_WRITE=0)")
 	}
@@ -287,7 +303,7 @@ func run() error {
 		}
 	}
 	fmt.Println("== checks: every GPU variant gives GPUs and a loadable driver")
-	if err := b.check(ctx, blocks, ctdVs); err != nil {
+	if err := b.check(ctx, b.ctdBlocks(), ctdVs); err != nil {
 		return err
 	}
 
@@ -304,7 +320,7 @@ func run() error {
 	b.checkBusy()
 	fmt.Printf("== %d interleaved rounds (load %s)\n", rounds, b.load[0])
 	t0 := time.Now()
-	if err := b.phase(ctx, blocks, ctdVs); err != nil {
+	if err := b.phase(ctx, b.ctdBlocks(), ctdVs); err != nil {
 		return err
 	}
 	if len(crioVs) > 0 {
@@ -326,6 +342,12 @@ func run() error {
 	}
 	b.stopPlugin()
 
+	if f := os.Getenv("BENCH_SAMPLES"); f != "" {
+		if err := os.WriteFile(f, []byte(b.rawSamples(vs)), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("# samples written to", f)
+	}
 	report := b.report(vs, out != official)
 	fmt.Println("== results")
 	if i := strings.Index(report, "| variant"); i >= 0 {
@@ -379,14 +401,17 @@ func (b *bench) phase(ctx context.Context, blks []string, vs []variant) error {
 	for r := 0; r < b.rounds; r++ {
 		for i := range blks {
 			blk := blks[(i+r)%len(blks)]
-			if err := b.register(ctx, blk); err != nil {
-				return err
-			}
 			var in []variant
 			for _, v := range vs {
 				if v.block == blk {
 					in = append(in, v)
 				}
+			}
+			if len(in) == 0 { // a subset (BENCH_VARIANTS) with none of this block's
+				continue
+			}
+			if err := b.register(ctx, blk); err != nil {
+				return err
 			}
 			for j := range in {
 				v := in[(j+r)%len(in)]
@@ -496,6 +521,9 @@ func (b *bench) register(ctx context.Context, blk string) error {
 	}
 	cfg := b.env.PluginConfig(loaderOf(blk))
 	cfg.LibraryDir = b.libraryDirOf(blk)
+	if strings.HasSuffix(blk, procs1) {
+		cfg.Env = []string{"GOMAXPROCS=1"}
+	}
 	cfg.LogLevel = "info"
 	// gpu-nri reads its own (empty) CDI directory, not containerd's, which
 	// holds NVIDIA's specs for the NVIDIA variants.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gpu-nri/gpu-nri/test/harness"
 )
 
 // The busy check skips the bench's own process chain (make bench-e2e, go run).
@@ -131,7 +133,7 @@ func TestExperiment(t *testing.T) {
 	require.Equal(t, "dirmount", e)
 	t.Setenv("BENCH_EXPERIMENT", "farm")
 	_, err = experiment()
-	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the one experiment is dirmount`)
+	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the experiments are dirmount and procs`)
 	vs := (&bench{dm: &dirmount{}}).experimentVariants()
 	want := 6 // xhwcaps is x86-64 only
 	if runtime.GOARCH == "amd64" {
@@ -147,4 +149,22 @@ func TestExperiment(t *testing.T) {
 	}
 	require.True(t, isLibDir("/usr/lib64"))
 	require.False(t, isLibDir("/usr/lib/xorg/modules"))
+
+	// procs: the hookless blocks again, GOMAXPROCS=1 in gpu-nri's process.
+	b := &bench{exp: "procs", env: &harness.Env{}}
+	require.Equal(t, append(append([]string(nil), blocks...), "hookless-p1", "hooklessdir-p1"), b.ctdBlocks())
+	require.Equal(t, blocks, (&bench{}).ctdBlocks())
+	for _, v := range b.experimentVariants() {
+		require.Contains(t, procs1Blocks, v.block, v.key)
+		require.Equal(t, "hookless", loaderOf(v.block), v.key)
+		require.Equal(t, v.key == "hooklessdir-p1", b.libraryDirOf(v.block) != "", v.key)
+		require.Equal(t, "lplain-p1", blockPlain(v), v.key)
+	}
+}
+
+// BENCH_SAMPLES: one TSV line per timed sample, in milliseconds.
+func TestRawSamples(t *testing.T) {
+	b := &bench{samples: map[string][]sample{"plain": {{round: 3, runp: 80 * time.Millisecond, create: 10500 * time.Microsecond, start: 65 * time.Millisecond}}}}
+	require.Equal(t, "variant\tround\trunp_ms\tcreate_ms\tstart_ms\nplain\t3\t80.000\t10.500\t65.000\n",
+		b.rawSamples([]variant{{key: "plain"}, {key: "hook"}}))
 }

@@ -131,7 +131,8 @@ func basePlain(v variant) string {
 func blockPlain(v variant) string {
 	// The directory blocks' registered plain is the same NRI round trip as
 	// their loader's block.
-	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain"}[v.block]
+	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain",
+		"hookless" + procs1: "lplain" + procs1, "hooklessdir" + procs1: "lplain" + procs1}[v.block]
 }
 
 func (b *bench) dropNote() string {
@@ -329,3 +330,17 @@ func (b *bench) report(vs []variant, scratch bool) string {
 // analysisHeading starts the hand-written part of docs/benchmarks-e2e.md,
 // which the bench copies into every report it writes.
 const analysisHeading = "## Analysis"
+
+// rawSamples is every timed sample of vs as TSV (variant, round, runp,
+// create, start in milliseconds), in the variants' order.
+func (b *bench) rawSamples(vs []variant) string {
+	var sb strings.Builder
+	sb.WriteString("variant\tround\trunp_ms\tcreate_ms\tstart_ms\n")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, v := range vs {
+		for _, s := range b.samples[v.key] {
+			fmt.Fprintf(&sb, "%s\t%d\t%.3f\t%.3f\t%.3f\n", v.key, s.round, ms(s.runp), ms(s.create), ms(s.start))
+		}
+	}
+	return sb.String()
+}
