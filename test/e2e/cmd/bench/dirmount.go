@@ -77,7 +77,7 @@ func cdiVariant(key, kind, label string) variant {
 		ctrAnn: map[string]string{"cdi.k8s.io/" + key: kind + "=0," + kind + "=2"}, gpu: true, loads: true}
 }
 
-// experiment returns BENCH_EXPERIMENT ("" or "dirmount").
+// experiment returns BENCH_EXPERIMENT ("", "dirmount" or "procs").
 func experiment() (string, error) {
 	switch e := os.Getenv("BENCH_EXPERIMENT"); e {
 	case "", "dirmount", "procs":
@@ -323,7 +323,7 @@ const procs1 = "-p1"
 var procs1Blocks = []string{"hookless" + procs1, "hooklessdir" + procs1}
 
 func procsVariants() []variant {
-	gpus := map[string]string{"gpus.gpu-nri.io/pod": "0,2"}
+	gpus := gpuPodAnnotations()
 	return []variant{
 		{key: "lplain" + procs1, label: "experiment: runc, plain container, gpu-nri (hookless, GOMAXPROCS=1) registered", block: "hookless" + procs1},
 		{key: "hookless" + procs1, label: "experiment: gpu-nri hookless, GOMAXPROCS=1, GPUs 0,2", block: "hookless" + procs1, podAnn: gpus, gpu: true, loads: true},

@@ -126,8 +126,12 @@ func (b *bench) libraryDirOf(blk string) string {
 	return filepath.Join(b.env.SharedDir(), "libdir-"+blk)
 }
 
+// gpuPodAnnotations is what every gpu-nri GPU variant's pod asks: GPUs 0
+// and 2 (a fresh map for each variant list).
+func gpuPodAnnotations() map[string]string { return map[string]string{"gpus.gpu-nri.io/pod": "0,2"} }
+
 func (b *bench) variants() []variant {
-	gpus := map[string]string{"gpus.gpu-nri.io/pod": "0,2"}
+	gpus := gpuPodAnnotations()
 	vs := []variant{
 		{key: "plain", label: "runc, plain container (no GPU)", block: "none"},
 		{key: "nvfloor", label: "NVIDIA's generated spec without its hooks (containerd CDI; driver NOT loadable)", block: "none", ctrAnn: map[string]string{"cdi.k8s.io/nvbench": b.nv.names("nvfloor.example.com/gpu")}, gpu: true},

@@ -131,8 +131,13 @@ func basePlain(v variant) string {
 func blockPlain(v variant) string {
 	// The directory blocks' registered plain is the same NRI round trip as
 	// their loader's block.
-	return map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain",
-		"hookless" + procs1: "lplain" + procs1, "hooklessdir" + procs1: "lplain" + procs1}[v.block]
+	// A procs block's is its own registered plain (the same GOMAXPROCS).
+	blk, p1 := strings.CutSuffix(v.block, procs1)
+	plain := map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain"}[blk]
+	if p1 {
+		return plain + procs1
+	}
+	return plain
 }
 
 func (b *bench) dropNote() string {
