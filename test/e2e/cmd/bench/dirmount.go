@@ -64,9 +64,11 @@ const (
 
 // dirmount is the experiment's host directory.
 type dirmount struct {
-	root  string // the tmpfs
-	libs  int    // library files bind-mounted into it
-	links int    // SONAME and alias links in it
+	root string // the tmpfs
+	libs int    // library files bind-mounted into it
+	// xdirSpec is the xdir spec's file (nrifloor returns its edits).
+	xdirSpec string
+	links    int // SONAME and alias links in it
 	// mounts of each variant's spec for one container (GPUs 0 and 2).
 	xhl, xdir specCount
 }
@@ -77,19 +79,23 @@ func cdiVariant(key, kind, label string) variant {
 		ctrAnn: map[string]string{"cdi.k8s.io/" + key: kind + "=0," + kind + "=2"}, gpu: true, loads: true}
 }
 
-// experiment returns BENCH_EXPERIMENT ("", "dirmount" or "procs").
+// experiment returns BENCH_EXPERIMENT ("", "dirmount", "procs" or
+// "nrifloor").
 func experiment() (string, error) {
 	switch e := os.Getenv("BENCH_EXPERIMENT"); e {
-	case "", "dirmount", "procs":
+	case "", "dirmount", "procs", "nrifloor":
 		return e, nil
 	default:
-		return "", fmt.Errorf("BENCH_EXPERIMENT=%q: the experiments are dirmount and procs", e)
+		return "", fmt.Errorf("BENCH_EXPERIMENT=%q: the experiments are dirmount, procs and nrifloor", e)
 	}
 }
 
 func (b *bench) experimentVariants() []variant {
-	if b.exp == "procs" {
+	switch b.exp {
+	case "procs":
 		return procsVariants()
+	case "nrifloor":
+		return floorVariants()
 	}
 	if b.dm == nil {
 		return nil
@@ -230,6 +236,7 @@ func setupDirmount(env *harness.Env, dir, cdiDir string) (_ *dirmount, err error
 	if dm.xhl, err = countSpec(xhlPath, "nvml"); err != nil {
 		return nil, err
 	}
+	dm.xdirSpec = xdirPath
 	if dm.xdir, err = countSpec(xdirPath, "nvml"); err != nil {
 		return nil, err
 	}

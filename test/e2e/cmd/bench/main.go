@@ -50,9 +50,10 @@
 // bench's directory on a fresh journaled ext4 on a loop device, as on a
 // production node; root: on the machine's own filesystem, scratch only; see
 // fs.go for why), BENCH_EXPERIMENT=dirmount (adds dirmount.go's variants, a
-// design gpu-nri does not have; scratch only) or BENCH_EXPERIMENT=procs (the
+// design gpu-nri does not have; scratch only), BENCH_EXPERIMENT=procs (the
 // hookless blocks again with GOMAXPROCS=1 in gpu-nri's process; scratch
-// only). The bench refuses to
+// only) or BENCH_EXPERIMENT=nrifloor (nrifloor.go: the same edits through
+// the smallest NRI plugin; scratch only). The bench refuses to
 // write docs/benchmarks-e2e.md when the 1-minute load average was over 1.0
 // as the rounds began or another build ran during them (compilers, go, other
 // containerds, test beds); a scratch file is
@@ -190,13 +191,17 @@ type bench struct {
 	counts    map[string]*counts
 	dm        *dirmount // BENCH_EXPERIMENT=dirmount (dirmount.go); nil otherwise
 	exp       string    // BENCH_EXPERIMENT
+	floorBin  string    // BENCH_EXPERIMENT=nrifloor: the nrifloor binary
 }
 
 // ctdBlocks are the containerd blocks of this run: blocks, plus
 // procs1Blocks under BENCH_EXPERIMENT=procs.
 func (b *bench) ctdBlocks() []string {
-	if b.exp == "procs" {
+	switch b.exp {
+	case "procs":
 		return append(append([]string(nil), blocks...), procs1Blocks...)
+	case "nrifloor":
+		return append(append([]string(nil), blocks...), floorBlock)
 	}
 	return blocks
 }
@@ -269,7 +274,7 @@ func run() error {
 	if exp != "" && out == official && os.Getenv("BENCH_WRITE") != "0" {
 		return fmt.Errorf("BENCH_EXPERIMENT measures a design gpu-nri does not have: set BENCH_OUT to a scratch file (or BENCH_WRITE=0)")
 	}
-	if exp == "dirmount" {
+	if exp == "dirmount" || exp == "nrifloor" {
 		if b.dm, err = setupDirmount(env, dir, env.Containerd.CDIDir()); err != nil {
 			return err
 		}
@@ -278,6 +283,11 @@ func run() error {
 				fmt.Println("#", err)
 			}
 		}()
+	}
+	if exp == "nrifloor" {
+		if b.floorBin, err = buildFloor(repo, dir); err != nil {
+			return err
+		}
 	}
 	env.Containerd.Runtimes = append(env.Containerd.Runtimes, harness.Runtime{Name: "nvidia", Binary: b.nv.runtime})
 	b.cgroupV1 = env.Tools.Crun != "" && hybrid()
@@ -522,6 +532,11 @@ func (b *bench) register(ctx context.Context, blk string) error {
 	}
 	if blk == "none" || blk == "crio" {
 		return nil
+	}
+	if blk == floorBlock {
+		p, err := b.startFloor(ctx)
+		b.plugin = p
+		return err
 	}
 	cfg := b.env.PluginConfig(loaderOf(blk))
 	cfg.LibraryDir = b.libraryDirOf(blk)

@@ -133,7 +133,7 @@ func TestExperiment(t *testing.T) {
 	require.Equal(t, "dirmount", e)
 	t.Setenv("BENCH_EXPERIMENT", "farm")
 	_, err = experiment()
-	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the experiments are dirmount and procs`)
+	require.EqualError(t, err, `BENCH_EXPERIMENT="farm": the experiments are dirmount, procs and nrifloor`)
 	vs := (&bench{dm: &dirmount{}}).experimentVariants()
 	want := 6 // xhwcaps is x86-64 only
 	if runtime.GOARCH == "amd64" {
@@ -160,6 +160,26 @@ func TestExperiment(t *testing.T) {
 		require.Equal(t, v.key == "hooklessdir-p1", b.libraryDirOf(v.block) != "", v.key)
 		require.Equal(t, "lplain-p1", blockPlain(v), v.key)
 	}
+
+	// nrifloor: dirmount's xdir through containerd CDI, and its edits
+	// returned by the smallest NRI plugin in a block of its own.
+	t.Setenv("BENCH_EXPERIMENT", "nrifloor")
+	e, err = experiment()
+	require.NoError(t, err)
+	require.Equal(t, "nrifloor", e)
+	f := &bench{exp: "nrifloor", dm: &dirmount{}}
+	require.Equal(t, append(append([]string(nil), blocks...), floorBlock), f.ctdBlocks())
+	keys := map[string]variant{}
+	for _, v := range f.experimentVariants() {
+		keys[v.key] = v
+	}
+	require.Len(t, keys, 3)
+	require.Equal(t, "none", keys["xdir"].block)
+	require.Equal(t, floorBlock, keys["fplain"].block)
+	require.False(t, keys["fplain"].gpu)
+	require.Equal(t, map[string]string{floorAnnotation: "0,2"}, keys["fxdir"].podAnn)
+	require.True(t, keys["fxdir"].gpu && keys["fxdir"].loads)
+	require.Equal(t, "fplain", blockPlain(keys["fxdir"]))
 }
 
 // BENCH_SAMPLES: one TSV line per timed sample, in milliseconds.

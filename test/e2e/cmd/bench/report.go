@@ -133,7 +133,7 @@ func blockPlain(v variant) string {
 	// their loader's block.
 	// A procs block's is its own registered plain (the same GOMAXPROCS).
 	blk, p1 := strings.CutSuffix(v.block, procs1)
-	plain := map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain"}[blk]
+	plain := map[string]string{"none": "plain", "hook": "hplain", "hookless": "lplain", "hookdir": "hplain", "hooklessdir": "lplain", floorBlock: "fplain"}[blk]
 	if p1 {
 		return plain + procs1
 	}
