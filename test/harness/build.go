@@ -37,11 +37,8 @@ func BuildBinaries(repo, dir string) (Binaries, error) {
 		PreloadMarker: filepath.Join(dir, "preload-ran-on-host"),
 	}
 	for out, pkg := range map[string]string{b.GPUNRI: "./plugin/cmd/gpu-nri", b.Hook: "./plugin/cmd/gpu-nri-hook"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return Binaries{}, fmt.Errorf("harness: go build %s: %w: %s", pkg, err, tail(string(out), 20))
+		if err := GoBuild(repo, out, pkg); err != nil {
+			return Binaries{}, err
 		}
 	}
 	src := filepath.Join(repo, "test", "csrc", "cudatest.c")
@@ -67,6 +64,18 @@ __attribute__((constructor)) static void e2e_preload(void) {
 		return Binaries{}, err
 	}
 	return b, nil
+}
+
+// GoBuild builds the repository's package pkg (e.g. "./plugin/cmd/gpu-nri")
+// into out as gpu-nri is built for the suites: static (CGO_ENABLED=0).
+func GoBuild(repo, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("harness: go build %s: %w: %s", pkg, err, tail(string(b), 20))
+	}
+	return nil
 }
 
 func run(name string, args ...string) error {

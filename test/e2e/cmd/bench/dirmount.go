@@ -64,11 +64,10 @@ const (
 
 // dirmount is the experiment's host directory.
 type dirmount struct {
-	root string // the tmpfs
-	libs int    // library files bind-mounted into it
-	// xdirSpec is the xdir spec's file (nrifloor returns its edits).
-	xdirSpec string
-	links    int // SONAME and alias links in it
+	root     string // the tmpfs
+	libs     int    // library files bind-mounted into it
+	links    int    // SONAME and alias links in it
+	xdirSpec string // the xdir spec's file (nrifloor returns its edits)
 	// mounts of each variant's spec for one container (GPUs 0 and 2).
 	xhl, xdir specCount
 }

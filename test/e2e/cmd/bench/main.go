@@ -195,7 +195,8 @@ type bench struct {
 }
 
 // ctdBlocks are the containerd blocks of this run: blocks, plus
-// procs1Blocks under BENCH_EXPERIMENT=procs.
+// procs1Blocks under BENCH_EXPERIMENT=procs and floorBlock under
+// BENCH_EXPERIMENT=nrifloor.
 func (b *bench) ctdBlocks() []string {
 	switch b.exp {
 	case "procs":

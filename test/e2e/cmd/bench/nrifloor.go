@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
 )
@@ -45,22 +42,16 @@ func floorVariants() []variant {
 // buildFloor builds test/e2e/cmd/nrifloor as gpu-nri is built (static).
 func buildFloor(repo, dir string) (string, error) {
 	out := filepath.Join(dir, "bin", "nrifloor")
-	cmd := exec.Command("go", "build", "-o", out, "./test/e2e/cmd/nrifloor")
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build nrifloor: %w: %s", err, b)
-	}
-	return out, nil
+	return out, harness.GoBuild(repo, out, "./test/e2e/cmd/nrifloor")
 }
 
-// startFloor registers nrifloor with the bench's containerd, returning the
-// dirmount xdir spec's edits for GPUs 0 and 2.
+// startFloor registers nrifloor with the bench's containerd, answering
+// with the xdir spec's edits for GPUs 0 and 2.
 func (b *bench) startFloor(ctx context.Context) (*harness.Plugin, error) {
 	cfg := b.env.PluginConfig("hookless")
 	cfg.Name = "nrifloor"
 	cfg.Env = []string{"NRIFLOOR_SPEC=" + b.dm.xdirSpec, "NRIFLOOR_DEVICES=0,2", "NRIFLOOR_ANNOTATION=" + floorAnnotation}
-	log := strings.TrimSuffix(b.env.PluginLog(), ".log") + "-nrifloor.log"
+	log := filepath.Join(b.env.Dir, "logs", "nrifloor.log")
 	p, err := harness.StartPlugin(ctx, b.floorBin, filepath.Join(b.env.Dir, "etc", "nrifloor.yaml"), log, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nrifloor: %w (its log: %s)", err, log)

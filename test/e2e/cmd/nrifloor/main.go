@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -110,8 +111,9 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	closed := make(chan struct{})
+	var once sync.Once
 	s, err := stub.New(p, stub.WithPluginName(fc.Plugin.Name), stub.WithPluginIdx(fc.Plugin.Index),
-		stub.WithSocketPath(fc.Plugin.Socket), stub.WithOnClose(func() { close(closed) }))
+		stub.WithSocketPath(fc.Plugin.Socket), stub.WithOnClose(func() { once.Do(func() { close(closed) }) }))
 	if err != nil {
 		return err
 	}

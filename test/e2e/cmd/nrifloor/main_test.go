@@ -33,7 +33,9 @@ func TestAdjustment(t *testing.T) {
 	require.Equal(t, int64(2), rules[2].GetMinor().GetValue())
 	require.Len(t, adj.GetMounts(), 1)
 	require.Equal(t, "/usr/local/nvidia/lib64", adj.GetMounts()[0].Destination)
-	require.Equal(t, []string{"/usr/local/nvidia/lib64"}, []string{adj.GetEnv()[0].Value})
+	require.Len(t, adj.GetEnv(), 1)
+	require.Equal(t, "LD_LIBRARY_PATH", adj.GetEnv()[0].Key)
+	require.Equal(t, "/usr/local/nvidia/lib64", adj.GetEnv()[0].Value)
 
 	_, err = adjustment(p, []string{"0", "7"})
 	require.ErrorContains(t, err, `no device "7"`)
