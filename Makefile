@@ -11,7 +11,7 @@ FUZZTIME ?= 20000x
 # go-nvml's header marks functions deprecated; keep cgo builds quiet.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench bench-e2e demo clean gpu-vectoradd gpu-check-bundle gpu-check-dry-run
+.PHONY: help tools build test test-unit test-e2e test-faults test-k8s test-image fuzz-smoke lint bench bench-e2e bench-nrirtt demo clean gpu-vectoradd gpu-check-bundle gpu-check-dry-run
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ bench: ## Go benchmarks of the hot paths
 # BENCH_ROUNDS (default 40), BENCH_OUT=FILE (a scratch file, written even on a busy machine); see test/e2e/cmd/bench.
 bench-e2e: build ## container start through CRI: plain, gpu-nri hooked/hookless, NVIDIA's spec and runtime, runc and crun, CRI-O; writes docs/benchmarks-e2e.md only on a quiet machine (root)
 	$(GO) run ./test/e2e/cmd/bench
+
+# NRIRTT_ROUNDS (default 3000), NRIRTT_LIBDIR=0 (per-file mounts), NRIRTT_OUT=FILE; see test/e2e/cmd/nrirtt.
+bench-nrirtt: ## NRI's CreateContainer round trip to gpu-nri's process beside the smallest NRI plugin, no container runtime (root)
+	$(GO) run ./test/e2e/cmd/nrirtt
 
 demo: build ## private containerd + gpu-nri + simulated GPU host; a pod asks for GPUs 0 and 2 (root)
 	$(GO) run ./test/e2e/cmd/demo

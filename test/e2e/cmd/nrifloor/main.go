@@ -7,7 +7,10 @@
 // At start it reads one CDI spec (NRIFLOOR_SPEC), merges the spec's own
 // container edits with those of the devices named in NRIFLOOR_DEVICES
 // (comma-separated), and converts them once with the converter the daemon
-// uses (pkg/nriadjust, device-cgroup rules on). Every CreateContainer whose
+// uses (pkg/nriadjust, device-cgroup rules on); or, with
+// NRIFLOOR_ADJUSTMENT instead, it reads the adjustment itself (protobuf
+// JSON, as test/e2e/cmd/nrirtt captures it from gpu-nri's answer) and
+// returns exactly those bytes' edits. Every CreateContainer whose
 // pod carries the annotation NRIFLOOR_ANNOTATION gets that adjustment, with
 // no request parsing, policy, audit or metrics; any other gets none. It
 // subscribes to the same events as gpu-nri (CreateContainer,
@@ -37,6 +40,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
+	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 	cdi "tags.cncf.io/container-device-interface/specs-go"
 
@@ -86,7 +90,12 @@ func run(args []string) error {
 	if ann == "" {
 		return errors.New("NRIFLOOR_ANNOTATION is not set")
 	}
-	adj, err := adjustment(os.Getenv("NRIFLOOR_SPEC"), strings.Split(os.Getenv("NRIFLOOR_DEVICES"), ","))
+	var adj *api.ContainerAdjustment
+	if path := os.Getenv("NRIFLOOR_ADJUSTMENT"); path != "" {
+		adj, err = readAdjustment(path)
+	} else {
+		adj, err = adjustment(os.Getenv("NRIFLOOR_SPEC"), strings.Split(os.Getenv("NRIFLOOR_DEVICES"), ","))
+	}
 	if err != nil {
 		return err
 	}
@@ -162,6 +171,19 @@ func adjustment(specPath string, devices []string) (*api.ContainerAdjustment, er
 	}
 	if len(warnings) > 0 {
 		return nil, fmt.Errorf("%s: %s", specPath, strings.Join(warnings, "; "))
+	}
+	return adj, nil
+}
+
+// readAdjustment reads an adjustment written as protobuf JSON.
+func readAdjustment(path string) (*api.ContainerAdjustment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("NRIFLOOR_ADJUSTMENT: %w", err)
+	}
+	adj := &api.ContainerAdjustment{}
+	if err := protojson.Unmarshal(data, adj); err != nil {
+		return nil, fmt.Errorf("NRIFLOOR_ADJUSTMENT %s: %w", path, err)
 	}
 	return adj, nil
 }

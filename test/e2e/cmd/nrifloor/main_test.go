@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 const spec = `{"cdiVersion":"0.6.0","kind":"x.example.com/gpu",
@@ -41,4 +43,25 @@ func TestAdjustment(t *testing.T) {
 	require.ErrorContains(t, err, `no device "7"`)
 	_, err = adjustment(filepath.Join(t.TempDir(), "missing.json"), []string{"0"})
 	require.ErrorContains(t, err, "NRIFLOOR_SPEC")
+}
+
+func TestReadAdjustment(t *testing.T) {
+	p, err := filepath.Abs(filepath.Join(t.TempDir(), "x.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, []byte(spec), 0o644))
+	want, err := adjustment(p, []string{"2"})
+	require.NoError(t, err)
+	data, err := protojson.Marshal(want)
+	require.NoError(t, err)
+	adjPath := filepath.Join(t.TempDir(), "adj.json")
+	require.NoError(t, os.WriteFile(adjPath, data, 0o644))
+
+	got, err := readAdjustment(adjPath)
+	require.NoError(t, err)
+	require.True(t, proto.Equal(want, got), "read back %v, wrote %v", got, want)
+	require.Len(t, got.GetLinux().GetDevices(), 2)
+
+	require.NoError(t, os.WriteFile(adjPath, []byte(`{"mounts": 3}`), 0o644))
+	_, err = readAdjustment(adjPath)
+	require.ErrorContains(t, err, "NRIFLOOR_ADJUSTMENT "+adjPath)
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMedianCI(t *testing.T) {
+	_, _, _, ok := medianCI(make([]float64, 29))
+	require.False(t, ok, "no interval below 30 values")
+	x := make([]float64, 1001)
+	for i := range x {
+		x[len(x)-1-i] = float64(i) // unsorted on purpose
+	}
+	med, lo, hi, ok := medianCI(x)
+	require.True(t, ok)
+	require.Equal(t, 500.0, med)
+	// n = 1001: j = floor(500.5 - 1.96*sqrt(1001)/2) = 469, so x(469) and x(533), 0-based 468 and 532.
+	require.Equal(t, 468.0, lo)
+	require.Equal(t, 532.0, hi)
+}
+
+func TestQuantile(t *testing.T) {
+	d := []time.Duration{5 * time.Microsecond, time.Microsecond, 3 * time.Microsecond, 2 * time.Microsecond, 4 * time.Microsecond}
+	require.Equal(t, 3.0, quantile(d, 0.5))
+	require.Equal(t, 5.0, quantile(d, 0.9))
+	require.Equal(t, 1.0, quantile(d, 0))
+	require.Equal(t, time.Microsecond, d[1], "the samples are not reordered")
+}
+
+func TestCPUTime(t *testing.T) {
+	c, err := cpuTime(os.Getpid())
+	require.NoError(t, err)
+	busy := time.Now()
+	for time.Since(busy) < 50*time.Millisecond { // burn CPU: at least a few ticks
+	}
+	c2, err := cpuTime(os.Getpid())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, c2-c, 20*time.Millisecond, "50 ms of spinning shows in utime+stime")
+	_, err = cpuTime(1 << 30)
+	require.Error(t, err)
+}
+
+// The requests are what the plugins are asked: GPU ones by each plugin's
+// own annotation, the others by none, each round with its own ids.
+func TestRequest(t *testing.T) {
+	for _, v := range variants() {
+		r := request(v, 7)
+		ann := r.Pod.GetAnnotations()
+		_, floor := ann[floorAnnotation]
+		_, gpunri := ann["gpus.gpu-nri.io/pod"]
+		require.Equal(t, v.gpu && v.runtime == "floor", floor, v.key)
+		require.Equal(t, v.gpu && v.runtime == "gpunri", gpunri, v.key)
+		require.Equal(t, r.Pod.GetId(), r.Container.GetPodSandboxId())
+		require.NotEqual(t, request(v, 8).Container.GetId(), r.Container.GetId())
+		require.Len(t, r.Container.GetMounts(), 10)
+	}
+}
+
+func TestReport(t *testing.T) {
+	r := &results{rounds: 40, samples: map[string][]time.Duration{}, cpu: map[string]time.Duration{"floor": 80 * time.Millisecond, "gpunri": 120 * time.Millisecond},
+		idleCPU: map[string]time.Duration{"gpunri": 10 * time.Millisecond}, idle: 10 * time.Second,
+		perProc: map[string]int{"floor": 80, "gpunri": 80}, mounts: map[string]int{"fgpu": 10, "gpu": 10}, libdir: true, start: time.Now()}
+	base := map[string]time.Duration{"none": 2, "fplain": 290, "fgpu": 330, "plain": 280, "gpu": 400}
+	for i := range 40 {
+		for k, us := range base {
+			r.samples[k] = append(r.samples[k], (us+time.Duration(i%3))*time.Microsecond)
+		}
+	}
+	var b strings.Builder
+	require.NoError(t, r.report(&b))
+	out := b.String()
+	require.Contains(t, out, "| gpu: gpu-nri, GPUs 0,2 by pod annotation | 401 | 402 | +398 [+398, +398] | 10 |")
+	require.Contains(t, out, "gpu-nri over nrifloor, per round [95 %] (µs): untouched container -10 [-10, -10], GPU container +70 [+70, +70].")
+	require.Contains(t, out, "1500 µs per request; idle for 10s after them: 10 ms")
+	require.Contains(t, out, "gpu-nri: hookless with injection.libraryDir.")
+	require.NotContains(t, out, "NaN")
+}
