@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -129,6 +130,11 @@ func (b *bench) count(ctx context.Context, v variant) (*counts, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dir := os.Getenv("BENCH_SPECS"); dir != "" {
+		if err := writeSpec(dir, v.key, spec); err != nil {
+			return nil, err
+		}
+	}
 	c.specMounts = len(spec.Mounts)
 	if spec.Linux != nil {
 		c.specNodes = len(spec.Linux.Devices)
@@ -144,6 +150,22 @@ func (b *bench) count(ctx context.Context, v variant) (*counts, error) {
 	}
 	c.upperDirs, c.upperFiles = b.upper(id)
 	return c, nil
+}
+
+// writeSpec keeps a traced sample's final OCI spec as DIR/<key>.json
+// (BENCH_SPECS=DIR), to compare what two variants hand the runtime.
+func writeSpec(dir, key string, spec any) error {
+	data, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("BENCH_SPECS: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("BENCH_SPECS: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, key+".json"), data, 0o644); err != nil {
+		return fmt.Errorf("BENCH_SPECS: %w", err)
+	}
+	return nil
 }
 
 // upper counts the directories and files the container's start created in

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,4 +41,16 @@ func TestParseTrace(t *testing.T) {
 	require.Equal(t, map[string]int{"shim": 1, "runtime": 3, "hooks": 4}, c.syscalls, "execve counts for the program it starts; futex, clone and the workload do not count")
 	require.Equal(t, 1, c.mounts)
 	require.Equal(t, 5, c.execs)
+}
+
+func TestWriteSpec(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "specs")
+	spec := &rspec.Spec{Version: "1.2.0", Mounts: []rspec.Mount{{Destination: "/usr/bin/nvidia-smi", Source: "/h/nvidia-smi", Options: []string{"ro"}}}}
+	require.NoError(t, writeSpec(dir, "fxdir", spec))
+	data, err := os.ReadFile(filepath.Join(dir, "fxdir.json"))
+	require.NoError(t, err)
+	var back rspec.Spec
+	require.NoError(t, json.Unmarshal(data, &back))
+	require.Equal(t, *spec, back)
+	require.Error(t, writeSpec(filepath.Join(dir, "fxdir.json"), "x", spec), "a file where the directory should be")
 }

@@ -41,7 +41,8 @@
 // docs/benchmarks-e2e.md; another path is a scratch file), BENCH_WRITE=0
 // (print only), BENCH_SAMPLES=FILE (every timed sample as TSV, for paired
 // comparisons the report does not make), BENCH_SETTLE (seconds to wait for the load to fall to 1.0
-// before the rounds, default 180), BENCH_COUNTS=0, BENCH_VARIANTS (comma-
+// before the rounds, default 180), BENCH_COUNTS=0, BENCH_SPECS=DIR (each
+// traced sample's final OCI spec as DIR/<key>.json), BENCH_VARIANTS (comma-
 // separated variant keys to run, e.g. plain,lplain,hookless: a scratch A/B;
 // docs/benchmarks-e2e.md is never written from a subset), BENCH_CMD (the
 // timed containers' shell command instead of `true`, e.g. "sleep 3": the
