@@ -30,7 +30,9 @@
 // rounds) and while idle (10 s after the rounds: background work).
 //
 // NRIRTT_ROUNDS sets the rounds (default 3000); NRIRTT_OUT writes the
-// report to a file as well as to stdout; NRIRTT_PLUGIN_ENV adds NAME=value
+// report to a file as well as to stdout; NRIRTT_GAP (e.g. 20ms) pauses
+// before each request, so that the plugins are idle when it comes, as
+// between a runtime's container starts; NRIRTT_PLUGIN_ENV adds NAME=value
 // words to gpu-nri's environment (an experiment, e.g. GOMAXPROCS=1). Only
 // the paired columns compare across processes: the same binary's median
 // moved by 30 µs between two runs.
@@ -105,7 +107,14 @@ func run() error {
 		defer func() { _ = f.Close() }()
 		out = io.MultiWriter(os.Stdout, f)
 	}
-	res, err := s.measure(ctx, rounds)
+	var gap time.Duration
+	if v := os.Getenv("NRIRTT_GAP"); v != "" {
+		gap, err = time.ParseDuration(v)
+		if err != nil || gap < 0 {
+			return fmt.Errorf("NRIRTT_GAP %q: want a duration such as 20ms", v)
+		}
+	}
+	res, err := s.measure(ctx, rounds, gap)
 	if err != nil {
 		return err
 	}

@@ -175,11 +175,12 @@ type results struct {
 	mounts  map[string]int // mounts in one GPU answer, by variant
 	start   time.Time
 	elapsed time.Duration
-	load    [2]string // load average before, after
-	libdir  bool      // gpu-nri ran with injection.libraryDir
+	gap     time.Duration // the pause before each request
+	load    [2]string     // load average before, after
+	libdir  bool          // gpu-nri ran with injection.libraryDir
 }
 
-func (s *session) measure(ctx context.Context, rounds int) (*results, error) {
+func (s *session) measure(ctx context.Context, rounds int, gap time.Duration) (*results, error) {
 	vs := variants()
 	r := &results{rounds: rounds, samples: map[string][]time.Duration{}, cpu: map[string]time.Duration{}, idleCPU: map[string]time.Duration{},
 		perProc: map[string]int{}, mounts: map[string]int{}}
@@ -206,10 +207,12 @@ func (s *session) measure(ctx context.Context, rounds int) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.gap = gap
 	r.start = time.Now()
 	for i := range rounds {
 		for k := range vs {
 			v := vs[(i+k)%len(vs)]
+			time.Sleep(gap) // 0: back to back
 			d, err := s.send(ctx, v, i)
 			if err != nil {
 				return nil, fmt.Errorf("round %d: %w", i, err)
@@ -337,7 +340,12 @@ func (r *results) report(w io.Writer) error {
 	if !r.libdir {
 		mode = "hookless, per-file mounts"
 	}
-	fmt.Fprintf(&b, "Machine: %d CPUs; load average before %s, after %s. gpu-nri: %s.\n\n", runtime.NumCPU(), r.load[0], r.load[1], mode)
+	spacing := "back to back"
+	if r.gap > 0 {
+		spacing = fmt.Sprintf("%s apart (the plugins idle between them)", r.gap)
+	}
+	fmt.Fprintf(&b, "Machine: %d CPUs; load average before %s, after %s. gpu-nri: %s. Requests %s.\n\n",
+		runtime.NumCPU(), r.load[0], r.load[1], mode, spacing)
 	b.WriteString("| variant | median (µs) | p90 (µs) | over none, per round [95 %] (µs) | mounts in the answer |\n|---|---|---|---|---|\n")
 	for _, v := range variants() {
 		over := "-"

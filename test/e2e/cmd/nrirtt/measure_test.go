@@ -78,5 +78,10 @@ func TestReport(t *testing.T) {
 	require.Contains(t, out, "gpu-nri over nrifloor, per round [95 %] (µs): untouched container -10 [-10, -10], GPU container +70 [+70, +70].")
 	require.Contains(t, out, "1500 µs per request; idle for 10s after them: 10 ms")
 	require.Contains(t, out, "gpu-nri: hookless with injection.libraryDir.")
+	require.Contains(t, out, "Requests back to back.")
 	require.NotContains(t, out, "NaN")
+	r.gap = 20 * time.Millisecond
+	b.Reset()
+	require.NoError(t, r.report(&b))
+	require.Contains(t, b.String(), "Requests 20ms apart (the plugins idle between them).")
 }
