@@ -94,6 +94,28 @@ type Daemon struct {
 // Stop ends the plugin's Run and waits for it (also done at test cleanup).
 func (d *Daemon) Stop() { d.stop() }
 
+// NewRuntime starts an in-process NRI runtime (RuntimeName, RuntimeVersion)
+// that listens for external plugins on sock, with no pre-registered plugins
+// (their directories under dir) and no containers to synchronize. The
+// caller stops it.
+func NewRuntime(dir, sock string) (*adaptation.Adaptation, error) {
+	r, err := adaptation.New(RuntimeName, RuntimeVersion,
+		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
+		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
+			return nil, nil
+		},
+		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
+		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+		adaptation.WithSocketPath(sock))
+	if err != nil {
+		return nil, fmt.Errorf("nritest: %w", err)
+	}
+	if err := r.Start(); err != nil {
+		return nil, fmt.Errorf("nritest: %w", err)
+	}
+	return r, nil
+}
+
 // Start configures gpu-nri for h (hook at /opt/gpu-nri/bin/gpu-nri, a
 // private CDI spec dir, no background polling, JSON logs at debug into
 // Logs), lets mutate change the
@@ -121,16 +143,8 @@ func Start(t testing.TB, h *simhost.Host, mutate func(*config.Config), plugOpts 
 	}
 	require.NoError(t, cfg.Validate())
 
-	r, err := adaptation.New(RuntimeName, RuntimeVersion,
-		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
-		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
-			return nil, nil
-		},
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
-		adaptation.WithSocketPath(sock))
+	r, err := NewRuntime(dir, sock)
 	require.NoError(t, err)
-	require.NoError(t, r.Start())
 	t.Cleanup(r.Stop)
 
 	logs := &Logs{}

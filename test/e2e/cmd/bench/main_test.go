@@ -101,24 +101,6 @@ func TestPairedRatios(t *testing.T) {
 	require.Equal(t, "-", b.paired("gpu", "plain"), "3 pairs give no 95 % interval")
 }
 
-// The median's interval is the order statistics a binomial(n, 1/2) puts
-// outside with at most 2.5 % on each side: x(1), x(6) for 6 values (1/64
-// each side); x(14), x(27) for 40 (P(X <= 13) = 0.019, P(X <= 14) = 0.040).
-func TestMedianCI(t *testing.T) {
-	_, _, _, ok := medianCI([]float64{1, 2, 3, 4, 5})
-	require.False(t, ok)
-	med, lo, hi, ok := medianCI([]float64{6, 2, 4, 1, 5, 3})
-	require.True(t, ok)
-	require.Equal(t, []float64{3.5, 1, 6}, []float64{med, lo, hi})
-	var x []float64
-	for i := 40; i >= 1; i-- {
-		x = append(x, float64(i))
-	}
-	med, lo, hi, ok = medianCI(x)
-	require.True(t, ok)
-	require.Equal(t, []float64{20.5, 14, 27}, []float64{med, lo, hi})
-}
-
 // BENCH_EXPERIMENT names one known experiment, whose variants appear only
 // when it is set up.
 func TestExperiment(t *testing.T) {

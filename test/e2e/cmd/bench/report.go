@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gpu-nri/gpu-nri/test/benchstat"
 )
 
 func median(d []time.Duration) float64 {
@@ -57,40 +58,9 @@ func (b *bench) pairedRatios(key, base string) []float64 {
 	return out
 }
 
-// medianCI is the median of x and a distribution-free interval holding the
-// true median with at least 95 % confidence: the order statistics x(j) and
-// x(n+1-j) for the largest j with P(Binomial(n, 1/2) < j) <= 0.025. ok is
-// false below 6 values, where no such interval exists.
-func medianCI(x []float64) (med, lo, hi float64, ok bool) {
-	n := len(x)
-	if n < 6 {
-		return 0, 0, 0, false
-	}
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	med = s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	// cdf accumulates P(X <= k) for X ~ Binomial(n, 1/2).
-	j, cdf, pk := 0, 0.0, math.Pow(0.5, float64(n))
-	for k := 0; k < n; k++ {
-		cdf += pk
-		if cdf > 0.025 {
-			break
-		}
-		j = k + 1 // P(X < j) = P(X <= k) <= 0.025
-		pk = pk * float64(n-k) / float64(k+1)
-	}
-	if j == 0 {
-		return med, 0, 0, false
-	}
-	return med, s[j-1], s[n-j], true
-}
-
 // paired formats key's per-round ratio to base: "median [lo, hi]".
 func (b *bench) paired(key, base string) string {
-	med, lo, hi, ok := medianCI(b.pairedRatios(key, base))
+	med, lo, hi, ok := benchstat.MedianCI(b.pairedRatios(key, base))
 	if !ok {
 		return "-"
 	}

@@ -56,6 +56,7 @@ import (
 	"github.com/gpu-nri/gpu-nri/pkg/hookproto"
 
 	"github.com/gpu-nri/gpu-nri/test/harness"
+	"github.com/gpu-nri/gpu-nri/test/nritest"
 	"github.com/gpu-nri/gpu-nri/test/simhost"
 )
 
@@ -172,7 +173,7 @@ func setup(ctx context.Context, repo, dir string, libdir bool) (*session, error)
 		name string
 		ptr  **adaptation.Adaptation
 	}{{"none", &s.none}, {"floor", &s.floor}, {"gpunri", &s.gpunri}} {
-		a, err := startRuntime(filepath.Join(dir, "rt-"+r.name), filepath.Join(sockDir, r.name+".sock"))
+		a, err := nritest.NewRuntime(filepath.Join(dir, "rt-"+r.name), filepath.Join(sockDir, r.name+".sock"))
 		if err != nil {
 			return nil, err
 		}
@@ -264,24 +265,4 @@ func (s *session) gpuAnswer(ctx context.Context, dir bool) (*api.ContainerAdjust
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// startRuntime starts an in-process NRI runtime listening on sock, with
-// no pre-registered plugins.
-func startRuntime(dir, sock string) (*adaptation.Adaptation, error) {
-	a, err := adaptation.New("containerd", "v2.4.2",
-		func(ctx context.Context, cb adaptation.SyncCB) error { _, err := cb(ctx, nil, nil); return err },
-		func(context.Context, []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
-			return nil, nil
-		},
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
-		adaptation.WithSocketPath(sock))
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Start(); err != nil {
-		return nil, err
-	}
-	return a, nil
 }

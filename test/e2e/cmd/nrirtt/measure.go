@@ -14,6 +14,8 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+
+	"github.com/gpu-nri/gpu-nri/test/benchstat"
 )
 
 // variant is one kind of request.
@@ -157,7 +159,7 @@ func (s *session) send(ctx context.Context, v variant, i int) (time.Duration, er
 		}
 	}
 	for _, n := range nodes {
-		if strings.HasPrefix(n, "/dev/nvidia") && (n == "/dev/nvidia1" || n == "/dev/nvidia3") {
+		if n == "/dev/nvidia1" || n == "/dev/nvidia3" {
 			return 0, fmt.Errorf("%s: the answer holds %s, a GPU not asked for", v.key, n)
 		}
 	}
@@ -295,25 +297,6 @@ func quantile(d []time.Duration, q float64) float64 {
 	return float64(s[k]) / 1e3
 }
 
-// medianCI is the median of x with a distribution-free 95 % interval
-// (order statistics j and n+1-j, j from the normal approximation of
-// Binomial(n, 1/2), good from n = 30); ok is false below 30 values.
-func medianCI(x []float64) (med, lo, hi float64, ok bool) {
-	n := len(x)
-	if n < 30 {
-		return 0, 0, 0, false
-	}
-	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	med = s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	j := int(math.Floor(float64(n)/2 - 1.96*math.Sqrt(float64(n))/2))
-	j = max(j, 1)
-	return med, s[j-1], s[n-j], true
-}
-
 // diffs are key's samples minus base's, round by round, in microseconds.
 func (r *results) diffs(key, base string) []float64 {
 	a, b := r.samples[key], r.samples[base]
@@ -325,7 +308,7 @@ func (r *results) diffs(key, base string) []float64 {
 }
 
 func (r *results) paired(key, base string) string {
-	med, lo, hi, ok := medianCI(r.diffs(key, base))
+	med, lo, hi, ok := benchstat.MedianCI(r.diffs(key, base))
 	if !ok {
 		return "-"
 	}

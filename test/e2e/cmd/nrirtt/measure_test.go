@@ -9,21 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMedianCI(t *testing.T) {
-	_, _, _, ok := medianCI(make([]float64, 29))
-	require.False(t, ok, "no interval below 30 values")
-	x := make([]float64, 1001)
-	for i := range x {
-		x[len(x)-1-i] = float64(i) // unsorted on purpose
-	}
-	med, lo, hi, ok := medianCI(x)
-	require.True(t, ok)
-	require.Equal(t, 500.0, med)
-	// n = 1001: j = floor(500.5 - 1.96*sqrt(1001)/2) = 469, so x(469) and x(533), 0-based 468 and 532.
-	require.Equal(t, 468.0, lo)
-	require.Equal(t, 532.0, hi)
-}
-
 func TestQuantile(t *testing.T) {
 	d := []time.Duration{5 * time.Microsecond, time.Microsecond, 3 * time.Microsecond, 2 * time.Microsecond, 4 * time.Microsecond}
 	require.Equal(t, 3.0, quantile(d, 0.5))
