@@ -18,7 +18,11 @@
 //
 // The tests carry the build tag faults: `make test-faults` runs them (root;
 // not root, they skip saying why). FAULTS_PODS (default 60) and
-// FAULTS_CONCURRENCY (default 10) size each burst; FAULTS_OUT names a file
+// FAULTS_CONCURRENCY (default 10) size each burst. A burst still running
+// after FAULTS_PHASE_TIMEOUT (default 4m), or a minute before go test's
+// -timeout, is stopped: its phase fails saying which CRI call each pod was
+// waiting on, with the node's load, mounts, shims and the tails of
+// containerd's and gpu-nri's logs. FAULTS_OUT names a file
 // that receives the figures as a Markdown table; E2E_DIR is the work
 // directory (default /tmp/gpu-nri-faults).
 package faults

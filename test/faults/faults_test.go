@@ -4,13 +4,16 @@ package faults
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +31,18 @@ import (
 // (test/harness/containerd.go); a freeze lasts a second longer.
 const requestTimeout = 5 * time.Second
 
-// podDeadline bounds one pod of a burst, retries included.
-const podDeadline = 60 * time.Second
+// podDeadline bounds one pod of a burst, retries included; removeTimeout
+// bounds its removal.
+const (
+	podDeadline   = 60 * time.Second
+	removeTimeout = 30 * time.Second
+)
+
+// defaultPhaseTimeout bounds one burst (60 pods take 8-22 s here;
+// FAULTS_PHASE_TIMEOUT changes it): a burst still running then, or a
+// minute before `go test -timeout`, is stopped and the phase fails with a
+// report of what its pods were waiting on.
+const defaultPhaseTimeout = 4 * time.Minute
 
 // documentedHole is, per runtime version, how many GPU-less containers one
 // death or freeze of gpu-nri may cost under fail-closed (docs/deploy.md,
@@ -80,8 +93,19 @@ func TestMain(m *testing.M) {
 // in its state after the restart, so no CRI call removes their shim. It
 // returns how many it killed.
 func killOrphanShims(socket string) int {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	n := 0
+	for _, pid := range shims(socket) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// shims are the pids of the runc shims serving containerd's socket.
+func shims(socket string) []int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []int
 	for _, f := range procs {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -93,14 +117,14 @@ func killOrphanShims(socket string) int {
 		}
 		for i := 0; i+1 < len(args); i++ {
 			if args[i] == "-address" && args[i+1] == socket {
-				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
-					n++
+				if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+					pids = append(pids, pid)
 				}
 				break
 			}
 		}
 	}
-	return n
+	return pids
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -115,6 +139,18 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	require.NoError(t, err, "%s=%q", name, v)
+	require.Positive(t, d, name)
+	return d
+}
+
 // tally is one burst's outcome.
 type tally struct {
 	gpu, gpuLess, unfinished atomic.Int64
@@ -123,12 +159,68 @@ type tally struct {
 	mu                       sync.Mutex
 	gpuLessNames             []string
 	lastErr                  string
+	inFlight                 map[string]step // pod -> the call it waits on
+	stall                    string          // what the pods waited on when the burst was stopped
+}
+
+// step is the CRI call a pod of a burst is in, and since when.
+type step struct {
+	call  string
+	since time.Time
 }
 
 func (b *tally) note(err error) {
 	b.mu.Lock()
 	b.lastErr = err.Error()
 	b.mu.Unlock()
+}
+
+// at records that pod name now waits on call ("" when it is done).
+func (b *tally) at(name, call string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inFlight == nil {
+		b.inFlight = map[string]step{}
+	}
+	if call == "" {
+		delete(b.inFlight, name)
+		return
+	}
+	b.inFlight[name] = step{call: call, since: time.Now()}
+}
+
+// waiting says how many pods wait on each call and since when the oldest
+// does, and lists the three longest waits.
+func (b *tally) waiting(now time.Time) (summary string, longest []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	type wait struct {
+		pod string
+		step
+	}
+	var waits []wait
+	for pod, s := range b.inFlight {
+		waits = append(waits, wait{pod, s})
+	}
+	slices.SortFunc(waits, func(a, c wait) int { return a.since.Compare(c.since) })
+	calls := map[string]int{}
+	oldest := map[string]time.Duration{}
+	for _, w := range waits {
+		if calls[w.call]++; calls[w.call] == 1 {
+			oldest[w.call] = now.Sub(w.since).Round(time.Millisecond)
+		}
+	}
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(calls)) {
+		parts = append(parts, fmt.Sprintf("%d in %s (oldest %s)", calls[c], c, oldest[c]))
+	}
+	for _, w := range waits[:min(len(waits), 3)] {
+		longest = append(longest, fmt.Sprintf("  %s in %s for %s", w.pod, w.call, now.Sub(w.since).Round(time.Millisecond)))
+	}
+	if len(parts) == 0 {
+		return "none", nil
+	}
+	return strings.Join(parts, ", "), longest
 }
 
 // procStats are gpu-nri's process metrics from /metrics.
@@ -181,6 +273,7 @@ func onePod(ctx context.Context, e *harness.Env, name string, gpu int, b *tally)
 	ctx, cancel := context.WithTimeout(ctx, podDeadline)
 	defer cancel()
 	defer b.done.Add(1)
+	defer b.at(name, "")
 	retry := func() bool {
 		select {
 		case <-ctx.Done():
@@ -192,6 +285,7 @@ func onePod(ctx context.Context, e *harness.Env, name string, gpu int, b *tally)
 	var pod *harness.Pod
 	for {
 		var err error
+		b.at(name, "RunPodSandbox")
 		if pod, err = e.RunPod(ctx, name, "runc", nil); err == nil {
 			break
 		}
@@ -202,11 +296,19 @@ func onePod(ctx context.Context, e *harness.Env, name string, gpu int, b *tally)
 			return
 		}
 	}
-	defer func() { _ = pod.Remove(context.Background()) }()
+	defer func() {
+		b.at(name, "Stop/RemovePodSandbox")
+		rctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+		defer cancel()
+		if err := pod.Remove(rctx); err != nil {
+			b.note(err)
+		}
+	}()
 	c := harness.Container{Name: "c", Image: harness.ImageRef("glibc"), Command: []string{"/bin/sh", "-c", gpuCheck(gpu)},
 		Env: map[string]string{"NVIDIA_VISIBLE_DEVICES": strconv.Itoa(gpu)}}
 	for attempt := 0; ; attempt++ {
 		c.Name = fmt.Sprintf("c%d", attempt) // a lost attempt keeps its name reserved
+		b.at(name, "Create/StartContainer+exit")
 		res, err := pod.Run(ctx, c, 20*time.Second)
 		var ce *harness.CreateError
 		switch {
@@ -237,14 +339,15 @@ func onePod(ctx context.Context, e *harness.Env, name string, gpu int, b *tally)
 	}
 }
 
-// burst runs n pods at concurrency c; fault, when set, runs once when a
-// third of the pods are done, while the burst goes on.
-func burst(t *testing.T, e *harness.Env, phase string, n, c int, fault func()) *tally {
-	t.Helper()
+// burst runs n pods at concurrency c until ctx ends; fault, when set, runs
+// once when a third of the pods are done, while the burst goes on. If ctx
+// ends first, the pods not yet begun are left out, those running give up,
+// and the tally's stall says what they were waiting on at that moment,
+// followed by report().
+func burst(ctx context.Context, e *harness.Env, phase string, n, c int, fault func(), report func() (string, string)) *tally {
 	b := &tally{}
 	idx := make(chan int)
 	var wg sync.WaitGroup
-	ctx := context.Background()
 	for range c {
 		wg.Go(func() {
 			for i := range idx {
@@ -259,16 +362,42 @@ func burst(t *testing.T, e *harness.Env, phase string, n, c int, fault func()) *
 			return
 		}
 		for b.done.Load() < int64(n/3) {
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 		fault()
 	}()
+	finished, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			waits, longest := b.waiting(time.Now())
+			host, details := report()
+			stall := fmt.Sprintf("(%v) with %d of %d pods done\nin flight: %s\n%s\n%s\n%s",
+				context.Cause(ctx), b.done.Load(), n, waits, host, strings.Join(longest, "\n"), details)
+			b.mu.Lock()
+			b.stall = stall
+			b.mu.Unlock()
+		case <-finished:
+		}
+	}()
+feed:
 	for i := range n {
-		idx <- i
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(idx)
 	wg.Wait()
 	<-faultDone
+	close(finished)
+	<-watched
 	return b
 }
 
@@ -289,6 +418,8 @@ type faultRun struct {
 	t              *testing.T
 	e              *harness.Env
 	n, c           int
+	phaseTimeout   time.Duration
+	mu             sync.Mutex // guards plugin, replaced by kill while a burst runs
 	plugin         *harness.Plugin
 	runtimeVersion string
 	rows           []row
@@ -299,8 +430,43 @@ func (f *faultRun) startPlugin() error {
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
 	f.plugin = p
+	f.mu.Unlock()
 	return nil
+}
+
+// hostReport is what a stalled burst's failure shows of the node: a line
+// with the load, mounts and shims, then containerd's latest warnings and
+// errors and the tail of gpu-nri's log.
+func (f *faultRun) hostReport() (summary, details string) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	f.mu.Lock()
+	p := f.plugin
+	f.mu.Unlock()
+	summary = fmt.Sprintf("load average %s; %d mounts; %d shims on containerd's socket",
+		strings.TrimSpace(string(load)), bytes.Count(mounts, []byte("\n")), len(shims(f.e.Containerd.Socket())))
+	var warnings []string
+	for _, l := range strings.Split(f.e.Containerd.LogTail(300), "\n") {
+		if strings.Contains(l, "level=error") || strings.Contains(l, "level=warning") {
+			warnings = append(warnings, cut(l, 300))
+		}
+	}
+	var gpunri []string
+	for _, l := range strings.Split(p.LogTail(5), "\n") {
+		gpunri = append(gpunri, cut(l, 300))
+	}
+	details = fmt.Sprintf("containerd's last warnings and errors:\n%s\ngpu-nri's log:\n%s",
+		strings.Join(warnings[max(0, len(warnings)-8):], "\n"), strings.Join(gpunri, "\n"))
+	return summary, details
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n-3], "") + "..."
 }
 
 // waitReconnected waits until gpu-nri counted a reconnection past prev and
@@ -328,9 +494,21 @@ func (f *faultRun) phase(mode, name string, fault func(*row) error) {
 	if fault != nil {
 		fn = func() { r.faultErr = fault(&r) }
 	}
+	bctx, cancel := context.WithTimeout(ctx, f.phaseTimeout)
+	defer cancel()
+	if d, ok := t.Deadline(); ok {
+		var cancelEarly context.CancelFunc
+		bctx, cancelEarly = context.WithDeadlineCause(bctx, d.Add(-time.Minute), errors.New("a minute left before go test's -timeout"))
+		defer cancelEarly()
+	}
 	t0 := time.Now()
-	r.b = burst(t, f.e, mode+"-"+name, f.n, f.c, fn)
+	r.b = burst(bctx, f.e, mode+"-"+name, f.n, f.c, fn, f.hostReport)
 	r.wall = time.Since(t0)
+	if r.b.stall != "" {
+		first, rest, _ := strings.Cut(r.b.stall, "\n")
+		require.FailNow(t, "burst stopped", "%s/%s stopped after %s %s; fault error: %v\nlast error: %s\n%s",
+			mode, name, r.wall.Round(time.Millisecond), first, r.faultErr, cut(r.b.lastErr, 300), rest)
+	}
 	require.NoError(t, r.faultErr, "the fault of %s/%s", mode, name)
 	require.NoError(t, f.plugin.WaitReady(ctx, 15*time.Second), "gpu-nri ready after %s/%s", mode, name)
 	r.after, err = scrape(ctx, f.plugin)
@@ -405,7 +583,8 @@ func TestFaults(t *testing.T) {
 	harness.RequireRoot(t)
 	require.NoError(t, suite.setupErr, "suite setup")
 	e := suite.env
-	f := &faultRun{t: t, e: e, n: envInt(t, "FAULTS_PODS", 60), c: envInt(t, "FAULTS_CONCURRENCY", 10)}
+	f := &faultRun{t: t, e: e, n: envInt(t, "FAULTS_PODS", 60), c: envInt(t, "FAULTS_CONCURRENCY", 10),
+		phaseTimeout: envDuration(t, "FAULTS_PHASE_TIMEOUT", defaultPhaseTimeout)}
 	v, err := e.CRI.Version(context.Background())
 	require.NoError(t, err)
 	f.runtimeVersion = v.RuntimeName + " " + v.RuntimeVersion

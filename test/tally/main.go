@@ -30,8 +30,18 @@ type event struct {
 type result struct {
 	passed, failed int
 	failedNames    []string
-	skipped        []string // "name: reason"
+	excerpts       map[string][]string // failed test -> its failure's excerpt
+	skipped        []string            // "name: reason"
 }
+
+// The closing lines give excerpts for the first maxExcerpts failed tests
+// without failed subtests, each at most excerptLines lines of excerptWidth
+// characters.
+const (
+	maxExcerpts  = 4
+	excerptLines = 12
+	excerptWidth = 240
+)
 
 func main() {
 	r, err := tally(os.Stdin, os.Stdout)
@@ -45,9 +55,10 @@ func main() {
 }
 
 func tally(in io.Reader, out io.Writer) (result, error) {
-	var r result
-	outputs := map[string][]string{} // test -> its output lines (for skip reasons)
-	failedTests := map[string]int{}  // package -> failed tests seen
+	r := result{excerpts: map[string][]string{}}
+	outputs := map[string][]string{}   // test -> its output lines (for skip reasons and excerpts)
+	failedTests := map[string]int{}    // package -> failed tests seen
+	failedParents := map[string]bool{} // tests with a failed subtest
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -74,6 +85,14 @@ func tally(in io.Reader, out io.Writer) (result, error) {
 				r.failed++
 				r.failedNames = append(r.failedNames, ev.Test)
 				failedTests[ev.Package]++
+				if i := strings.LastIndex(ev.Test, "/"); i > 0 {
+					failedParents[ev.Package+" "+ev.Test[:i]] = true
+				}
+				if !failedParents[key] && len(r.excerpts) < maxExcerpts {
+					if ex := failureExcerpt(outputs[key]); len(ex) > 0 {
+						r.excerpts[ev.Test] = ex
+					}
+				}
 			} else if failedTests[ev.Package] == 0 {
 				r.failed++
 				r.failedNames = append(r.failedNames, ev.Package+" (outside any test: build error, TestMain or timeout)")
@@ -95,6 +114,9 @@ func tally(in io.Reader, out io.Writer) (result, error) {
 		fmt.Fprintln(out, "Failed:")
 		for _, n := range r.failedNames {
 			fmt.Fprintln(out, "  - "+n)
+			for _, l := range r.excerpts[n] {
+				fmt.Fprintln(out, "      "+l)
+			}
 		}
 	}
 	if len(r.skipped) > 0 {
@@ -121,4 +143,62 @@ func skipReason(lines []string) string {
 		return l
 	}
 	return "(no reason given)"
+}
+
+// failureExcerpt is a failed test's own output from its last failure
+// position ("file_test.go:NN: ..."): at most excerptLines lines, each with
+// its runs of blanks made one and cut to excerptWidth, without the
+// "=== RUN"/"--- FAIL" lines and testify's "Error Trace" and "Test" lines.
+// It is nil when no line starts with a position.
+func failureExcerpt(lines []string) []string {
+	start := -1
+	for i := len(lines) - 1; i >= 0 && start < 0; i-- {
+		if isPosition(strings.TrimSpace(lines[i])) {
+			start = i
+		}
+	}
+	if start < 0 {
+		return nil
+	}
+	var out []string
+	inTrace := false
+	for _, l := range lines[start:] {
+		t := strings.Join(strings.Fields(l), " ")
+		switch {
+		case t == "", strings.HasPrefix(t, "=== "), strings.HasPrefix(t, "--- "), strings.HasPrefix(t, "Test: "):
+			continue
+		case strings.HasPrefix(t, "Error Trace:"):
+			inTrace = true
+			continue
+		case inTrace && strings.HasPrefix(t, "/"):
+			continue
+		}
+		inTrace = false
+		if len(t) > excerptWidth {
+			t = strings.ToValidUTF8(t[:excerptWidth-3], "") + "..."
+		}
+		if out = append(out, t); len(out) == excerptLines {
+			break
+		}
+	}
+	return out
+}
+
+// isPosition reports whether s starts with a Go source position
+// ("name.go:12:").
+func isPosition(s string) bool {
+	file, rest, ok := strings.Cut(s, ".go:")
+	if !ok || file == "" || strings.ContainsAny(file, " \t") {
+		return false
+	}
+	digits, _, ok := strings.Cut(rest, ":")
+	if !ok || digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -63,3 +63,46 @@ func TestTally(t *testing.T) {
 		})
 	}
 }
+
+func TestTallyFailureExcerpts(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	in := `{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"=== RUN   TestF/leaf\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"    f_test.go:7: phase one fine\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"    f_test.go:42: \n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"        \tError Trace:\t/src/f_test.go:42\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"        \t            \t/src/f_test.go:99\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"        \tError:      \tburst stopped\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"        \tTest:       \tTestF/leaf\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"        \tMessages:   \t` + long + `\n"}
+{"Action":"output","Package":"p","Test":"TestF/leaf","Output":"--- FAIL: TestF/leaf (1.00s)\n"}
+{"Action":"fail","Package":"p","Test":"TestF/leaf"}
+{"Action":"output","Package":"p","Test":"TestF","Output":"    f_test.go:80: the table\n"}
+{"Action":"fail","Package":"p","Test":"TestF"}
+{"Action":"output","Package":"p","Test":"TestG","Output":"    g_test.go:3: boom\n"}
+{"Action":"fail","Package":"p","Test":"TestG"}
+{"Action":"output","Package":"p","Test":"TestH","Output":"panic: nil map\n"}
+{"Action":"fail","Package":"p","Test":"TestH"}
+{"Action":"fail","Package":"p"}
+`
+	var out bytes.Buffer
+	r, err := tally(strings.NewReader(in), &out)
+	require.NoError(t, err)
+	require.Equal(t, 4, r.failed)
+	require.Equal(t, []string{"f_test.go:42:", "Error: burst stopped", "Messages: " + strings.Repeat("x", excerptWidth-3-len("Messages: ")) + "..."},
+		r.excerpts["TestF/leaf"], "from the last position, without the trace and test lines, cut")
+	require.NotContains(t, r.excerpts, "TestF", "a parent failed by its subtest gets no excerpt")
+	require.Equal(t, []string{"g_test.go:3: boom"}, r.excerpts["TestG"])
+	require.NotContains(t, r.excerpts, "TestH", "no position, no excerpt")
+	closing := out.String()[strings.LastIndex(out.String(), "Failed:"):]
+	require.Equal(t, "Failed:\n  - TestF/leaf\n      f_test.go:42:\n      Error: burst stopped\n      Messages: "+strings.Repeat("x", excerptWidth-3-len("Messages: "))+"...\n"+
+		"  - TestF\n  - TestG\n      g_test.go:3: boom\n  - TestH\n0 passed, 4 failed\n", closing)
+}
+
+func TestIsPosition(t *testing.T) {
+	for s, want := range map[string]bool{
+		"faults_test.go:420:": true, "a.go:1: boom": true, "a.go:x:": false, "a.go:12": false,
+		"/src/a.go:12:": true, "/src/a.go:12": false, "see a b.go:1:": false, ".go:1:": false, "Messages: x": false,
+	} {
+		require.Equal(t, want, isPosition(s), s)
+	}
+}
