@@ -31,12 +31,10 @@ import (
 // (test/harness/containerd.go); a freeze lasts a second longer.
 const requestTimeout = 5 * time.Second
 
-// podDeadline bounds one pod of a burst, retries included; removeTimeout
-// bounds its removal.
-const (
-	podDeadline   = 60 * time.Second
-	removeTimeout = 30 * time.Second
-)
+// podDeadline bounds one pod of a burst, retries included;
+// harness.PodRemoveTimeout bounds its removal, which after a containerd
+// SIGKILL can otherwise wait for ever.
+const podDeadline = 60 * time.Second
 
 // defaultPhaseTimeout bounds one burst (60 pods take 8-22 s here;
 // FAULTS_PHASE_TIMEOUT changes it): a burst still running then, or a
@@ -155,10 +153,11 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 type tally struct {
 	gpu, gpuLess, unfinished atomic.Int64
 	refusals, criErrors      atomic.Int64
+	removeErrors             atomic.Int64
 	done                     atomic.Int64
 	mu                       sync.Mutex
 	gpuLessNames             []string
-	lastErr                  string
+	lastErr, firstRemoveErr  string
 	inFlight                 map[string]step // pod -> the call it waits on
 	stall                    string          // what the pods waited on when the burst was stopped
 }
@@ -298,9 +297,14 @@ func onePod(ctx context.Context, e *harness.Env, name string, gpu int, b *tally)
 	}
 	defer func() {
 		b.at(name, "Stop/RemovePodSandbox")
-		rctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+		rctx, cancel := context.WithTimeout(context.Background(), harness.PodRemoveTimeout)
 		defer cancel()
 		if err := pod.Remove(rctx); err != nil {
+			if b.removeErrors.Add(1) == 1 {
+				b.mu.Lock()
+				b.firstRemoveErr = err.Error()
+				b.mu.Unlock()
+			}
 			b.note(err)
 		}
 	}()
@@ -514,9 +518,9 @@ func (f *faultRun) phase(mode, name string, fault func(*row) error) {
 	r.after, err = scrape(ctx, f.plugin)
 	require.NoError(t, err)
 	f.rows = append(f.rows, r)
-	t.Logf("%s/%s: %d pods in %s: %d with GPU, %d GPU-less %v, %d refusals, %d other CRI errors, %d unfinished; reconnect %s (%s); before %s; after %s; last error: %s",
+	t.Logf("%s/%s: %d pods in %s: %d with GPU, %d GPU-less %v, %d refusals, %d other CRI errors, %d unfinished, %d pod removals failed %q; reconnect %s (%s); before %s; after %s; last error: %s",
 		mode, name, r.pods, r.wall.Round(time.Millisecond), r.b.gpu.Load(), r.b.gpuLess.Load(), r.b.gpuLessNames, r.b.refusals.Load(),
-		r.b.criErrors.Load(), r.b.unfinished.Load(), r.reconnect.Round(time.Millisecond), r.note, r.before, r.after, r.b.lastErr)
+		r.b.criErrors.Load(), r.b.unfinished.Load(), r.b.removeErrors.Load(), r.b.firstRemoveErr, r.reconnect.Round(time.Millisecond), r.note, r.before, r.after, r.b.lastErr)
 	require.Zero(t, r.b.unfinished.Load(), "pods that never ran within %s", podDeadline)
 	switch {
 	case fault == nil:

@@ -213,7 +213,14 @@ func (c *Containerd) KillStale() { killStale(c.pidFile(), c.Tools.Containerd) }
 // LogTail is the last n lines of containerd's log.
 func (c *Containerd) LogTail(n int) string { return logTail(c.LogPath(), n) }
 
-// RemoveAllPods stops and removes every pod sandbox CRI lists.
+// PodRemoveTimeout bounds the removal of one pod in RemoveAllPods: after
+// a runtime was SIGKILLed, StopPodSandbox can wait for a sandbox's exit
+// that never comes (containerd/containerd#11984; the kubelet gives up
+// after 2 min).
+const PodRemoveTimeout = 30 * time.Second
+
+// RemoveAllPods stops and removes every pod sandbox CRI lists, each within
+// PodRemoveTimeout.
 func RemoveAllPods(ctx context.Context, cri *CRI) error {
 	resp, err := cri.Runtime.ListPodSandbox(ctx, &runtime.ListPodSandboxRequest{})
 	if err != nil {
@@ -221,7 +228,9 @@ func RemoveAllPods(ctx context.Context, cri *CRI) error {
 	}
 	var errs []error
 	for _, p := range resp.Items {
-		errs = append(errs, (&Pod{ID: p.Id, cri: cri}).Remove(ctx))
+		pctx, cancel := context.WithTimeout(ctx, PodRemoveTimeout)
+		errs = append(errs, (&Pod{ID: p.Id, cri: cri}).Remove(pctx))
+		cancel()
 	}
 	return errors.Join(errs...)
 }
