@@ -32,8 +32,8 @@ import (
 const requestTimeout = 5 * time.Second
 
 // podDeadline bounds one pod of a burst, retries included;
-// harness.PodRemoveTimeout bounds its removal, which after a containerd
-// SIGKILL can otherwise wait for ever.
+// harness.PodRemoveTimeout bounds its removal (StopPodSandbox has no bound
+// of its own).
 const podDeadline = 60 * time.Second
 
 // defaultPhaseTimeout bounds one burst (60 pods take 8-22 s here;
@@ -125,28 +125,18 @@ func shims(socket string) []int {
 	return pids
 }
 
-func envInt(t *testing.T, name string, def int) int {
+// envPositive is the environment variable name parsed by parse, def when
+// it is unset; the test fails when it does not parse or is not positive.
+func envPositive[T int | time.Duration](t *testing.T, name string, def T, parse func(string) (T, error)) T {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	n, err := parse(v)
 	require.NoError(t, err, "%s=%q", name, v)
 	require.Positive(t, n, name)
 	return n
-}
-
-func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	require.NoError(t, err, "%s=%q", name, v)
-	require.Positive(t, d, name)
-	return d
 }
 
 // tally is one burst's outcome.
@@ -583,12 +573,30 @@ func (f *faultRun) restartRuntime(r *row) error {
 	return err
 }
 
+func TestTallyWaiting(t *testing.T) {
+	now := time.Now()
+	b := &tally{}
+	summary, longest := b.waiting(now)
+	require.Equal(t, "none", summary)
+	require.Empty(t, longest)
+	b.at("p1", "RunPodSandbox")
+	b.at("gone", "RunPodSandbox")
+	b.at("gone", "")
+	b.inFlight["p2"] = step{call: "RunPodSandbox", since: now.Add(-3 * time.Second)}
+	b.inFlight["p3"] = step{call: "Stop/RemovePodSandbox", since: now.Add(-40 * time.Second)}
+	b.inFlight["p4"] = step{call: "RunPodSandbox", since: now.Add(-time.Second)}
+	b.inFlight["p1"] = step{call: "RunPodSandbox", since: now.Add(-500 * time.Millisecond)}
+	summary, longest = b.waiting(now)
+	require.Equal(t, "3 in RunPodSandbox (oldest 3s), 1 in Stop/RemovePodSandbox (oldest 40s)", summary)
+	require.Equal(t, []string{"  p3 in Stop/RemovePodSandbox for 40s", "  p2 in RunPodSandbox for 3s", "  p4 in RunPodSandbox for 1s"}, longest)
+}
+
 func TestFaults(t *testing.T) {
 	harness.RequireRoot(t)
 	require.NoError(t, suite.setupErr, "suite setup")
 	e := suite.env
-	f := &faultRun{t: t, e: e, n: envInt(t, "FAULTS_PODS", 60), c: envInt(t, "FAULTS_CONCURRENCY", 10),
-		phaseTimeout: envDuration(t, "FAULTS_PHASE_TIMEOUT", defaultPhaseTimeout)}
+	f := &faultRun{t: t, e: e, n: envPositive(t, "FAULTS_PODS", 60, strconv.Atoi), c: envPositive(t, "FAULTS_CONCURRENCY", 10, strconv.Atoi),
+		phaseTimeout: envPositive(t, "FAULTS_PHASE_TIMEOUT", defaultPhaseTimeout, time.ParseDuration)}
 	v, err := e.CRI.Version(context.Background())
 	require.NoError(t, err)
 	f.runtimeVersion = v.RuntimeName + " " + v.RuntimeVersion

@@ -213,10 +213,10 @@ func (c *Containerd) KillStale() { killStale(c.pidFile(), c.Tools.Containerd) }
 // LogTail is the last n lines of containerd's log.
 func (c *Containerd) LogTail(n int) string { return logTail(c.LogPath(), n) }
 
-// PodRemoveTimeout bounds the removal of one pod in RemoveAllPods: after
-// a runtime was SIGKILLed, StopPodSandbox can wait for a sandbox's exit
-// that never comes (containerd/containerd#11984; the kubelet gives up
-// after 2 min).
+// PodRemoveTimeout bounds the removal of one pod in RemoveAllPods:
+// containerd's StopPodSandbox waits for the sandbox's exit with no bound of
+// its own but the caller's (containerd/containerd#11984 shows one running
+// into the kubelet's 2-minute deadline).
 const PodRemoveTimeout = 30 * time.Second
 
 // RemoveAllPods stops and removes every pod sandbox CRI lists, each within

@@ -137,7 +137,7 @@ func skipReason(lines []string) string {
 		if l == "" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "=== ") {
 			continue
 		}
-		if _, msg, ok := strings.Cut(l, ": "); ok && strings.Contains(l[:len(l)-len(msg)], ".go:") {
+		if _, msg, ok := strings.Cut(l, ": "); ok && isPosition(l) {
 			return msg
 		}
 		return l
