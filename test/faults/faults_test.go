@@ -431,8 +431,8 @@ func (f *faultRun) startPlugin() error {
 }
 
 // hostReport is what a stalled burst's failure shows of the node: a line
-// with the load, mounts and shims, then containerd's latest warnings and
-// errors and the tail of gpu-nri's log.
+// with the load, mounts and shims, then containerd's goroutines in NRI and
+// CRI calls, its latest warnings and errors and the tail of gpu-nri's log.
 func (f *faultRun) hostReport() (summary, details string) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
@@ -451,7 +451,7 @@ func (f *faultRun) hostReport() (summary, details string) {
 	for _, l := range strings.Split(p.LogTail(5), "\n") {
 		gpunri = append(gpunri, cut(l, 300))
 	}
-	details = fmt.Sprintf("containerd's last warnings and errors:\n%s\ngpu-nri's log:\n%s",
+	details = fmt.Sprintf("%s\ncontainerd's last warnings and errors:\n%s\ngpu-nri's log:\n%s", f.containerdStacks("stall"),
 		strings.Join(warnings[max(0, len(warnings)-8):], "\n"), strings.Join(gpunri, "\n"))
 	return summary, details
 }
@@ -474,7 +474,24 @@ func (f *faultRun) waitReconnected(prev float64, since time.Time) (time.Duration
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("gpu-nri did not reconnect within 30 s; log: %s", f.plugin.LogTail(20))
+	return 0, fmt.Errorf("gpu-nri did not reconnect within 30 s\n%s\ngpu-nri's log:\n%s", f.containerdStacks("reconnect"), f.plugin.LogTail(12))
+}
+
+// containerdStacks is what a failure shows of containerd's goroutines in
+// its NRI and CRI code, one line per distinct stack (a plugin that never
+// gets its Synchronize shows there as the sync waiting for a lock, and
+// what holds it); the whole dump is kept beside containerd's log.
+func (f *faultRun) containerdStacks(label string) string {
+	dump, err := f.e.Containerd.DumpStacks(context.Background())
+	if err != nil {
+		return err.Error()
+	}
+	path := filepath.Join(filepath.Dir(f.e.Containerd.LogPath()), "containerd-stacks-"+label+".log")
+	if err := os.WriteFile(path, []byte(dump), 0o644); err != nil {
+		path = err.Error()
+	}
+	return fmt.Sprintf("containerd's goroutines in NRI and CRI calls (whole dump: %s):\n%s", path,
+		harness.StackSummary(dump, 14, "containerd/nri/pkg/adaptation", "containerd/v2/internal/nri", "containerd/v2/internal/cri/server"))
 }
 
 func (f *faultRun) phase(mode, name string, fault func(*row) error) {

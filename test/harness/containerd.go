@@ -58,6 +58,10 @@ func (c *Containerd) StateDir() string { return filepath.Join(c.Dir, "ctd", "sta
 // RuntimeRoot is the state root of a runtime handler (runc's/crun's --root).
 func (c *Containerd) RuntimeRoot(name string) string { return filepath.Join(c.Dir, name) }
 
+// TempDir is containerd's temp directory (its config's temp, which it
+// exports as TMPDIR).
+func (c *Containerd) TempDir() string { return filepath.Join(c.Dir, "ctd", "tmp") }
+
 // LogPath is containerd's log file (appended to across restarts).
 func (c *Containerd) LogPath() string { return filepath.Join(c.Dir, "logs", "containerd.log") }
 
@@ -116,7 +120,7 @@ imports = [%s]
     restrict_oom_score_adj = true
     [plugins."io.containerd.cri.v1.runtime".containerd]
       default_runtime_name = "runc"
-`, filepath.Join(d, "ctd/root"), c.StateDir(), filepath.Join(d, "ctd/tmp"), strings.Join(imports, ", "),
+`, filepath.Join(d, "ctd/root"), c.StateDir(), c.TempDir(), strings.Join(imports, ", "),
 		c.Socket(), c.Socket()+".ttrpc", filepath.Join(d, "ctd/debug.sock"), level,
 		filepath.Join(d, "ctd/opt"), filepath.Join(d, "ctd/opt/image-verifier/bin"), filepath.Join(d, "s"),
 		c.NRISocket(), c.NRIPluginDir(), c.NRIConfDir(), c.PauseImage, c.CDIDir())

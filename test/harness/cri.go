@@ -98,11 +98,32 @@ func (c *CRI) RunPod(ctx context.Context, pc PodConfig) (*Pod, error) {
 	return &Pod{ID: resp.PodSandboxId, Config: cfg, cri: c}, nil
 }
 
-// Remove stops and removes the pod and its containers.
+// Remove stops the pod, removes its containers and then the pod, in the
+// kubelet's order: the kubelet's garbage collector removes a sandbox only
+// once it has no containers left.
+//
+// Removing a sandbox that still has containers is what a plain CRI client
+// may do, but on containerd 2.4 it can deadlock the node: RemovePodSandbox
+// takes NRI's plugin-sync read lock and, holding it, calls RemoveContainer,
+// which takes it again; a plugin that registers in between queues the
+// write side, the inner read waits behind it and the writer waits for the
+// outer read, and every later CRI lifecycle call queues too, until
+// containerd restarts (docs/faults.md, docs/deploy.md).
 func (p *Pod) Remove(ctx context.Context) error {
-	_, err1 := p.cri.Runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: p.ID})
-	_, err2 := p.cri.Runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: p.ID})
-	if err := errors.Join(err1, err2); err != nil {
+	_, errStop := p.cri.Runtime.StopPodSandbox(ctx, &runtime.StopPodSandboxRequest{PodSandboxId: p.ID})
+	errs := []error{errStop}
+	resp, err := p.cri.Runtime.ListContainers(ctx, &runtime.ListContainersRequest{
+		Filter: &runtime.ContainerFilter{PodSandboxId: p.ID}})
+	errs = append(errs, err)
+	if err == nil {
+		for _, c := range resp.Containers {
+			_, err := p.cri.Runtime.RemoveContainer(ctx, &runtime.RemoveContainerRequest{ContainerId: c.Id})
+			errs = append(errs, err)
+		}
+	}
+	_, err = p.cri.Runtime.RemovePodSandbox(ctx, &runtime.RemovePodSandboxRequest{PodSandboxId: p.ID})
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("harness: remove pod %s: %w", p.ID, err)
 	}
 	return nil
