@@ -99,6 +99,11 @@ type Plugin struct {
 	// runtime closes the connection (defaults 500ms and 10s).
 	ReconnectMin Duration `json:"reconnectMin"`
 	ReconnectMax Duration `json:"reconnectMax"`
+	// SyncTimeout is how long gpu-nri waits, after the runtime accepted its
+	// registration, for the runtime's Synchronize (the last registration
+	// step, after which the runtime sends it containers) before it logs an
+	// error and /readyz says so (default 30s).
+	SyncTimeout Duration `json:"syncTimeout"`
 }
 
 // Loader is injection.loader: how a container's dynamic loader finds the
@@ -355,7 +360,7 @@ func Default() *Config {
 	return &Config{
 		Host: Host{Root: "/", DriverRoot: "/", DevRoot: "/dev", ProcRoot: "/proc", RefreshInterval: Duration(10 * time.Second), Watch: true},
 		Plugin: Plugin{Name: "gpu-nri", Index: "10", Socket: "/var/run/nri/nri.sock",
-			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second)},
+			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(10 * time.Second), SyncTimeout: Duration(30 * time.Second)},
 		Injection: Injection{
 			DefaultCapabilities:           strs(CapabilityUtility, CapabilityCompute),
 			SupportedCapabilities:         strs(all[:]...),
@@ -505,6 +510,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Plugin.Name == "" {
 		bad("plugin.name", "must not be empty")
+	}
+	if c.Plugin.SyncTimeout <= 0 {
+		bad("plugin.syncTimeout", "must be positive, got %s", c.Plugin.SyncTimeout.Std())
 	}
 	if !slices.Contains(Loaders(), c.Injection.Loader) {
 		bad("injection.loader", "must be one of %s, got %q", joined(Loaders()), c.Injection.Loader)

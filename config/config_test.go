@@ -65,6 +65,7 @@ func TestParse(t *testing.T) {
 		{name: "bad loader", in: "injection:\n  loader: magic\n", err: "injection.loader"},
 		{name: "relative path", in: "host:\n  devRoot: dev\n", err: "host.devRoot"},
 		{name: "bad index", in: "plugin:\n  index: \"7\"\n", err: "plugin.index"},
+		{name: "zero sync timeout", in: "plugin:\n  syncTimeout: 0s\n", err: "plugin.syncTimeout: must be positive"},
 		{name: "bad capability", in: "injection:\n  defaultCapabilities: [warp]\n", err: "warp"},
 		{name: "bad source", in: "policy:\n  sources:\n    telepathy: {}\n", err: "telepathy"},
 		{name: "bad allow glob", in: "policy:\n  sources:\n    env: {allowNamespaces: [ok, \"team-[\"]}\n",

@@ -52,6 +52,9 @@ type Plugin struct {
 
 	cgroupRules atomic.Bool
 	registered  atomic.Bool
+	// connectedAt is when the runtime accepted this connection's
+	// registration (unix ns), 0 while not connected.
+	connectedAt atomic.Int64
 
 	// swapped tells the watcher loop that Configure replaced the state.
 	swapped chan struct{}
@@ -111,6 +114,10 @@ func (p *Plugin) newState(cfg *config.Config) (*state, error) {
 // inventory; the error says what is missing.
 func (p *Plugin) Ready() error {
 	if !p.registered.Load() {
+		if at := p.connectedAt.Load(); at != 0 {
+			return fmt.Errorf("connected to the container runtime %s ago, but it has not synchronized gpu-nri (the last registration step), so it sends gpu-nri no containers",
+				time.Since(time.Unix(0, at)).Round(time.Second))
+		}
 		return errors.New("not registered with the container runtime")
 	}
 	if st := p.state.Load(); st.host.Inventory() == nil {
@@ -159,7 +166,11 @@ func (p *Plugin) swapState(st *state) {
 // state, so there is nothing to reconcile.
 func (p *Plugin) Synchronize(context.Context, []*api.PodSandbox, []*api.Container) ([]*api.ContainerUpdate, error) {
 	p.registered.Store(true)
-	p.log.Info("registered with the container runtime")
+	entry := p.log.WithFields(nil)
+	if at := p.connectedAt.Load(); at != 0 {
+		entry = entry.WithField("sync_wait_ms", float64(time.Since(time.Unix(0, at)).Microseconds())/1000)
+	}
+	entry.Info("registered with the container runtime")
 	return nil, nil
 }
 
@@ -487,12 +498,17 @@ func (p *Plugin) Run(ctx context.Context) error {
 		err = s.Start(ctx)
 		if err == nil {
 			p.setConnected(true)
+			at := time.Now()
+			p.connectedAt.Store(at.UnixNano())
 			p.log.WithField("socket", cfg.Plugin.Socket).Info("connected to the container runtime")
+			syncWait := time.AfterFunc(cfg.Plugin.SyncTimeout.Std(), func() { p.syncOverdue(at) })
 			select {
 			case <-closed:
 			case <-ctx.Done():
 				s.Stop()
 			}
+			syncWait.Stop()
+			p.connectedAt.Store(0)
 			p.registered.Store(false)
 			p.setConnected(false)
 		}
@@ -537,6 +553,20 @@ func (p *Plugin) Run(ctx context.Context) error {
 // once it runs again. The failed container is retried by the kubelet.
 func failurePolicy() *api.FailurePolicy {
 	return &api.FailurePolicy{FailRequest: true, KeepConnected: false}
+}
+
+// syncOverdue reports a runtime that accepted the registration made at at
+// but has not synchronized gpu-nri within plugin.syncTimeout. Until it
+// does, the runtime sends gpu-nri no containers. containerd 2.x can
+// deadlock at this step (docs/deploy.md): the wait then never ends, and
+// every pod and container start on the node waits with it.
+func (p *Plugin) syncOverdue(at time.Time) {
+	if p.registered.Load() || p.connectedAt.Load() != at.UnixNano() {
+		return
+	}
+	p.log.WithField("waited", time.Since(at).Round(time.Second).String()).Error(
+		"the container runtime accepted gpu-nri's registration but has not synchronized it: until it does it sends gpu-nri no containers; " +
+			"if pod and container starts on this node hang too, containerd 2.x's plugin-sync deadlock is likely (docs/deploy.md), which only a containerd restart ends")
 }
 
 func (p *Plugin) setConnected(v bool) {

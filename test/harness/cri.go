@@ -103,7 +103,7 @@ func (c *CRI) RunPod(ctx context.Context, pc PodConfig) (*Pod, error) {
 // once it has no containers left.
 //
 // Removing a sandbox that still has containers is what a plain CRI client
-// may do, but on containerd 2.4 it can deadlock the node: RemovePodSandbox
+// may do, but on containerd 2.x it can deadlock the node: RemovePodSandbox
 // takes NRI's plugin-sync read lock and, holding it, calls RemoveContainer,
 // which takes it again; a plugin that registers in between queues the
 // write side, the inner read waits behind it and the writer waits for the
