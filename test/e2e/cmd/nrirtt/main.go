@@ -36,6 +36,12 @@
 // words to gpu-nri's environment (an experiment, e.g. GOMAXPROCS=1). Only
 // the paired columns compare across processes: the same binary's median
 // moved by 30 µs between two runs.
+//
+// NRIRTT_COLD=N measures instead what the end-to-end bench does to a
+// plugin when it switches blocks: N times it restarts both plugin
+// processes and times the first requests each new process answers,
+// NRIRTT_GAP apart (default 80 ms, one bench sample), against the same
+// process warm (cold.go).
 package main
 
 import (
@@ -115,6 +121,21 @@ func run() error {
 			return fmt.Errorf("NRIRTT_GAP %q: want a duration such as 20ms", v)
 		}
 	}
+	if v := os.Getenv("NRIRTT_COLD"); v != "" {
+		cycles, err := strconv.Atoi(v)
+		if err != nil || cycles < 6 {
+			return fmt.Errorf("NRIRTT_COLD %q: want a number of restarts, at least 6", v)
+		}
+		if gap == 0 {
+			gap = coldGap
+		}
+		res, err := s.cold(ctx, cycles, gap)
+		if err != nil {
+			return err
+		}
+		res.libdir = libdir
+		return res.report(out)
+	}
 	res, err := s.measure(ctx, rounds, gap)
 	if err != nil {
 		return err
@@ -127,6 +148,7 @@ func run() error {
 type session struct {
 	none, floor, gpunri *adaptation.Adaptation
 	floorProc, gpuProc  *harness.Plugin
+	restart             map[string]func() error // by runtime ("floor", "gpunri"): stop the process, start a new one
 	closers             []func()
 	gpuNodes            []string // the device nodes a GPU answer must hold
 }
@@ -194,6 +216,15 @@ func setup(ctx context.Context, repo, dir string, libdir bool) (*session, error)
 	if err != nil {
 		return nil, err
 	}
+	s.restart = map[string]func() error{"gpunri": func() error {
+		_ = s.gpuProc.Stop()
+		p, err := harness.StartPlugin(ctx, gpuNRI, cfgPath, filepath.Join(dir, "logs", "gpu-nri.log"), cfg)
+		if err != nil {
+			return err
+		}
+		s.gpuProc = p
+		return nil
+	}}
 	s.closers = append(s.closers, func() { _ = s.gpuProc.Stop() })
 
 	// nrifloor answers with gpu-nri's own answer, byte for byte.
@@ -216,6 +247,16 @@ func setup(ctx context.Context, repo, dir string, libdir bool) (*session, error)
 		filepath.Join(dir, "logs", "nrifloor.log"), fcfg)
 	if err != nil {
 		return nil, err
+	}
+	s.restart["floor"] = func() error {
+		_ = s.floorProc.Stop()
+		p, err := harness.StartPlugin(ctx, floorBin, filepath.Join(dir, "etc", "nrifloor.yaml"),
+			filepath.Join(dir, "logs", "nrifloor.log"), fcfg)
+		if err != nil {
+			return err
+		}
+		s.floorProc = p
+		return nil
 	}
 	s.closers = append(s.closers, func() { _ = s.floorProc.Stop() })
 

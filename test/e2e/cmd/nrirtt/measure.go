@@ -130,6 +130,12 @@ func request(v variant, i int) *api.CreateContainerRequest {
 // send times one request (the runtime's whole CreateContainer, as
 // containerd calls it) and checks the answer.
 func (s *session) send(ctx context.Context, v variant, i int) (time.Duration, error) {
+	d, _, err := s.sendMounts(ctx, v, i)
+	return d, err
+}
+
+// sendMounts is send, also returning the number of mounts in the answer.
+func (s *session) sendMounts(ctx context.Context, v variant, i int) (time.Duration, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req := request(v, i)
@@ -137,7 +143,7 @@ func (s *session) send(ctx context.Context, v variant, i int) (time.Duration, er
 	rpl, err := s.adaptation(v).CreateContainer(ctx, req)
 	d := time.Since(t0)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", v.key, err)
+		return 0, 0, fmt.Errorf("%s: %w", v.key, err)
 	}
 	var nodes []string
 	for _, dev := range rpl.GetAdjust().GetLinux().GetDevices() {
@@ -145,9 +151,9 @@ func (s *session) send(ctx context.Context, v variant, i int) (time.Duration, er
 	}
 	if !v.gpu {
 		if len(nodes) > 0 {
-			return 0, fmt.Errorf("%s: a container that asks for nothing got devices %v", v.key, nodes)
+			return 0, 0, fmt.Errorf("%s: a container that asks for nothing got devices %v", v.key, nodes)
 		}
-		return d, nil
+		return d, len(rpl.GetAdjust().GetMounts()), nil
 	}
 	for _, want := range s.gpuNodes {
 		found := false
@@ -155,15 +161,15 @@ func (s *session) send(ctx context.Context, v variant, i int) (time.Duration, er
 			found = found || n == want
 		}
 		if !found {
-			return 0, fmt.Errorf("%s: the answer lacks %s (devices %v)", v.key, want, nodes)
+			return 0, 0, fmt.Errorf("%s: the answer lacks %s (devices %v)", v.key, want, nodes)
 		}
 	}
 	for _, n := range nodes {
 		if n == "/dev/nvidia1" || n == "/dev/nvidia3" {
-			return 0, fmt.Errorf("%s: the answer holds %s, a GPU not asked for", v.key, n)
+			return 0, 0, fmt.Errorf("%s: the answer holds %s, a GPU not asked for", v.key, n)
 		}
 	}
-	return d, nil
+	return d, len(rpl.GetAdjust().GetMounts()), nil
 }
 
 // results are one run's timings.

@@ -70,3 +70,35 @@ func TestReport(t *testing.T) {
 	require.NoError(t, r.report(&b))
 	require.Contains(t, b.String(), "Requests 20ms apart (the plugins idle between them).")
 }
+
+// The cold report pairs each process's occurrence with the other
+// process's in the same restart cycle, and with its own warm reference.
+func TestColdReport(t *testing.T) {
+	r := &coldResults{cycles: 20, gap: coldGap, libdir: true, start: time.Now(), samples: map[string]map[string][][]time.Duration{}}
+	// µs by process, kind, occurrence (the last: warm).
+	base := map[string]map[string][]time.Duration{
+		"floor":  {"plain": {800, 560, 560, 550}, "gpu": {900, 670, 670, 630}},
+		"gpunri": {"plain": {700, 540, 540, 550}, "gpu": {1000, 800, 780, 730}},
+	}
+	for proc, kinds := range base {
+		r.samples[proc] = map[string][][]time.Duration{}
+		for kind, occ := range kinds {
+			rows := make([][]time.Duration, len(occ))
+			for i, us := range occ {
+				for c := range r.cycles {
+					rows[i] = append(rows[i], (us+time.Duration(c%3))*time.Microsecond)
+				}
+			}
+			r.samples[proc][kind] = rows
+		}
+	}
+	require.Equal(t, "+100 [+100, +100]", r.paired("gpu", 0))
+	require.Equal(t, "-100 [-100, -100]", r.paired("plain", 0))
+	require.Equal(t, "+270 [+270, +270]", r.overWarm("gpunri", "gpu", 0))
+	var b strings.Builder
+	require.NoError(t, r.report(&b))
+	out := b.String()
+	require.Contains(t, out, "20 restarts of each process")
+	require.Contains(t, out, "| gpu | 1 | 901 | 1001 | +100 [+100, +100] | +270 [+270, +270] | +270 [+270, +270] |")
+	require.Contains(t, out, "| gpu | warm (after 200 more) | 631 | 731 | +100 [+100, +100] | - | - |")
+}
