@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"strings"
 	"time"
-
-	"github.com/gpu-nri/gpu-nri/test/benchstat"
 )
 
 // coldGap is the pause before each request of the cold mode when
@@ -42,9 +40,20 @@ type coldResults struct {
 	libdir  bool
 }
 
+// key is the nrirtt variant of kind k for plugin process proc.
+func (k coldKind) key(proc string) string {
+	if proc == "gpunri" {
+		return k.gpunri
+	}
+	return k.floor
+}
+
+// coldKind is one of the two containers of a cold cycle.
+type coldKind struct{ kind, floor, gpunri string }
+
 // kinds are the two containers of a cold cycle, by nrirtt variant key
 // per plugin process.
-var coldKinds = []struct{ kind, floor, gpunri string }{
+var coldKinds = []coldKind{
 	{"plain", "fplain", "plain"},
 	{"gpu", "fgpu", "gpu"},
 }
@@ -94,10 +103,7 @@ func (s *session) cold(ctx context.Context, cycles int, gap time.Duration) (*col
 				if gpuFirst {
 					k = coldKinds[(i+1)%2]
 				}
-				v := variantByKey(k.floor)
-				if proc == "gpunri" {
-					v = variantByKey(k.gpunri)
-				}
+				v := variantByKey(k.key(proc))
 				time.Sleep(gap)
 				d, n, err := s.sendMounts(ctx, v, c*100+i)
 				if err != nil {
@@ -111,22 +117,13 @@ func (s *session) cold(ctx context.Context, cycles int, gap time.Duration) (*col
 				seen[k.kind]++
 			}
 			for i := range 200 {
-				k := coldKinds[i%2]
-				key := k.floor
-				if proc == "gpunri" {
-					key = k.gpunri
-				}
-				if _, err := s.send(ctx, variantByKey(key), i); err != nil {
+				if _, err := s.send(ctx, variantByKey(coldKinds[i%2].key(proc)), i); err != nil {
 					return nil, err
 				}
 			}
 			for _, k := range coldKinds {
-				key := k.floor
-				if proc == "gpunri" {
-					key = k.gpunri
-				}
 				time.Sleep(gap)
-				d, err := s.send(ctx, variantByKey(key), c*100+99)
+				d, err := s.send(ctx, variantByKey(k.key(proc)), c*100+99)
 				if err != nil {
 					return nil, err
 				}
@@ -140,34 +137,16 @@ func (s *session) cold(ctx context.Context, cycles int, gap time.Duration) (*col
 }
 
 // paired is gpu-nri's sample minus nrifloor's, cycle by cycle, for kind's
-// occurrence i, in µs with its 95 % interval.
+// occurrence i.
 func (r *coldResults) paired(kind string, i int) string {
-	a, b := r.samples["gpunri"][kind][i], r.samples["floor"][kind][i]
-	d := make([]float64, 0, len(a))
-	for j := range min(len(a), len(b)) {
-		d = append(d, float64(a[j]-b[j])/1e3)
-	}
-	med, lo, hi, ok := benchstat.MedianCI(d)
-	if !ok {
-		return "-"
-	}
-	return fmt.Sprintf("%+.0f [%+.0f, %+.0f]", med, lo, hi)
+	return pairedDiff(r.samples["gpunri"][kind][i], r.samples["floor"][kind][i])
 }
 
 // overWarm is a process's occurrence i minus its own warm reference, cycle
-// by cycle, in µs with its 95 % interval.
+// by cycle.
 func (r *coldResults) overWarm(proc, kind string, i int) string {
 	rows := r.samples[proc][kind]
-	a, b := rows[i], rows[len(rows)-1]
-	d := make([]float64, 0, len(a))
-	for j := range min(len(a), len(b)) {
-		d = append(d, float64(a[j]-b[j])/1e3)
-	}
-	med, lo, hi, ok := benchstat.MedianCI(d)
-	if !ok {
-		return "-"
-	}
-	return fmt.Sprintf("%+.0f [%+.0f, %+.0f]", med, lo, hi)
+	return pairedDiff(rows[i], rows[len(rows)-1])
 }
 
 func (r *coldResults) report(w io.Writer) error {
