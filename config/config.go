@@ -511,6 +511,15 @@ func (c *Config) Validate() error {
 	if c.Plugin.Name == "" {
 		bad("plugin.name", "must not be empty")
 	}
+	if c.Host.RefreshInterval < 0 {
+		bad("host.refreshInterval", "must be 0s (no polling) or positive, got %s", c.Host.RefreshInterval.Std())
+	}
+	if c.Plugin.ReconnectMin <= 0 {
+		bad("plugin.reconnectMin", "must be positive (0 would reconnect in a busy loop), got %s", c.Plugin.ReconnectMin.Std())
+	}
+	if c.Plugin.ReconnectMax < c.Plugin.ReconnectMin {
+		bad("plugin.reconnectMax", "must be at least plugin.reconnectMin (%s), got %s", c.Plugin.ReconnectMin.Std(), c.Plugin.ReconnectMax.Std())
+	}
 	if c.Plugin.SyncTimeout <= 0 {
 		bad("plugin.syncTimeout", "must be positive, got %s", c.Plugin.SyncTimeout.Std())
 	}
